@@ -1,0 +1,34 @@
+# `make demo` and `make test` each create or refresh .venv by themselves.
+# A stamp file per extra makes the second run skip pip entirely.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA ?= ../shared/data
+
+.PHONY: demo test test-all bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/picaffect demo --data $(DATA)
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: $(VENV)/.installed-test
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_build.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info
