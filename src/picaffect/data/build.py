@@ -1,0 +1,194 @@
+"""``picaffect build``: published rated sets in, one dataset on 1..9 out.
+
+The output folder holds ``manifest.parquet`` (one row per input row, kept or
+not), ``images.npy`` (the kept pictures, decoded once, in manifest ``index``
+order), ``report.json`` and ``plots/``. Pictures are decoded on a small pool of
+threads (Pillow releases the GIL while it decodes and resizes) and streamed to the
+cache in input order, so memory stays flat and the output is the same whatever
+the number of workers.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .cache import CacheWriter
+from .images import ImageProblem, load_square
+from .records import Record
+from .sources import PRESETS, read_source
+from .splits import assign
+
+MANIFEST = "manifest.parquet"
+CACHE = "images.npy"
+REPORT = "report.json"
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class BuildError(Exception):
+    """A build that cannot go on (``--strict`` and a bad row, or bad arguments)."""
+
+
+@dataclass
+class SourceSpec:
+    """One ``--source`` argument: ``PRESET=PATH`` or ``PRESET:NAME=PATH``.
+
+    The name lets one preset appear twice (two private CSV sets, or the same set
+    listed again for a benchmark); ``options`` override the preset's columns/scale.
+    """
+
+    preset: str
+    path: Path
+    name: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> "SourceSpec":
+        if "=" not in text:
+            raise BuildError(f"--source {text!r}: write PRESET=PATH (presets: {', '.join(PRESETS)})")
+        head, path = text.split("=", 1)
+        preset, _, name = head.partition(":")
+        if preset not in PRESETS:
+            raise BuildError(f"--source {text!r}: unknown preset {preset!r} (presets: {', '.join(PRESETS)})")
+        return cls(preset, Path(path), name or preset)
+
+
+def apply_options(specs: list[SourceSpec], assignments: Iterable[str]) -> None:
+    """Attach ``NAME.OPTION=VALUE`` overrides (``--option``) to their sources."""
+    by_name = {s.name: s for s in specs}
+    for text in assignments:
+        key, eq, value = text.partition("=")
+        name, dot, option = key.partition(".")
+        if not (eq and dot and option):
+            raise BuildError(f"--option {text!r}: write NAME.OPTION=VALUE, e.g. oasis.scale=1,7")
+        if name not in by_name:
+            raise BuildError(f"--option {text!r}: no source named {name!r} (sources: {', '.join(by_name)})")
+        by_name[name].options[option] = value
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``map`` on a thread pool, in input order, with a bounded number in flight."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 4 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _decode(size: int) -> Callable[[Record], np.ndarray | str]:
+    def decode(record: Record) -> np.ndarray | str:
+        try:
+            return load_square(record.path, size)
+        except ImageProblem as e:
+            return str(e)
+    return decode
+
+
+def build(out_dir: str | Path, sources: list[SourceSpec], *, size: int = 150, split: str = "thesis",
+          seed: int = 0, workers: int | None = None, strict: bool = False, plots: bool = True,
+          progress: bool = True) -> dict:
+    """Build a dataset; returns the report (also written to ``report.json``)."""
+    if not sources:
+        raise BuildError("no --source given; for example --source oasis=../shared/data/oasis")
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise BuildError(f"two sources share a name ({', '.join(names)}); name them PRESET:NAME=PATH")
+    if size < 8:
+        raise BuildError(f"--size {size} is too small (at least 8 pixels)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    records: list[Record] = []
+    for spec in sources:
+        try:
+            records.extend(read_source(spec.preset, spec.path, name=spec.name, options=spec.options))
+        except ValueError as e:
+            raise BuildError(str(e)) from None
+    if strict:
+        _stop_at_first_problem(records)
+
+    status = [r.problem for r in records]
+    index = np.full(len(records), -1, dtype=np.int64)
+    usable = [i for i, r in enumerate(records) if r.problem is None]
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=len(usable), unit="img", desc="decoding", disable=not progress)
+    with CacheWriter(out / CACHE, size) as cache:
+        decoded = ordered_map(_decode(size), (records[i] for i in usable), workers)
+        for i, result in zip(usable, decoded):
+            bar.update()
+            if isinstance(result, str):
+                status[i] = f"image {records[i].path}: {result}"
+                if strict:
+                    raise BuildError(f"{records[i].source} {records[i].row}: {status[i]}")
+            else:
+                index[i] = cache.append(result)
+    bar.close()
+
+    manifest = _manifest(records, status, index)
+    ok = manifest["status"] == "ok"
+    group_keys = manifest.loc[ok, "source"] + "/" + manifest.loc[ok, "group"].fillna("#" + manifest.loc[ok, "id"])
+    manifest["split"] = None
+    manifest.loc[ok, "split"] = assign(split, group_keys.tolist(), seed)
+    manifest.to_parquet(out / MANIFEST, index=False)
+
+    from .report import make_report, plot_dataset
+    report = make_report(manifest, sources, size=size, split=split, seed=seed)
+    (out / REPORT).write_text(json.dumps(report, indent=2, allow_nan=False, default=str) + "\n")
+    if plots:
+        plot_dataset(manifest[ok], out / "plots")
+    return report
+
+
+def _stop_at_first_problem(records: list[Record]) -> None:
+    for r in records:
+        if r.problem is not None:
+            raise BuildError(f"{r.source} {r.row}: {r.problem}")
+
+
+def _manifest(records: list[Record], status: list[str | None], index: np.ndarray) -> pd.DataFrame:
+    def num(x):
+        return np.nan if x is None else x
+
+    rows = [{
+        "source": r.source,
+        "id": r.id,
+        "path": None if r.path is None else str(r.path),
+        "row": r.row,
+        "valence": r.valence if r.problem is None else np.nan,  # rating usable even if the image is not
+        "arousal": r.arousal if r.problem is None else np.nan,
+        "valence_raw": num(r.valence_raw),
+        "arousal_raw": num(r.arousal_raw),
+        "scale_min": r.scale.min,
+        "scale_max": r.scale.max,
+        "valence_sd": num(r.valence_sd),
+        "arousal_sd": num(r.arousal_sd),
+        "valence_n": num(r.valence_n),
+        "arousal_n": num(r.arousal_n),
+        "group": r.group,
+        "extra": json.dumps(r.extra, default=str, sort_keys=True),
+        "status": "ok" if status[i] is None else status[i],
+        "index": int(index[i]),
+    } for i, r in enumerate(records)]
+    columns = ["source", "id", "path", "row", "valence", "arousal", "valence_raw", "arousal_raw", "scale_min",
+               "scale_max", "valence_sd", "arousal_sd", "valence_n", "arousal_n", "group", "extra", "status", "index"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for col in ("valence_raw", "arousal_raw", "valence_sd", "arousal_sd", "valence_n", "arousal_n"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame

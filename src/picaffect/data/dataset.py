@@ -1,0 +1,93 @@
+"""Torch access to a built dataset, one split at a time.
+
+The image cache is memory-mapped lazily in each process that reads it, so that
+DataLoader workers share the page cache instead of each holding (or pickling) a
+copy. Images come out as uint8 CHW tensors: turning them into floats happens once
+per batch, where it is cheapest.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from .build import CACHE, MANIFEST
+from .cache import open_cache
+from .splits import SPLITS
+
+
+def load_manifest(root: str | Path) -> pd.DataFrame:
+    """The manifest of a built dataset, with a message that says what is missing."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{root} is not a built dataset: {MANIFEST} is missing (run `picaffect build` first)")
+    return pd.read_parquet(path)
+
+
+class RatedImages(Dataset):
+    """The ok rows of one split (or ``"all"``): ``(image uint8 [3,H,W], target float32 [2])``.
+
+    Targets are (valence, arousal) on 1..9. ``limit`` keeps the first N rows, for
+    smoke runs. ``rows`` exposes the manifest rows in dataset order.
+    """
+
+    def __init__(self, root: str | Path, split: str = "train", limit: int | None = None) -> None:
+        if split not in SPLITS + ("all",):
+            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS + ('all',))}")
+        self.root = Path(root)
+        manifest = load_manifest(self.root)
+        rows = manifest[manifest["status"] == "ok"]
+        if split != "all":
+            rows = rows[rows["split"] == split]
+        if limit is not None:
+            rows = rows.iloc[:limit]
+        self.rows = rows.reset_index(drop=True)
+        self.split = split
+        self._index = self.rows["index"].to_numpy(np.int64)
+        self.targets = torch.from_numpy(self.rows[["valence", "arousal"]].to_numpy(np.float32))
+        self._images: np.ndarray | None = None
+
+    @property
+    def images(self) -> np.ndarray:
+        if self._images is None:
+            self._images = open_cache(self.root / CACHE)
+        return self._images
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_images"] = None  # each worker maps the file itself
+        return state
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = torch.from_numpy(np.array(self.images[self._index[i]])).permute(2, 0, 1)
+        return image, self.targets[i]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole batch in one read: the DataLoader uses this when present."""
+        order = np.asarray(indices, dtype=np.int64)
+        images = torch.from_numpy(np.ascontiguousarray(self.images[self._index[order]])).permute(0, 3, 1, 2)
+        return images, self.targets[order]
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[1])
+
+
+def keep_batch(batch):
+    """Collate for ``RatedImages``: ``__getitems__`` already returns a stacked batch."""
+    return batch
+
+
+def make_loader(dataset: RatedImages, batch_size: int, *, shuffle: bool, workers: int = 0,
+                seed: int = 0, drop_last: bool = False) -> torch.utils.data.DataLoader:
+    """A DataLoader that reads whole batches from the cache at once (seeded shuffling)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                                       collate_fn=keep_batch, generator=generator, drop_last=drop_last,
+                                       persistent_workers=workers > 0)

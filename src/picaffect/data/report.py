@@ -1,0 +1,116 @@
+"""What a build tells its user: counts that reconcile, per-source statistics,
+every skipped row with its reason, and the thesis's figures 6.1 and 6.2."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from ..scale import SAM
+
+
+def _stats(values: pd.Series) -> dict:
+    if values.empty:
+        return {"mean": None, "sd": None, "min": None, "max": None}
+    return {"mean": round(float(values.mean()), 4), "sd": round(float(values.std(ddof=1)), 4) if len(values) > 1 else 0.0,
+            "min": round(float(values.min()), 4), "max": round(float(values.max()), 4)}
+
+
+def _reason_kind(status: str) -> str:
+    """Collapse a row's reason into a countable kind ("image ...: truncated" -> "truncated")."""
+    if status.startswith("image "):
+        status = status.split(": ", 1)[-1]
+    return status.split(":")[0].split(" (")[0]
+
+
+def make_report(manifest: pd.DataFrame, sources, *, size: int, split: str, seed: int) -> dict:
+    ok = manifest["status"] == "ok"
+    per_source = {}
+    for spec in sources:
+        rows = manifest[manifest["source"] == spec.name]
+        kept = rows[rows["status"] == "ok"]
+        skipped = rows[rows["status"] != "ok"]
+        per_source[spec.name] = {
+            "preset": spec.preset,
+            "path": str(spec.path),
+            "options": dict(spec.options),
+            "scale": f"{rows['scale_min'].iloc[0]:g}..{rows['scale_max'].iloc[0]:g}" if len(rows) else None,
+            "read": int(len(rows)),
+            "kept": int(len(kept)),
+            "skipped": int(len(skipped)),
+            "skip_reasons": dict(Counter(_reason_kind(s) for s in skipped["status"])),
+            "valence": _stats(kept["valence"]),
+            "arousal": _stats(kept["arousal"]),
+            "splits": {k: int(v) for k, v in kept["split"].value_counts().items()},
+        }
+    skipped = manifest[~ok]
+    return {
+        "size": size,
+        "split": split,
+        "seed": seed,
+        "scale": str(SAM),
+        "read": int(len(manifest)),
+        "kept": int(ok.sum()),
+        "skipped": int((~ok).sum()),
+        "splits": {k: int(v) for k, v in manifest.loc[ok, "split"].value_counts().items()},
+        "sources": per_source,
+        "skipped_rows": [{"source": r.source, "row": r.row, "id": r.id, "path": r.path, "reason": r.status}
+                         for r in skipped.itertuples()],
+    }
+
+
+def _describe(d: dict) -> str:
+    if d["mean"] is None:
+        return "-"
+    return f"{d['mean']:.2f}±{d['sd']:.2f} [{d['min']:.2f}, {d['max']:.2f}]"
+
+
+def format_report(report: dict, max_skipped: int = 20) -> str:
+    """The printed summary of a build."""
+    lines = [f"{'source':<14}{'read':>7}{'kept':>7}{'skipped':>9}   valence mean±sd [min, max]   arousal mean±sd [min, max]"]
+    for name, s in report["sources"].items():
+        v, a = s["valence"], s["arousal"]
+        lines.append(f"{name:<14}{s['read']:>7}{s['kept']:>7}{s['skipped']:>9}   {_describe(v):<28} {_describe(a)}")
+    lines.append(f"{'total':<14}{report['read']:>7}{report['kept']:>7}{report['skipped']:>9}")
+    sp = report["splits"]
+    lines.append(f"splits ({report['split']}, seed {report['seed']}): train {sp.get('train', 0)}, "
+                 f"test {sp.get('test', 0)}, validation {sp.get('validation', 0)}; images {report['size']}x{report['size']}, "
+                 f"values on {report['scale']}")
+    skipped = report["skipped_rows"]
+    if skipped:
+        lines.append(f"skipped rows ({len(skipped)}):")
+        lines += [f"  {r['source']} {r['row']}: {r['reason']}" for r in skipped[:max_skipped]]
+        if len(skipped) > max_skipped:
+            lines.append(f"  ... and {len(skipped) - max_skipped} more, all listed in report.json")
+    return "\n".join(lines)
+
+
+def plot_dataset(kept: pd.DataFrame, folder: Path) -> list[Path]:
+    """Figure 6.1 (valence-arousal scatter by source) and 6.2 (histograms)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    for name, rows in kept.groupby("source", sort=False):
+        ax.scatter(rows["valence"], rows["arousal"], s=6, alpha=0.5, label=f"{name} ({len(rows)})")
+    ax.set(xlim=(SAM.min, SAM.max), ylim=(SAM.min, SAM.max), xlabel="valence (1 unpleasant .. 9 pleasant)",
+           ylabel="arousal (1 calm .. 9 excited)", title="Valence and arousal by source")
+    ax.axhline(SAM.midpoint, color="grey", lw=0.5)
+    ax.axvline(SAM.midpoint, color="grey", lw=0.5)
+    ax.legend(markerscale=3, fontsize=8)
+    scatter = folder / "valence_arousal.png"
+    fig.savefig(scatter, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, column in zip(axes, ("valence", "arousal")):
+        ax.hist(kept[column], bins=32, range=(SAM.min, SAM.max), color="tab:blue" if column == "valence" else "tab:orange")
+        ax.set(xlabel=f"{column} (1..9)", title=f"{column} ({len(kept)} pictures)")
+    axes[0].set_ylabel("pictures")
+    hist = folder / "histograms.png"
+    fig.savefig(hist, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return [scatter, hist]
