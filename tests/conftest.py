@@ -35,3 +35,38 @@ def write_image(path: Path, size=(40, 30), color=(200, 30, 30), mode: str = "RGB
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def write_learnable_set(root: Path, n: int = 96, size: int = 24, seed: int = 0) -> Path:
+    """A rated set whose ratings follow the pictures: brightness sets valence, redness arousal.
+
+    Written as a generic CSV on 1..9, so that the build, training and evaluation can
+    be exercised end to end on something a network can actually learn in a few steps.
+    """
+    gen = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["file,valence,arousal,group"]
+    for i in range(n):
+        brightness, red = gen.uniform(0, 1, 2)
+        pixels = np.empty((size, size, 3), dtype=np.uint8)
+        pixels[...] = (int(255 * red), int(200 * brightness), int(200 * brightness))
+        pixels = np.clip(pixels.astype(int) + gen.integers(-10, 10, pixels.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(root / f"p{i}.png")
+        lines.append(f"p{i}.png,{1 + 8 * brightness:.3f},{1 + 8 * red:.3f},g{i // 2}")
+    (root / "ratings.csv").write_text("\n".join(lines) + "\n")
+    return root / "ratings.csv"
+
+
+def build_learnable_dataset(out: Path, n: int = 96, size: int = 24, split: str = "thesis") -> Path:
+    from picaffect.data.build import SourceSpec, build
+
+    ratings = write_learnable_set(out.parent / f"{out.name}-source", n=n, size=size)
+    spec = SourceSpec("csv", ratings, "synthetic", {"path": "file", "valence": "valence", "arousal": "arousal",
+                                                    "scale": "1,9", "group": "group"})
+    build(out, [spec], size=size, split=split, progress=False, plots=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def learnable_dataset(tmp_path_factory) -> Path:
+    return build_learnable_dataset(tmp_path_factory.mktemp("data") / "learnable")

@@ -1,0 +1,300 @@
+"""``picaffect train``: one loop for every model and recipe.
+
+The loop is deliberately plain (nanoGPT-style): fixed per-epoch shuffles derived
+from the seed, so that a run killed at any step and resumed from ``last.pt``
+takes the same batches and ends after the same number of steps; the ``test``
+split watched after each epoch (as in the thesis) for early stopping and
+``best.pt``; a non-finite loss stops the run before anything is overwritten.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm.auto import tqdm
+
+from .. import models
+from ..data.dataset import RatedImages, keep_batch
+from ..evaluation.metrics import pcc, rmse, sagr
+from ..scale import SAM
+from . import checkpoint
+from .augment import ThesisAugment
+from .recipes import make_recipe
+from .runtime import pick_device, tune_allocator
+
+HISTORY_FIELDS = ["epoch", "step", "train_loss", "test_loss", "test_rmse", "test_pcc", "test_sagr", "lr", "seconds",
+                  "images_per_s"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is left in place."""
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    model: str
+    out: str
+    recipe: str = "thesis"
+    epochs: int = 10
+    batch_size: int = 64
+    augment: bool = False
+    size: int | None = None          # input side; None = the dataset's cache size
+    seed: int = 0
+    limit: int | None = None         # first N rows of each split, for smoke runs
+    device: str = "auto"
+    lr: float | None = None
+    weight_decay: float | None = None
+    patience: int = 10               # epochs without a better test loss before stopping
+    workers: int = 0
+    checkpoint_every: int = 50       # steps between last.pt writes inside an epoch
+    model_options: dict = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        return cls(**yaml.safe_load(path.read_text()))
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The shuffled batches of one epoch: a function of (seed, epoch) alone."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def to_input(images: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
+    """uint8 (N,3,H,W) -> float in [0, 1], channels_last, resized to ``size`` if needed."""
+    x = images.to(device, non_blocking=True).float().div_(255.0)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def predict_loader(model: torch.nn.Module, dataset: RatedImages, recipe, size: int, device: torch.device,
+                   batch_size: int = 64, tta: bool = False) -> torch.Tensor:
+    """Predictions on 1..9 for a whole dataset, in dataset order."""
+    model.eval()
+    out = []
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=keep_batch)
+    for images, _ in loader:
+        x = to_input(images, size, device)
+        with _autocast(device):
+            y = model(x).float()
+            if tta:
+                y = (y + model(x.flip(-1)).float()) / 2
+        out.append(recipe.decode(y).cpu())
+    return torch.cat(out) if out else torch.empty(0, 2)
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, resume: bool = False, progress: bool | None = None) -> None:
+        tune_allocator()
+        self.config = config
+        self.out = Path(config.out)
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.device = pick_device(config.device)
+        self.recipe = make_recipe(config.recipe, config.lr, config.weight_decay)
+        self.train_set = RatedImages(config.data, "train", limit=config.limit)
+        self.test_set = RatedImages(config.data, "test", limit=config.limit)
+        if len(self.train_set) == 0:
+            raise ValueError(f"{config.data} has no training rows")
+        self.size = config.size or self.train_set.image_size
+        torch.manual_seed(config.seed)
+        self.model = models.create(config.model, **config.model_options).to(self.device)
+        self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = self.recipe.optimizer([p for p in self.model.parameters() if p.requires_grad])
+        self.steps_per_epoch = math.ceil(len(self.train_set) / config.batch_size)
+        self.scheduler = self.recipe.schedule(self.optimizer, self.steps_per_epoch * config.epochs)
+        self.augment = ThesisAugment() if config.augment else None
+        self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
+        self.best_loss, self.stale_epochs = math.inf, 0
+        self.history: list[dict] = []
+        self.train_loss_sum, self.train_seen = 0.0, 0
+        self._start(resume)
+
+    # -- state ---------------------------------------------------------------------------------------------------
+    def _start(self, resume: bool) -> None:
+        last = self.out / "last.pt"
+        if last.exists() and not resume:
+            raise FileExistsError(f"{self.out} already holds a run; add --resume to continue it or pick another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        if resume and last.exists():
+            saved = TrainConfig.load(self.out / "config.yaml")
+            if (saved.model, saved.recipe, saved.data) != (self.config.model, self.config.recipe, self.config.data):
+                raise ValueError(f"{self.out} was trained with model {saved.model}, recipe {saved.recipe} on "
+                                 f"{saved.data}; --resume needs the same")
+            self._load_state(checkpoint.load(last))
+        else:
+            self.config.save(self.out / "config.yaml")
+
+    def _state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "step": self.step, "best_loss": self.best_loss, "stale_epochs": self.stale_epochs,
+                "history": self.history, "train_loss_sum": self.train_loss_sum, "train_seen": self.train_seen,
+                "rng": torch.get_rng_state(), "config": asdict(self.config), "recipe": asdict(self.recipe),
+                "size": self.size}
+
+    def _load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        for key in ("epoch", "batch_in_epoch", "step", "best_loss", "stale_epochs", "history", "train_loss_sum",
+                    "train_seen"):
+            setattr(self, key, state[key])
+        torch.set_rng_state(state["rng"])
+
+    def _save(self, name: str) -> None:
+        checkpoint.save_atomic(self._state(), self.out / name)
+
+    # -- loop ----------------------------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        cfg = self.config
+        while self.epoch < cfg.epochs and self.stale_epochs < cfg.patience:
+            self._train_epoch()
+            row = self._end_epoch()
+            self._log_epoch(row)
+        summary = self._summary()
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def _train_epoch(self) -> None:
+        cfg = self.config
+        batches = epoch_batches(len(self.train_set), cfg.batch_size, cfg.seed, self.epoch)
+        self.model.train()
+        self._epoch_start, self._epoch_images = time.perf_counter(), 0
+        bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+                   unit="batch", disable=not self.progress, leave=False)
+        for b in range(self.batch_in_epoch, len(batches)):
+            images, targets = self.train_set.__getitems__(batches[b])
+            loss = self._step(images, targets, b)
+            self.batch_in_epoch = b + 1
+            n = len(batches[b])
+            self.train_loss_sum += loss * n
+            self.train_seen += n
+            self._epoch_images += n
+            if self.batch_in_epoch % cfg.checkpoint_every == 0 and self.batch_in_epoch < len(batches):
+                self._save("last.pt")
+            rate = self._epoch_images / (time.perf_counter() - self._epoch_start)
+            bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{rate:.1f}")
+            bar.update()
+        bar.close()
+
+    def _step(self, images: torch.Tensor, targets: torch.Tensor, batch: int) -> float:
+        x = to_input(images, self.size, self.device)
+        if self.augment is not None:
+            gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
+            x = self.augment(x, gen).contiguous(memory_format=torch.channels_last)
+        y = self.recipe.encode(targets.to(self.device))
+        with _autocast(self.device):
+            loss = F.mse_loss(self.model(x).float(), y)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"loss became {loss.item()} at step {self.step + 1} (epoch {self.epoch + 1}, batch {batch + 1}); "
+                f"stopped without saving, the last good checkpoint in {self.out} is kept")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return float(loss)
+
+    def _end_epoch(self) -> dict:
+        seconds = time.perf_counter() - self._epoch_start
+        pred = predict_loader(self.model, self.test_set, self.recipe, self.size, self.device, self.config.batch_size)
+        truth = self.test_set.targets
+        test_loss = float(F.mse_loss(self.recipe.encode(pred), self.recipe.encode(truth))) if len(truth) else math.nan
+        y, yhat = truth.numpy().ravel(), pred.numpy().ravel()
+        row = {"epoch": self.epoch + 1, "step": self.step,
+               "train_loss": self.train_loss_sum / max(1, self.train_seen), "test_loss": test_loss,
+               "test_rmse": rmse(y, yhat) if len(y) else math.nan,
+               "test_pcc": pcc(y, yhat) if len(y) > 1 else math.nan,
+               "test_sagr": sagr(y, yhat, SAM.midpoint) if len(y) else math.nan,
+               "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(seconds, 2),
+               "images_per_s": round(self._epoch_images / seconds, 2) if seconds > 0 else math.nan}
+        self.history.append(row)
+        self.epoch += 1
+        self.batch_in_epoch, self.train_loss_sum, self.train_seen = 0, 0.0, 0
+        if test_loss < self.best_loss or not math.isfinite(self.best_loss):
+            self.best_loss, self.stale_epochs = test_loss, 0
+            self._save("best.pt")
+        else:
+            self.stale_epochs += 1
+        self._save("last.pt")
+        self._write_history()
+        return row
+
+    def _log_epoch(self, row: dict) -> None:
+        line = (f"epoch {row['epoch']}/{self.config.epochs}  train loss {row['train_loss']:.4f}  "
+                f"test loss {row['test_loss']:.4f}  test RMSE {row['test_rmse']:.3f}  PCC {row['test_pcc']:.3f}  "
+                f"SAGR {row['test_sagr']:.3f}  {row['images_per_s']:.1f} img/s  {row['seconds']:.0f}s")
+        if self.stale_epochs >= self.config.patience:
+            line += f"  (early stop: no better test loss for {self.stale_epochs} epochs)"
+        print(line, flush=True)
+
+    def _write_history(self) -> None:
+        with open(self.out / "history.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
+            writer.writeheader()
+            writer.writerows(self.history)
+        plot_history(self.history, self.out / "loss.png")
+
+    def _summary(self) -> dict:
+        best = min(self.history, key=lambda r: r["test_loss"]) if self.history else {}
+        return {"model": self.config.model, "recipe": self.config.recipe, "epochs_run": self.epoch,
+                "steps": self.step, "best_epoch": best.get("epoch"), "best_test_loss": best.get("test_loss"),
+                "best_test_rmse": best.get("test_rmse"), "stopped_early": self.stale_epochs >= self.config.patience,
+                "train_rows": len(self.train_set), "test_rows": len(self.test_set),
+                "parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad)}
+
+
+def plot_history(history: list[dict], path: Path) -> None:
+    """The thesis's figure 1: train and test loss per epoch."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train")
+    ax.plot(epochs, [r["test_loss"] for r in history], marker="o", label="test")
+    ax.set(xlabel="epoch", ylabel="loss (MSE)", title="Training and test loss")
+    ax.legend()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool | None = None) -> dict:
+    """Train one model; returns the run's summary (also in RUN_DIR/summary.json)."""
+    return Trainer(config, resume=resume, progress=progress).fit()
+
+
+def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):
+    """A trained model from RUN_DIR with its recipe and input size, ready for inference."""
+    run_dir = Path(run_dir)
+    path = run_dir / f"{which}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} holds no {which}.pt: is it a picaffect training run?")
+    state = checkpoint.load(path)
+    cfg = state["config"]
+    model = models.create(cfg["model"], **cfg.get("model_options", {}))
+    model.load_state_dict(state["model"])
+    recipe = make_recipe(cfg["recipe"], cfg.get("lr"), cfg.get("weight_decay"))
+    return model.to(pick_device(device)).eval(), recipe, int(state["size"])

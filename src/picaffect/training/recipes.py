@@ -1,0 +1,70 @@
+"""Training recipes: the thesis's, as written, and a modern one.
+
+``thesis`` (section 7.2): MSE on raw 1..9 targets, SGD lr 1e-5, momentum 0.9,
+Nesterov, and Keras's time-based decay ``lr_t = lr / (1 + decay * iterations)``
+with decay 1e-6 (the listing's value; the text says 1e-7).
+
+``modern``: targets mapped to [-1, 1] around the scale's midpoint (the thesis's
+future work 9.2.1) and mapped back on output, AdamW with weight decay, linear
+warm-up then cosine decay to zero.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..scale import SAM
+
+RECIPES = ("thesis", "modern")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    lr: float
+    normalize_targets: bool
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    time_decay: float = 0.0       # Keras-style decay per iteration (thesis)
+    warmup_share: float = 0.0     # share of all steps spent warming up (modern)
+
+    def encode(self, targets: torch.Tensor) -> torch.Tensor:
+        """1..9 targets -> what the network is trained to output."""
+        return (targets - SAM.midpoint) / (SAM.max - SAM.midpoint) if self.normalize_targets else targets
+
+    def decode(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Network outputs -> 1..9 predictions."""
+        return outputs * (SAM.max - SAM.midpoint) + SAM.midpoint if self.normalize_targets else outputs
+
+    def optimizer(self, params) -> torch.optim.Optimizer:
+        if self.name == "thesis":
+            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=True,
+                                   weight_decay=self.weight_decay)
+        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+
+    def schedule(self, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+        """A per-step multiplier of the base learning rate."""
+        if self.name == "thesis":
+            decay = self.time_decay
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1.0 + decay * step))
+        warmup = max(1, int(self.warmup_share * total_steps))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def make_recipe(name: str, lr: float | None = None, weight_decay: float | None = None) -> Recipe:
+    """A recipe by name, with optional overrides of its learning rate and weight decay."""
+    if name == "thesis":
+        return Recipe("thesis", lr=lr or 1e-5, normalize_targets=False, time_decay=1e-6,
+                      weight_decay=weight_decay or 0.0)
+    if name == "modern":
+        return Recipe("modern", lr=lr or 1e-3, normalize_targets=True,
+                      weight_decay=0.05 if weight_decay is None else weight_decay, warmup_share=0.05)
+    raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")

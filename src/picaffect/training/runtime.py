@@ -1,0 +1,63 @@
+"""Process-level settings that decide CPU training speed more than the model does.
+
+On this kind of machine glibc hands PyTorch's large activation buffers back to
+the kernel after every operation and faults them in again; that costs 40-50 % of
+the CPU as system time (SPEC.md, "Measured on this 2-core machine"). Two fixes,
+both trading about 1.3 GB of peak memory for a 2x speed-up:
+
+- ``GLIBC_TUNABLES`` set before the interpreter starts (the fastest): the
+  ``picaffect`` launcher re-executes itself with it for heavy commands;
+- ``mallopt`` from inside the process, before the first large tensor: used when
+  the launcher did not run (the Python API, notebooks).
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+GLIBC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=34359738368"
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_tuned = False
+
+
+def allocator_env() -> dict[str, str] | None:
+    """The environment for a re-executed process, or None when nothing would change."""
+    if not sys.platform.startswith("linux") or os.environ.get("PICAFFECT_NO_ALLOCATOR_TUNING"):
+        return None
+    if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        return None
+    env = dict(os.environ)
+    env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), GLIBC_TUNABLES]))
+    return env
+
+
+def tune_allocator() -> bool:
+    """Keep freed memory in the heap (glibc only). Returns whether it was applied."""
+    global _tuned
+    if _tuned:
+        return True
+    if not sys.platform.startswith("linux") or os.environ.get("PICAFFECT_NO_ALLOCATOR_TUNING"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        return False
+    _tuned = ok
+    return ok
+
+
+def pick_device(name: str = "auto"):
+    """``auto`` takes CUDA when there is one; asking for CUDA without one is an error."""
+    import torch  # here, so that the launcher can read this module without paying for torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    return torch.device(name)
