@@ -104,6 +104,67 @@ def _run_train(args) -> int:
     return 0
 
 
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a trained model on a built dataset",
+                       description="RMSE, MAE, Pearson CC, CCC and SAGR with baselines and bootstrap intervals.")
+    p.add_argument("model", help="a training run folder (or the name of a shipped model)")
+    p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`")
+    p.add_argument("--split", choices=("train", "test", "validation", "all"), default="validation")
+    p.add_argument("--out", type=Path, default=None, help="write metrics.json, report.md, predictions.csv, plots")
+    p.add_argument("--by", choices=("source",), default=None, help="add one block per source")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from .evaluation.evaluate import evaluate
+    from .evaluation.report import metrics_markdown
+
+    result = evaluate(args.model, args.data, split=args.split, out=args.out, by_source=args.by == "source",
+                      batch_size=args.batch_size, device=args.device)
+    print(metrics_markdown(result))
+    if args.out:
+        print(f"wrote {args.out}/ (metrics.json, report.md, predictions.csv, predicted_vs_true.png, circumplex.png)")
+    return 0
+
+
+def _add_experiment(sub) -> None:
+    p = sub.add_parser("experiment", help="rerun the thesis's experiment, or a leave-one-source-out test")
+    p.add_argument("which", choices=("thesis", "cross-dataset"))
+    p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--models", default="emosepar,vgg16,inception_v3,xception",
+                   help="comma-separated (thesis); the first one is used for cross-dataset")
+    p.add_argument("--recipe", choices=("thesis", "modern"), default="thesis", help="cross-dataset only")
+    p.add_argument("--limit", type=int, default=None, help="first N rows of each split (smoke runs)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--size", type=int, default=None)
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(run=_run_experiment)
+
+
+def _run_experiment(args) -> int:
+    from .evaluation.experiment import run_cross_dataset, run_thesis
+    from .models import names
+
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    unknown = [m for m in models if m not in names()]
+    if unknown or not models:
+        raise UsageError(f"--models: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(names())}")
+    common = dict(epochs=args.epochs, limit=args.limit, batch_size=args.batch_size, size=args.size,
+                  device=args.device, patience=args.patience)
+    if args.which == "thesis":
+        run_thesis(args.data, args.out, models=models, **common)
+    else:
+        run_cross_dataset(args.data, args.out, model=models[0], recipe=args.recipe, **common)
+    print((args.out / "report.md").read_text())
+    print(f"wrote {args.out}/ (report.md, results.json, runs/)")
+    return 0
+
+
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="the main job on the sets that ship beside the project")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding oasis/, emotion6/, bass/")
@@ -130,7 +191,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="picaffect", description="How a picture makes people feel: valence and arousal on 1..9.")
     p.add_argument("--version", action="version", version=f"picaffect {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_build, _add_train, _add_demo):
+    for add in (_add_build, _add_train, _add_evaluate, _add_experiment, _add_demo):
         add(sub)
     return p
 

@@ -1,0 +1,1 @@
+"""Evaluation: the metrics SPEC.md fixes (RMSE, MAE, PCC, CCC, SAGR and the baselines beside them)."""

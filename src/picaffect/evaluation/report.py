@@ -1,0 +1,80 @@
+"""Markdown tables in the form of the thesis's chapter 8, with its published figures."""
+from __future__ import annotations
+
+import math
+
+# Table 8.1: model -> split -> (RMSE, CC, SAGR), overall (both dimensions pooled).
+THESIS_8_1 = {
+    "emosepar": {"train": (1.65, 0.86, 0.61), "test": (1.63, 0.83, 0.62), "validation": (1.66, 0.84, 0.61)},
+    "vgg16": {"train": (1.75, 0.90, 0.58), "test": (1.75, 0.91, 0.56), "validation": (1.78, 0.92, 0.57)},
+    "inception_v3": {"train": (1.72, 0.91, 0.58), "test": (1.76, 0.93, 0.58), "validation": (1.80, 0.95, 0.56)},
+    "xception": {"train": (1.64, 0.84, 0.62), "test": (1.67, 0.87, 0.60), "validation": (1.68, 0.87, 0.59)},
+}
+# Table 8.2: Emosepar with and without augmentation, train and validation.
+THESIS_8_2 = {
+    "emosepar": {"train": (1.65, 0.86, 0.61), "validation": (1.66, 0.84, 0.61)},
+    "emosepar + augmentation": {"train": (1.63, 0.83, 0.62), "validation": (1.69, 0.84, 0.60)},
+}
+# Table 8.3: Emosepar per dimension.
+THESIS_8_3 = {
+    "valence": {"train": (1.69, 0.81, 0.65), "test": (1.69, 0.83, 0.67), "validation": (1.72, 0.82, 0.65)},
+    "arousal": {"train": (1.55, 0.83, 0.67), "test": (1.51, 0.88, 0.61), "validation": (1.55, 0.89, 0.60)},
+}
+
+
+def fmt(value, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def triple(block: dict) -> tuple[str, str, str]:
+    return fmt(block["rmse"]), fmt(block["pcc"]), fmt(block["sagr"])
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def metrics_markdown(result: dict) -> str:
+    """``report.md`` of one evaluation: overall (8.1 form), per dimension (8.3 form), by source."""
+    splits = result["splits"]
+    out = [f"# Evaluation of `{result['model']}`\n", f"Dataset: `{result['dataset']}`. Values on 1..9; "
+           "CC is Pearson r; SAGR counts sign agreement about 5. Baselines: the RMSE of predicting the training "
+           "mean, and the SAGR of predicting the commoner training sign. Brackets: bootstrap 95 % intervals.\n",
+           "## Overall (both dimensions pooled, as table 8.1)\n"]
+    rows = []
+    for name, s in splits.items():
+        o = s["overall"]
+        rows.append([name, str(s["n"]), *_with_ci(o), fmt(o.get("ccc")), fmt(o.get("mae")),
+                     fmt(o.get("rmse_mean_baseline")), fmt(o.get("sagr_majority"))])
+    out.append(table(["split", "n", "RMSE", "CC", "SAGR", "CCC", "MAE", "RMSE of mean", "SAGR of majority"], rows))
+    out.append("\n## Per dimension (as table 8.3)\n")
+    rows = []
+    for dim in ("valence", "arousal"):
+        for name, s in splits.items():
+            d = s[dim]
+            rows.append([dim, name, *_with_ci(d), fmt(d.get("ccc")), fmt(d.get("rmse_mean_baseline")),
+                         fmt(d.get("sagr_majority"))])
+    out.append(table(["dimension", "split", "RMSE", "CC", "SAGR", "CCC", "RMSE of mean", "SAGR of majority"], rows))
+    if result.get("by_source"):
+        out.append("\n## By source\n")
+        rows = []
+        for source, s in result["by_source"].items():
+            rows.append([source, str(s["n"]), *triple(s["overall"]), fmt(s["valence"]["pcc"]), fmt(s["arousal"]["pcc"]),
+                         fmt(s["overall"].get("rmse_mean_baseline"))])
+        out.append(table(["source", "n", "RMSE", "CC", "SAGR", "valence r", "arousal r", "RMSE of mean"], rows))
+    return "\n".join(out)
+
+
+def _with_ci(block: dict) -> list[str]:
+    ci = block.get("ci95", {})
+    cells = []
+    for key in ("rmse", "pcc", "sagr"):
+        cell = fmt(block[key])
+        if key in ci and None not in ci[key] and not any(math.isnan(v) for v in ci[key]):
+            cell += f" [{fmt(ci[key][0])}, {fmt(ci[key][1])}]"
+        cells.append(cell)
+    return cells
