@@ -47,7 +47,7 @@ class RatedImages(Dataset):
         self.rows = rows.reset_index(drop=True)
         self.split = split
         self._index = self.rows["index"].to_numpy(np.int64)
-        self.targets = torch.from_numpy(self.rows[["valence", "arousal"]].to_numpy(np.float32))
+        self.targets = torch.tensor(self.rows[["valence", "arousal"]].to_numpy(np.float32))
         self._images: np.ndarray | None = None
 
     @property

@@ -1,0 +1,45 @@
+"""SMID, the Socio-Moral Image Database (Crone, Bode, Murawski & Laham 2018).
+
+``SMID_norms.csv``: the id is in the first, unnamed column (R's row names) or in a
+column ``img_name``; the default ``img_name|1`` takes ``img_name`` when there is one,
+else the first column. Ratings ``valence_mean``/``arousal_mean`` (+ ``_sd``, ``_n``) are
+on 1..5. Pictures are ``img/<id>.<jpg|png|gif>``, matched on the stem; GIFs are
+decoded from their first frame by the build.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from ..records import Record
+from .tables import (ImageFolder, clean_id, images_folder, load_table, locate, parse_scale,
+                     picture_stem, stats_options, table_record)
+
+DEFAULTS: dict[str, str] = {
+    "ratings": "SMID_norms.csv",
+    "images": "img",
+    "id": "img_name|1",
+    "valence": "valence_mean",
+    "arousal": "arousal_mean",
+    "valence_sd": "valence_sd",
+    "arousal_sd": "arousal_sd",
+    "valence_n": "valence_n",
+    "arousal_n": "arousal_n",
+    "scale": "1,5",
+}
+
+
+def read(root: Path, options: dict[str, str]) -> Iterator[Record]:
+    folder, ratings = locate(root, options["ratings"])
+    scale = parse_scale(options["scale"])
+    pictures = ImageFolder(images_folder(folder, options["images"]))
+    required = {k: options[k] for k in ("id", "valence", "arousal")}
+    table = load_table(ratings, required, stats_options(options))
+    for row in table.rows:
+        picture_id = clean_id(table.get(row, "id"))
+        stem = picture_stem(picture_id)
+        if stem:
+            path, problem = pictures.lookup(stem)
+        else:
+            path, problem = None, "no picture id in this row"
+        yield table_record("smid", table, row, id=stem, path=path, scale=scale, problem=problem)
