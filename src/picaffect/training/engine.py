@@ -9,6 +9,7 @@ split watched after each epoch (as in the thesis) for early stopping and
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import math
 import sys
@@ -214,7 +215,7 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return float(loss)
+        return loss.item()
 
     def _end_epoch(self) -> dict:
         seconds = time.perf_counter() - self._epoch_start
@@ -294,7 +295,10 @@ def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):
         raise FileNotFoundError(f"{run_dir} holds no {which}.pt: is it a picaffect training run?")
     state = checkpoint.load(path)
     cfg = state["config"]
-    model = models.create(cfg["model"], **cfg.get("model_options", {}))
+    options = dict(cfg.get("model_options", {}))
+    if "pretrained" in inspect.signature(models.model_class(cfg["model"])).parameters:
+        options["pretrained"] = None  # the checkpoint holds every weight: no need to read ImageNet files again
+    model = models.create(cfg["model"], **options)
     model.load_state_dict(state["model"])
     recipe = make_recipe(cfg["recipe"], cfg.get("lr"), cfg.get("weight_decay"))
     return model.to(pick_device(device)).eval(), recipe, int(state["size"])

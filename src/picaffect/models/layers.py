@@ -1,0 +1,109 @@
+"""Building blocks shared by the models.
+
+The thesis trained its networks with Keras, so the defaults here mirror Keras:
+batch normalisation with eps 1e-3 and momentum 0.99 (0.01 in torch's convention,
+where momentum weighs the new batch), and Glorot-uniform kernels with zero biases.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+BN_EPS = 1e-3        # Keras BatchNormalization default
+BN_MOMENTUM = 0.01   # Keras momentum 0.99 = torch momentum 0.01
+
+
+def batch_norm(channels: int) -> nn.BatchNorm2d:
+    """``BatchNorm2d`` with Keras's defaults."""
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+class SeparableConv2d(nn.Module):
+    """Depthwise ``kernel`` x ``kernel`` convolution (one filter per input channel,
+    no bias) followed by a pointwise 1x1 convolution, like Keras ``SeparableConv2D``
+    with ``depth_multiplier=1``.
+
+    The attribute names (``conv1`` for the depthwise part, ``pointwise``) follow
+    timm's legacy Xception so that its weights load by name.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 stride: int = 1, padding: int = 0, bias: bool = False) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, in_channels, kernel_size, stride, padding,
+                               groups=in_channels, bias=False)
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.conv1(x))
+
+
+class ConvBNAct(nn.Module):
+    """Convolution without bias -> batch norm -> ReLU; torchvision's ``BasicConv2d``
+    (the names ``conv`` and ``bn`` match it, so Inception v3 weights load by name)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 stride: int = 1, padding: int | tuple[int, int] = 0) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
+        self.bn = batch_norm(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class RegressionHead(nn.Module):
+    """Global average pooling -> optional dropout -> Linear(features, num_outputs).
+
+    The thesis's head for every model: the two outputs are valence and arousal,
+    with no activation (linear regression outputs).
+    """
+
+    def __init__(self, features: int, num_outputs: int = 2, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(features, num_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
+
+
+@torch.no_grad()
+def keras_init_(module: nn.Module) -> nn.Module:
+    """Initialise like Keras: Glorot-uniform kernels, zero biases, BN gamma 1 beta 0.
+
+    For a depthwise kernel Keras's fans are (9 * in, 9) and torch's (9, 9 * in): the
+    sum, and so the Glorot bound, is the same.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+class Normalize(nn.Module):
+    """Per-channel ``(x - mean) / std`` on [0, 1] inputs.
+
+    The statistics are buffers saved with the model, so a checkpoint fine-tuned from
+    ImageNet weights keeps the input scaling those weights expect. The default
+    (mean 0, std 1) leaves the input as it is, for networks trained from scratch.
+    """
+
+    def __init__(self, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    @torch.no_grad()
+    def set(self, mean, std) -> None:
+        self.mean.copy_(torch.tensor(mean).view_as(self.mean))
+        self.std.copy_(torch.tensor(std).view_as(self.std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std

@@ -1,0 +1,106 @@
+"""The training engine on a tiny learnable dataset: learning, resume, NaN, outputs."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from picaffect.cli import main
+from picaffect.models.emosepar import Emosepar
+from picaffect.training import checkpoint
+from picaffect.training.engine import Trainer, TrainConfig, TrainingDiverged, epoch_batches, train
+
+SIZE = 80  # Emosepar's smallest comfortable input; the 24 px cache is upsampled on the fly
+
+
+def config(data, out, **kw) -> TrainConfig:
+    base = dict(data=str(data), model="emosepar", out=str(out), recipe="modern", epochs=2, batch_size=16,
+                size=SIZE, lr=3e-3, checkpoint_every=2, device="cpu")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def read_history(run):
+    with open(run / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_loss_falls_on_a_learnable_target(learnable_dataset, tmp_path):
+    summary = train(config(learnable_dataset, tmp_path / "run", epochs=6), progress=False)
+    history = read_history(tmp_path / "run")
+    assert summary["train_rows"] == 64  # 96 pictures: 10 validation, 22 test, 64 train
+    assert len(history) == 6 and summary["steps"] == 6 * 4
+    first, last = float(history[0]["train_loss"]), float(history[-1]["train_loss"])
+    assert last < 0.6 * first
+    for name in ("config.yaml", "history.csv", "loss.png", "best.pt", "last.pt", "summary.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+
+
+def test_epoch_batches_depend_only_on_seed_and_epoch():
+    assert epoch_batches(50, 16, 0, 3) == epoch_batches(50, 16, 0, 3)
+    assert epoch_batches(50, 16, 0, 3) != epoch_batches(50, 16, 0, 4)
+    assert sorted(sum(epoch_batches(50, 16, 0, 3), [])) == list(range(50))
+
+
+def test_killed_mid_epoch_and_resumed_matches_an_uninterrupted_run(learnable_dataset, tmp_path, monkeypatch):
+    whole = train(config(learnable_dataset, tmp_path / "whole", augment=True), progress=False)
+
+    real_step = Trainer._step
+    calls = {"n": 0}
+
+    def dying_step(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 8:  # epoch 2, batch 4: after the checkpoint at batch 2
+            raise KeyboardInterrupt
+        return real_step(self, *args)
+
+    monkeypatch.setattr(Trainer, "_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(learnable_dataset, tmp_path / "cut", augment=True), progress=False)
+    monkeypatch.setattr(Trainer, "_step", real_step)
+    assert checkpoint.load(tmp_path / "cut" / "last.pt")["step"] == 6  # saved at batch 2 of epoch 2
+    resumed = train(config(learnable_dataset, tmp_path / "cut", augment=True), resume=True, progress=False)
+    assert resumed["steps"] == whole["steps"] == 8
+    a = checkpoint.load(tmp_path / "whole" / "last.pt")["model"]
+    b = checkpoint.load(tmp_path / "cut" / "last.pt")["model"]
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-4), key
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(learnable_dataset, tmp_path, monkeypatch):
+    real_forward = Emosepar.forward
+    calls = {"n": 0}
+
+    def forward(self, x):
+        out = real_forward(self, x)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == 7:
+                return out * float("nan")
+        return out
+
+    monkeypatch.setattr(Emosepar, "forward", forward)
+    with pytest.raises(TrainingDiverged, match="step 7"):
+        train(config(learnable_dataset, tmp_path / "run"), progress=False)
+    good = checkpoint.load(tmp_path / "run" / "last.pt")
+    assert good["step"] == 6
+    assert all(torch.isfinite(t).all() for t in good["model"].values() if t.is_floating_point())
+
+
+def test_cli_train_writes_a_run_and_refuses_to_overwrite(learnable_dataset, tmp_path, capsys):
+    args = ["train", "--data", str(learnable_dataset), "--model", "emosepar", "--out", str(tmp_path / "run"),
+            "--epochs", "1", "--batch-size", "32", "--size", str(SIZE), "--limit", "40", "--device", "cpu"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/1" in out and "wrote" in out
+    assert main(args) != 0
+    assert "--resume" in capsys.readouterr().err
+    assert main(args + ["--resume", "--epochs", "2"]) == 0
+    assert len(read_history(tmp_path / "run")) == 2
+
+
+def test_resume_with_another_model_is_refused(learnable_dataset, tmp_path):
+    train(config(learnable_dataset, tmp_path / "run", epochs=1, limit=20), progress=False)
+    with pytest.raises(ValueError, match="same"):
+        Trainer(config(learnable_dataset, tmp_path / "run", model="vgg16", epochs=1), resume=True)
