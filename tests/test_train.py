@@ -44,7 +44,7 @@ def test_epoch_batches_depend_only_on_seed_and_epoch():
 
 
 def test_killed_mid_epoch_and_resumed_matches_an_uninterrupted_run(learnable_dataset, tmp_path, monkeypatch):
-    whole = train(config(learnable_dataset, tmp_path / "whole", augment=True), progress=False)
+    whole = train(config(learnable_dataset, tmp_path / "whole", augment="thesis"), progress=False)
 
     real_step = Trainer._step
     calls = {"n": 0}
@@ -57,10 +57,10 @@ def test_killed_mid_epoch_and_resumed_matches_an_uninterrupted_run(learnable_dat
 
     monkeypatch.setattr(Trainer, "_step", dying_step)
     with pytest.raises(KeyboardInterrupt):
-        train(config(learnable_dataset, tmp_path / "cut", augment=True), progress=False)
+        train(config(learnable_dataset, tmp_path / "cut", augment="thesis"), progress=False)
     monkeypatch.setattr(Trainer, "_step", real_step)
     assert checkpoint.load(tmp_path / "cut" / "last.pt")["step"] == 6  # saved at batch 2 of epoch 2
-    resumed = train(config(learnable_dataset, tmp_path / "cut", augment=True), resume=True, progress=False)
+    resumed = train(config(learnable_dataset, tmp_path / "cut", augment="thesis"), resume=True, progress=False)
     assert resumed["steps"] == whole["steps"] == 8
     a = checkpoint.load(tmp_path / "whole" / "last.pt")["model"]
     b = checkpoint.load(tmp_path / "cut" / "last.pt")["model"]

@@ -62,7 +62,9 @@ def _add_train(sub) -> None:
     p.add_argument("--recipe", choices=RECIPES, default="thesis")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--augment", action="store_true", help="the thesis's augmentation on training batches")
+    p.add_argument("--augment", nargs="?", const="thesis", default="none", choices=("none", "thesis", "light"),
+                   help="augment training batches: the thesis's transforms (the default when given alone), "
+                        "or light ones (mirror, small turns, shifts, zooms) for fine-tuning")
     p.add_argument("--size", type=int, default=None, help="input side (default: the dataset's image size)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--seed", type=int, default=0)

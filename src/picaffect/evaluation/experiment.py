@@ -46,9 +46,10 @@ def run_thesis(data: str | Path, out: str | Path, *, epochs: int = 30, models: t
     results = {}
     for label, run in runs.items():
         model = label.split(" ")[0]
+        augment = "thesis" if label.endswith("augmentation") else "none"
         _train_once(TrainConfig(data=str(data), model=model, out=str(run), recipe="thesis", epochs=epochs,
-                                batch_size=batch_size, augment=label.endswith("augmentation"), size=size,
-                                limit=limit, device=device, patience=patience))
+                                batch_size=batch_size, augment=augment, size=size, limit=limit, device=device,
+                                patience=patience))
         results[label] = evaluate(run, data, split=list(SPLIT_ORDER), out=run / "evaluation", device=device)
     (out / "results.json").write_text(json.dumps(_jsonable(results), indent=2) + "\n")
     (out / "report.md").write_text(thesis_markdown(results, epochs=epochs, limit=limit))

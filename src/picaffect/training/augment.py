@@ -108,3 +108,13 @@ def _inverse_matrices(p: AffineParams) -> torch.Tensor:
     shift = torch.stack([p.shift_x.double(), p.shift_y.double()], 1) * 2  # fraction of size -> normalised units
     offset = -(inverse @ shift.unsqueeze(-1))
     return torch.cat([inverse, offset], dim=2).float()
+
+
+# "light": what fine-tuning a pretrained network on affect wants. Upside-down and
+# 80-degree-turned pictures no longer feel the same (a sky below, a face sideways),
+# so only mirror images, small turns, shifts and zooms.
+AUGMENTS = {
+    "thesis": ThesisAugment(),
+    "light": ThesisAugment(rotation_range=10.0, width_shift_range=0.08, height_shift_range=0.08, shear_range=0.0,
+                           zoom_range=0.1, horizontal_flip=True, vertical_flip=False),
+}

@@ -27,7 +27,7 @@ from ..data.dataset import RatedImages, keep_batch
 from ..evaluation.metrics import pcc, rmse, sagr
 from ..scale import SAM
 from . import checkpoint
-from .augment import ThesisAugment
+from .augment import AUGMENTS
 from .recipes import make_recipe
 from .runtime import pick_device, tune_allocator
 
@@ -47,7 +47,7 @@ class TrainConfig:
     recipe: str = "thesis"
     epochs: int = 10
     batch_size: int = 64
-    augment: bool = False
+    augment: str = "none"            # "none", "thesis" (section 7.3) or "light" (for fine-tuning)
     size: int | None = None          # input side; None = the dataset's cache size
     seed: int = 0
     limit: int | None = None         # first N rows of each split, for smoke runs
@@ -123,7 +123,9 @@ class Trainer:
         self.optimizer = self.recipe.optimizer([p for p in self.model.parameters() if p.requires_grad])
         self.steps_per_epoch = math.ceil(len(self.train_set) / config.batch_size)
         self.scheduler = self.recipe.schedule(self.optimizer, self.steps_per_epoch * config.epochs)
-        self.augment = ThesisAugment() if config.augment else None
+        if config.augment not in ("none", *AUGMENTS):
+            raise ValueError(f"unknown augmentation {config.augment!r}; choose none, {', '.join(AUGMENTS)}")
+        self.augment = AUGMENTS.get(config.augment)
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.best_loss, self.stale_epochs = math.inf, 0
         self.history: list[dict] = []
