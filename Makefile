@@ -5,30 +5,27 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 
-.PHONY: demo test test-all bench clean
+.PHONY: demo test test-all default-model clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[demo]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,demo]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/picaffect demo --data $(DATA)
+	$(VENV)/bin/picaffect demo --out out/demo
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q -m "not slow"
 
 test-all: $(VENV)/.installed-test
 	$(PY) -m pytest -q
-
-bench: $(VENV)/.installed
-	$(PY) benchmarks/bench_build.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

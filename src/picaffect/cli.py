@@ -12,8 +12,6 @@ from pathlib import Path
 
 from . import __version__
 
-DEFAULT_DATA = Path("../shared/data")
-SHARED_SETS = ("oasis", "emotion6", "bass")
 
 
 class UsageError(Exception):
@@ -167,25 +165,80 @@ def _run_experiment(args) -> int:
     return 0
 
 
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="valence and arousal for pictures",
+                       description="Score pictures with the shipped default model or a trained run.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="picture files, folders or globs")
+    p.add_argument("--model", default="default", help="default (shipped), a run folder, or a checkpoint file")
+    p.add_argument("--recursive", action="store_true", help="search folders (and ** globs) recursively")
+    p.add_argument("--out", type=Path, default=None, help="write FILE.csv, .json, .jsonl or .parquet")
+    p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table", help="stdout format without --out")
+    p.add_argument("--scale", default=None, metavar="MIN,MAX", help="also give the values on this scale, e.g. 1,7")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per core)")
+    p.add_argument("--tta", action="store_true", help="average with the mirror image (slower, a little better)")
+    p.add_argument("--strict", action="store_true", help="exit non-zero if any picture could not be scored")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(run=_run_predict)
+
+
+def _run_predict(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .io import collect_pictures, describe_scale, render, write_predictions
+    from .predictor import Predictor, add_scaled
+    from .scale import Scale
+
+    try:
+        scale = Scale.parse(args.scale) if args.scale else None
+    except ValueError as e:
+        raise UsageError(f"--scale: {e}") from None
+    pictures, notes = collect_pictures(args.paths, recursive=args.recursive)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not pictures:
+        raise UsageError("no pictures to score")
+    predictor = Predictor.from_pretrained(args.model, device=args.device, workers=args.workers)
+    rows = []
+    stream = predictor.predict_stream(pictures, batch_size=args.batch_size, tta=args.tta)
+    for row in tqdm(stream, total=len(pictures), unit="img", disable=len(pictures) < 50 or not sys.stderr.isatty()):
+        rows.append(add_scaled(row, scale) if scale else row)
+    meta = {"model": str(args.model), "scale": "1..9", "scaled": str(scale) if scale else None,
+            "description": describe_scale(str(args.model), str(scale) if scale else None)}
+    if args.out:
+        write_predictions(rows, args.out, meta)
+    else:
+        print(render(rows, args.format, meta), end="")
+    failed = [r for r in rows if r["error"]]
+    for r in failed:
+        print(f"error: {r['path']}: {r['error']}", file=sys.stderr)
+    print(f"scored {len(rows) - len(failed)} of {len(rows)} pictures" + (f", {len(failed)} unreadable" if failed else "")
+          + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
+    return 1 if failed and args.strict else 0
+
+
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="the main job on the sets that ship beside the project")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding oasis/, emotion6/, bass/")
-    p.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write the demo's outputs")
+    p = sub.add_parser("demo", help="score the sample photographs that installed packages ship")
+    p.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write the photos, table and plot")
+    p.add_argument("--model", default="default")
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(args) -> int:
-    from .data.build import SourceSpec, build
-    from .data.report import format_report
+    from .demo import plot_predictions, sample_photographs
+    from .io import describe_scale, render, write_predictions
+    from .predictor import Predictor
 
-    present = [name for name in SHARED_SETS if (args.data / name).is_dir()]
-    if not present:
-        raise UsageError(f"no rated picture sets found in {args.data} (expected {', '.join(SHARED_SETS)} folders); "
-                         f"point --data at them")
-    specs = [SourceSpec(name, args.data / name, name) for name in present]
-    report = build(args.out / "dataset", specs, progress=sys.stderr.isatty())
-    print(format_report(report))
-    print(f"wrote {args.out / 'dataset'}/ with plots in {args.out / 'dataset' / 'plots'}/")
+    photos = sample_photographs(args.out / "photos")
+    if not photos:
+        raise UsageError("no sample photographs found: install the demo extras (pip install 'picaffect[demo]')")
+    predictor = Predictor.from_pretrained(args.model)
+    rows = list(predictor.predict_stream(photos))
+    meta = {"model": args.model, "scale": "1..9", "scaled": None, "description": describe_scale(args.model, None)}
+    print(render(rows, "table", meta), end="")
+    write_predictions(rows, args.out / "predictions.csv", meta)
+    plot = plot_predictions(rows, args.out / "circumplex.png")
+    print(f"wrote {args.out / 'predictions.csv'} and {plot}")
     return 0
 
 
@@ -193,7 +246,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="picaffect", description="How a picture makes people feel: valence and arousal on 1..9.")
     p.add_argument("--version", action="version", version=f"picaffect {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_build, _add_train, _add_evaluate, _add_experiment, _add_demo):
+    for add in (_add_build, _add_train, _add_evaluate, _add_experiment, _add_predict, _add_demo):
         add(sub)
     return p
 
@@ -202,11 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from .data.build import BuildError
     from .data.sources import RatingFileError
+    from .data.images import ImageProblem
     from .training.engine import TrainingDiverged
 
     try:
         return args.run(args)
-    except (UsageError, BuildError, RatingFileError, FileNotFoundError, FileExistsError, TrainingDiverged) as e:
+    except (UsageError, BuildError, RatingFileError, FileNotFoundError, FileExistsError, TrainingDiverged,
+            ImageProblem, ValueError) as e:
         print(f"picaffect {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -24,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .cache import CacheWriter
 from .images import ImageProblem, load_square
+from .parallel import ordered_map
 from .records import Record
 from .sources import PRESETS, read_source
 from .splits import assign
@@ -31,10 +29,6 @@ from .splits import assign
 MANIFEST = "manifest.parquet"
 CACHE = "images.npy"
 REPORT = "report.json"
-
-T = TypeVar("T")
-R = TypeVar("R")
-
 
 class BuildError(Exception):
     """A build that cannot go on (``--strict`` and a bad row, or bad arguments)."""
@@ -75,21 +69,6 @@ def apply_options(specs: list[SourceSpec], assignments: Iterable[str]) -> None:
         if name not in by_name:
             raise BuildError(f"--option {text!r}: no source named {name!r} (sources: {', '.join(by_name)})")
         by_name[name].options[option] = value
-
-
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """``map`` on a thread pool, in input order, with a bounded number in flight."""
-    if workers <= 1:
-        yield from map(fn, items)
-        return
-    with ThreadPoolExecutor(workers) as pool:
-        pending: deque = deque()
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= 4 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def _decode(size: int) -> Callable[[Record], np.ndarray | str]:

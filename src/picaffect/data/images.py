@@ -40,7 +40,7 @@ def load_rgb(path: str | Path, size: int | None = None) -> Image.Image:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(path) as im:
-                return _to_rgb(im, size)
+                return to_rgb(im, size)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise ImageProblem(f"over Pillow's decompression-bomb limit: {e}") from None
         except UnidentifiedImageError:
@@ -50,7 +50,8 @@ def load_rgb(path: str | Path, size: int | None = None) -> Image.Image:
             raise ImageProblem(f"truncated or corrupt image: {e}") from None
 
 
-def _to_rgb(im: Image.Image, size: int | None) -> Image.Image:
+def to_rgb(im: Image.Image, size: int | None = None) -> Image.Image:
+    """Any Pillow image as RGB: first frame, EXIF orientation, alpha on white, wide ranges scaled."""
     if size and im.format == "JPEG":
         im.draft("RGB", (size, size))
     im.seek(0)  # GIF and other animations: the first frame
@@ -79,9 +80,28 @@ def _wide_to_l(im: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
 
 
-def load_square(path: str | Path, size: int) -> np.ndarray:
-    """Decode ``path`` into a (size, size, 3) uint8 array."""
-    im = load_rgb(path, size)
+def square(im: Image.Image, size: int) -> np.ndarray:
+    """An RGB image squashed to (size, size, 3) uint8, as the thesis resized its pictures."""
     if im.size != (size, size):
         im = im.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
     return np.asarray(im, dtype=np.uint8)
+
+
+def load_square(path: str | Path, size: int) -> np.ndarray:
+    """Decode ``path`` into a (size, size, 3) uint8 array."""
+    return square(load_rgb(path, size), size)
+
+
+def array_to_rgb(array: np.ndarray) -> Image.Image:
+    """A numpy picture (H, W), (H, W, 3) or (H, W, 4), uint8 or float in [0, 1], as RGB."""
+    a = np.asarray(array)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
+        raise ImageProblem(f"an image array must be (H, W) or (H, W, 3 or 4), got shape {a.shape}")
+    if a.dtype != np.uint8:
+        if not np.issubdtype(a.dtype, np.floating) or np.nanmin(a) < 0 or np.nanmax(a) > 1:
+            raise ImageProblem(f"an image array must be uint8, or float in [0, 1]; got {a.dtype} "
+                               f"in [{np.nanmin(a):g}, {np.nanmax(a):g}]")
+        a = (np.nan_to_num(a) * 255 + 0.5).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    return to_rgb(Image.fromarray(a), None)

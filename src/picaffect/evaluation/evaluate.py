@@ -29,13 +29,13 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
     ``split`` is train, test, validation, ``all`` (every kept row as one block), or a
     list of them. ``by_source`` adds one block per source, over the rows evaluated.
     """
-    from .scorers import load_scorer
+    from ..predictor import Predictor
 
     names = [split] if isinstance(split, str) else list(split)
     for name in names:
         if name not in SPLITS + ("all",):
             raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS + ('all',))}")
-    scorer = load_scorer(model_ref, device=device)
+    scorer = Predictor.from_pretrained(model_ref, device=device)
     train_y = RatedImages(data, "train").targets.numpy()
     result: dict = {"model": str(model_ref), "dataset": str(data), "splits": {}}
     frames = []

@@ -289,18 +289,36 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     return Trainer(config, resume=resume, progress=progress).fit()
 
 
-def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):
-    """A trained model from RUN_DIR with its recipe and input size, ready for inference."""
-    run_dir = Path(run_dir)
-    path = run_dir / f"{which}.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} holds no {which}.pt: is it a picaffect training run?")
+def load_checkpoint(path: str | Path):
+    """A model from a picaffect checkpoint file, with its recipe and input size, in eval mode."""
     state = checkpoint.load(path)
     cfg = state["config"]
     options = dict(cfg.get("model_options", {}))
     if "pretrained" in inspect.signature(models.model_class(cfg["model"])).parameters:
         options["pretrained"] = None  # the checkpoint holds every weight: no need to read ImageNet files again
     model = models.create(cfg["model"], **options)
-    model.load_state_dict(state["model"])
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
     recipe = make_recipe(cfg["recipe"], cfg.get("lr"), cfg.get("weight_decay"))
-    return model.to(pick_device(device)).eval(), recipe, int(state["size"])
+    return model.eval(), recipe, int(state["size"])
+
+
+def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):
+    """The ``best`` (or ``last``) model of a training run, ready for inference."""
+    path = Path(run_dir) / f"{which}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} holds no {which}.pt: is it a picaffect training run?")
+    model, recipe, size = load_checkpoint(path)
+    return model.to(pick_device(device)), recipe, size
+
+
+def export(run_dir: str | Path, out: str | Path, which: str = "best", half: bool = True,
+           metadata: dict | None = None) -> Path:
+    """A slim checkpoint for shipping: weights (fp16 by default), config and size, no optimiser state."""
+    state = checkpoint.load(Path(run_dir) / f"{which}.pt")
+    weights = {k: v.half() if half and v.is_floating_point() else v for k, v in state["model"].items()}
+    slim = {"model": weights, "config": state["config"], "recipe": state["recipe"], "size": state["size"],
+            "epoch": state["epoch"], "metadata": metadata or {}}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.save_atomic(slim, out)
+    return out

@@ -1,0 +1,129 @@
+"""The Python API and `picaffect predict`: inputs of every kind, broken files, formats, scales."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import write_image
+from picaffect import Predictor
+from picaffect.cli import main
+from picaffect.data.images import ImageProblem
+from picaffect.io import collect_pictures
+from picaffect.predictor import quadrant
+from picaffect.training.engine import TrainConfig, export, train
+
+
+@pytest.fixture(scope="module")
+def run(learnable_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "emosepar"
+    train(TrainConfig(data=str(learnable_dataset), model="emosepar", out=str(out), recipe="modern", epochs=1,
+                      batch_size=16, size=80, lr=3e-3, device="cpu"), progress=False)
+    return out
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    write_image(folder / "b.jpg", size=(120, 90), color=(250, 240, 200))
+    write_image(folder / "a.png", size=(64, 64), color=(10, 10, 60))
+    write_image(folder / "sub" / "c.gif", size=(50, 50), color=(0, 200, 0), mode="RGB")
+    (folder / "notes.txt").write_text("not a picture")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    return folder
+
+
+def test_api_accepts_paths_pil_and_arrays(run, photos):
+    p = Predictor.from_pretrained(run, device="cpu")
+    one = p.predict(photos / "a.png")
+    assert set(one) == {"path", "valence", "arousal", "quadrant", "error"}
+    assert 1 <= one["valence"] <= 9 and 1 <= one["arousal"] <= 9
+    json.dumps(one)
+    pil = Image.open(photos / "a.png")
+    arr = np.asarray(pil.convert("RGB"))
+    many = p.predict([photos / "a.png", pil, arr, arr.astype(np.float32) / 255])
+    assert len(many) == 4
+    # the same picture given four ways scores the same
+    assert max(abs(r["valence"] - many[0]["valence"]) for r in many) < 0.05
+    assert "path" not in many[1]
+
+
+def test_api_scale_and_errors(run, photos):
+    p = Predictor.from_pretrained(run, device="cpu")
+    from picaffect.scale import Scale
+    row = p.predict(photos / "b.jpg", scale=Scale(1, 7))
+    assert row["valence_scaled"] == pytest.approx((row["valence"] - 1) * 6 / 8 + 1, abs=1e-3)
+    with pytest.raises(ImageProblem, match="broken.jpg"):
+        p.predict(photos / "broken.jpg")
+    with pytest.raises(ImageProblem, match="uint8"):
+        p.predict(np.full((8, 8, 3), 300.0))
+    with pytest.raises(FileNotFoundError, match="neither"):
+        Predictor.from_pretrained("no-such-model")
+
+
+def test_quadrants():
+    assert quadrant(7, 8) == "pleasant-activated"
+    assert quadrant(2, 3) == "unpleasant-calm"
+    assert quadrant(5, 5) == "pleasant-activated"
+
+
+def test_collect_pictures(photos):
+    found, notes = collect_pictures([str(photos)])
+    assert [p.name for p in found] == ["a.png", "b.jpg", "broken.jpg"]
+    assert any("notes.txt" in n for n in notes) and any("--recursive" in n for n in notes)
+    found, _ = collect_pictures([str(photos)], recursive=True)
+    assert "c.gif" in [p.name for p in found]
+    found, notes = collect_pictures([str(photos / "*.png"), str(photos / "missing.jpg")])
+    assert [p.name for p in found] == ["a.png"] and any("no such file" in n for n in notes)
+
+
+@pytest.mark.parametrize("ending", [".csv", ".json", ".jsonl", ".parquet"])
+def test_cli_outputs(run, photos, tmp_path, ending, capsys):
+    out = tmp_path / f"pred{ending}"
+    code = main(["predict", str(photos), "--recursive", "--model", str(run), "--out", str(out), "--scale", "1,7",
+                 "--device", "cpu"])
+    assert code == 0  # a broken picture is a row with an error, not a failed run
+    err = capsys.readouterr().err
+    assert "notes.txt: skipped" in err and "broken.jpg" in err and "scored 3 of 4" in err
+    if ending == ".csv":
+        assert out.read_text().startswith("# picaffect")
+        frame = pd.read_csv(out, comment="#")
+    elif ending == ".json":
+        payload = json.loads(out.read_text())
+        assert payload["meta"]["scale"] == "1..9" and payload["meta"]["scaled"] == "1..7"
+        frame = pd.DataFrame(payload["predictions"])
+    elif ending == ".jsonl":
+        frame = pd.read_json(out, lines=True)
+        assert (frame["scale"] == "1..9").all()
+    else:
+        frame = pd.read_parquet(out)
+    assert list(frame["path"].map(lambda p: p.split("/")[-1])) == ["a.png", "b.jpg", "broken.jpg", "c.gif"]
+    assert {"valence", "arousal", "valence_scaled", "arousal_scaled", "quadrant", "error"} <= set(frame.columns)
+    broken = frame[frame["path"].str.endswith("broken.jpg")].iloc[0]
+    assert isinstance(broken["error"], str) and "truncated" in broken["error"] or "not an image" in broken["error"]
+    ok = frame[frame["error"].isna()]
+    assert ok["valence"].between(1, 9).all() and ok["valence_scaled"].between(1, 7).all()
+
+
+def test_cli_table_strict_and_bad_arguments(run, photos, capsys):
+    assert main(["predict", str(photos / "a.png"), "--model", str(run), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["path", "valence", "arousal", "quadrant", "error"]
+    assert "1..9" in out
+    assert main(["predict", str(photos), "--model", str(run), "--strict", "--device", "cpu"]) == 1
+    capsys.readouterr()
+    assert main(["predict", str(photos / "a.png"), "--model", str(run), "--scale", "seven"]) == 2
+    assert "--scale" in capsys.readouterr().err
+    assert main(["predict", str(photos / "nothing*.jpg"), "--model", str(run)]) == 2
+    assert "no pictures" in capsys.readouterr().err
+
+
+def test_export_is_slim_and_predicts_the_same(run, photos, tmp_path):
+    path = export(run, tmp_path / "slim.pt")
+    assert path.stat().st_size < (run / "best.pt").stat().st_size / 2
+    a = Predictor.from_pretrained(run, device="cpu").predict(photos / "b.jpg")
+    b = Predictor.from_pretrained(path, device="cpu").predict(photos / "b.jpg")
+    assert abs(a["valence"] - b["valence"]) < 0.02 and abs(a["arousal"] - b["arousal"]) < 0.02
