@@ -104,3 +104,21 @@ def test_resume_with_another_model_is_refused(learnable_dataset, tmp_path):
     train(config(learnable_dataset, tmp_path / "run", epochs=1, limit=20), progress=False)
     with pytest.raises(ValueError, match="same"):
         Trainer(config(learnable_dataset, tmp_path / "run", model="vgg16", epochs=1), resume=True)
+
+
+def test_ridge_probe_recipe_fits_the_head_in_closed_form(learnable_dataset, tmp_path):
+    import json
+
+    from picaffect.evaluation.evaluate import evaluate
+
+    out = tmp_path / "probe"
+    summary = train(config(learnable_dataset, out, model="efficientnet_lite0", recipe="ridge", size=64, lr=None),
+                    progress=False)
+    assert summary["steps"] == 0 and summary["epochs_run"] == 1
+    probe = json.loads((out / "probe.json").read_text())
+    assert probe["test_rmse"] == min(probe["rmse_by_alpha"].values())
+    # brightness and redness are easy for ImageNet features: far better than the spread of the targets
+    result = evaluate(out, learnable_dataset, split="test", n_boot=50)["splits"]["test"]["overall"]
+    assert result["rmse"] < 0.6 * result["rmse_mean_baseline"]
+    with pytest.raises(ValueError, match="linear head"):
+        train(config(learnable_dataset, tmp_path / "bad", recipe="ridge"), progress=False)

@@ -120,9 +120,11 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = models.create(config.model, **config.model_options).to(self.device)
         self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimizer = self.recipe.optimizer([p for p in self.model.parameters() if p.requires_grad])
         self.steps_per_epoch = math.ceil(len(self.train_set) / config.batch_size)
-        self.scheduler = self.recipe.schedule(self.optimizer, self.steps_per_epoch * config.epochs)
+        self.optimizer = self.scheduler = None
+        if self.recipe.name != "ridge":  # the probe is solved in closed form: nothing to step
+            self.optimizer = self.recipe.optimizer([p for p in self.model.parameters() if p.requires_grad])
+            self.scheduler = self.recipe.schedule(self.optimizer, self.steps_per_epoch * config.epochs)
         if config.augment not in ("none", *AUGMENTS):
             raise ValueError(f"unknown augmentation {config.augment!r}; choose none, {', '.join(AUGMENTS)}")
         self.augment = AUGMENTS.get(config.augment)
@@ -148,8 +150,9 @@ class Trainer:
             self.config.save(self.out / "config.yaml")
 
     def _state(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+        return {"model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                 "step": self.step, "best_loss": self.best_loss, "stale_epochs": self.stale_epochs,
                 "history": self.history, "train_loss_sum": self.train_loss_sum, "train_seen": self.train_seen,
                 "rng": torch.get_rng_state(), "config": asdict(self.config), "recipe": asdict(self.recipe),
@@ -157,8 +160,9 @@ class Trainer:
 
     def _load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
         for key in ("epoch", "batch_in_epoch", "step", "best_loss", "stale_epochs", "history", "train_loss_sum",
                     "train_seen"):
             setattr(self, key, state[key])
@@ -170,10 +174,13 @@ class Trainer:
     # -- loop ----------------------------------------------------------------------------------------------------
     def fit(self) -> dict:
         cfg = self.config
-        while self.epoch < cfg.epochs and self.stale_epochs < cfg.patience:
-            self._train_epoch()
-            row = self._end_epoch()
-            self._log_epoch(row)
+        if self.recipe.name == "ridge":
+            self._fit_probe()
+        else:
+            while self.epoch < cfg.epochs and self.stale_epochs < cfg.patience:
+                self._train_epoch()
+                row = self._end_epoch()
+                self._log_epoch(row)
         summary = self._summary()
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
@@ -199,6 +206,17 @@ class Trainer:
             bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{rate:.1f}")
             bar.update()
         bar.close()
+
+    def _fit_probe(self) -> None:
+        """The ridge recipe: one closed-form 'epoch' on frozen features."""
+        from .probe import fit_probe
+
+        self._epoch_start, self._epoch_images = time.perf_counter(), len(self.train_set)
+        probe = fit_probe(self.model, self.train_set, self.test_set, self.size, self.device)
+        (self.out / "probe.json").write_text(json.dumps(probe, indent=2) + "\n")
+        row = self._end_epoch()
+        print(f"ridge probe: penalty {probe['alpha']:.3g} chosen on the test split", flush=True)
+        self._log_epoch(row)
 
     def _step(self, images: torch.Tensor, targets: torch.Tensor, batch: int) -> float:
         x = to_input(images, self.size, self.device)
@@ -226,11 +244,12 @@ class Trainer:
         test_loss = float(F.mse_loss(self.recipe.encode(pred), self.recipe.encode(truth))) if len(truth) else math.nan
         y, yhat = truth.numpy().ravel(), pred.numpy().ravel()
         row = {"epoch": self.epoch + 1, "step": self.step,
-               "train_loss": self.train_loss_sum / max(1, self.train_seen), "test_loss": test_loss,
+               "train_loss": self.train_loss_sum / self.train_seen if self.train_seen else math.nan,
+               "test_loss": test_loss,
                "test_rmse": rmse(y, yhat) if len(y) else math.nan,
                "test_pcc": pcc(y, yhat) if len(y) > 1 else math.nan,
                "test_sagr": sagr(y, yhat, SAM.midpoint) if len(y) else math.nan,
-               "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(seconds, 2),
+               "lr": self.optimizer.param_groups[0]["lr"] if self.optimizer else 0.0, "seconds": round(seconds, 2),
                "images_per_s": round(self._epoch_images / seconds, 2) if seconds > 0 else math.nan}
         self.history.append(row)
         self.epoch += 1

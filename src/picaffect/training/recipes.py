@@ -7,6 +7,9 @@ with decay 1e-6 (the listing's value; the text says 1e-7).
 ``modern``: targets mapped to [-1, 1] around the scale's midpoint (the thesis's
 future work 9.2.1) and mapped back on output, AdamW with weight decay, linear
 warm-up then cosine decay to zero.
+
+``ridge``: no gradient steps at all; a linear probe fitted in closed form on a
+frozen pretrained backbone (``probe.py``).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import torch
 
 from ..scale import SAM
 
-RECIPES = ("thesis", "modern")
+RECIPES = ("thesis", "modern", "ridge")
 
 
 @dataclass(frozen=True)
@@ -67,4 +70,6 @@ def make_recipe(name: str, lr: float | None = None, weight_decay: float | None =
     if name == "modern":
         return Recipe("modern", lr=lr or 1e-3, normalize_targets=True,
                       weight_decay=0.05 if weight_decay is None else weight_decay, warmup_share=0.05)
+    if name == "ridge":
+        return Recipe("ridge", lr=0.0, normalize_targets=False)
     raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
