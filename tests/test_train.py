@@ -122,3 +122,15 @@ def test_ridge_probe_recipe_fits_the_head_in_closed_form(learnable_dataset, tmp_
     assert result["rmse"] < 0.6 * result["rmse_mean_baseline"]
     with pytest.raises(ValueError, match="linear head"):
         train(config(learnable_dataset, tmp_path / "bad", recipe="ridge"), progress=False)
+
+
+def test_init_starts_from_another_runs_weights(learnable_dataset, tmp_path):
+    probe = tmp_path / "probe"
+    train(config(learnable_dataset, probe, model="efficientnet_lite0", recipe="ridge", size=64, lr=None),
+          progress=False)
+    trainer = Trainer(config(learnable_dataset, tmp_path / "ft", model="efficientnet_lite0", size=64, epochs=1,
+                             init=str(probe)))
+    fitted = checkpoint.load(probe / "best.pt")["model"]["head.weight"]
+    assert torch.equal(trainer.model.head.weight.detach(), fitted)
+    with pytest.raises(ValueError, match="emosepar"):
+        Trainer(config(learnable_dataset, tmp_path / "bad", init=str(probe)))

@@ -71,7 +71,7 @@ def _add_train(sub) -> None:
     p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
     p.add_argument("--weight-decay", type=float, default=None)
     p.add_argument("--patience", type=int, default=10, help="epochs without a better test loss before stopping")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--init", default=None, metavar="RUN_DIR", help="start from another run's best weights")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to the model's constructor, e.g. dropout=0.3 (values read as YAML)")
     p.set_defaults(run=_run_train)
@@ -95,7 +95,7 @@ def _run_train(args) -> int:
     config = TrainConfig(data=str(args.data), model=args.model, out=str(args.out), recipe=args.recipe,
                          epochs=args.epochs, batch_size=args.batch_size, augment=args.augment, size=args.size,
                          seed=args.seed, limit=args.limit, device=args.device, lr=args.lr,
-                         weight_decay=args.weight_decay, patience=args.patience, workers=args.workers,
+                         weight_decay=args.weight_decay, patience=args.patience, init=args.init,
                          model_options=_model_options(args.model_option))
     summary = train(config, resume=args.resume)
     print(f"{summary['epochs_run']} epochs, {summary['steps']} steps; best test loss "

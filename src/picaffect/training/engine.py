@@ -55,8 +55,8 @@ class TrainConfig:
     lr: float | None = None
     weight_decay: float | None = None
     patience: int = 10               # epochs without a better test loss before stopping
-    workers: int = 0
     checkpoint_every: int = 50       # steps between last.pt writes inside an epoch
+    init: str | None = None          # start from this run folder's best.pt (or a checkpoint file)
     model_options: dict = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
@@ -119,6 +119,8 @@ class Trainer:
         self.size = config.size or self.train_set.image_size
         torch.manual_seed(config.seed)
         self.model = models.create(config.model, **config.model_options).to(self.device)
+        if config.init:
+            self._init_from(Path(config.init))
         self.model = self.model.to(memory_format=torch.channels_last)
         self.steps_per_epoch = math.ceil(len(self.train_set) / config.batch_size)
         self.optimizer = self.scheduler = None
@@ -133,6 +135,18 @@ class Trainer:
         self.history: list[dict] = []
         self.train_loss_sum, self.train_seen = 0.0, 0
         self._start(resume)
+
+    def _init_from(self, path: Path) -> None:
+        """Start from another run's weights (a linear probe before fine-tuning, say)."""
+        path = path / "best.pt" if path.is_dir() else path
+        if not path.is_file():
+            raise FileNotFoundError(f"--init {path}: no such checkpoint")
+        state = checkpoint.load(path)
+        if state["config"]["model"] != self.config.model:
+            raise ValueError(f"--init {path} holds a {state['config']['model']} model, not {self.config.model}")
+        if make_recipe(state["config"]["recipe"]).normalize_targets != self.recipe.normalize_targets:
+            raise ValueError(f"--init {path} was trained with another target mapping than recipe {self.recipe.name}")
+        self.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
 
     # -- state ---------------------------------------------------------------------------------------------------
     def _start(self, resume: bool) -> None:
@@ -212,7 +226,7 @@ class Trainer:
         from .probe import fit_probe
 
         self._epoch_start, self._epoch_images = time.perf_counter(), len(self.train_set)
-        probe = fit_probe(self.model, self.train_set, self.test_set, self.size, self.device)
+        probe = fit_probe(self.model, self.train_set, self.test_set, self.size, self.device, self.recipe)
         (self.out / "probe.json").write_text(json.dumps(probe, indent=2) + "\n")
         row = self._end_epoch()
         print(f"ridge probe: penalty {probe['alpha']:.3g} chosen on the test split", flush=True)

@@ -38,22 +38,28 @@ def ridge_solve(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     return np.linalg.solve(gram, x.T @ y)
 
 
-def fit_probe(model: torch.nn.Module, train: RatedImages, test: RatedImages, size: int,
-              device: torch.device) -> dict:
-    """Fit ``model.head`` by ridge on frozen features; returns the chosen penalty and test RMSE per penalty."""
+def fit_probe(model: torch.nn.Module, train: RatedImages, test: RatedImages, size: int, device: torch.device,
+              recipe) -> dict:
+    """Fit ``model.head`` by ridge on frozen features; returns the chosen penalty and test RMSE per penalty.
+
+    The head is fitted to ``recipe.encode``d targets, so that a fine-tuning run with
+    the same target mapping can start from it (linear probe, then fine-tune).
+    """
     if not (hasattr(model, "features") and isinstance(getattr(model, "head", None), torch.nn.Linear)):
         raise ValueError(f"the ridge recipe needs a model with features() and a linear head, such as "
                          f"efficientnet_lite0; {type(model).__name__} has not")
     x_train = pooled_features(model, train, size, device).astype(np.float64)
     x_test = pooled_features(model, test, size, device).astype(np.float64)
-    y_train, y_test = train.targets.numpy().astype(np.float64), test.targets.numpy().astype(np.float64)
+    y_train = recipe.encode(train.targets).numpy().astype(np.float64)
+    y_test = test.targets.numpy().astype(np.float64)
     mean, std = x_train.mean(0), x_train.std(0) + 1e-6
     z_train, z_test = (x_train - mean) / std, (x_test - mean) / std
     y_mean = y_train.mean(0)
     scores = {}
     for alpha in ALPHAS:
         w = ridge_solve(z_train, y_train - y_mean, alpha)
-        scores[float(alpha)] = float(np.sqrt(np.mean((z_test @ w + y_mean - y_test) ** 2)))
+        predicted = recipe.decode(torch.from_numpy(z_test @ w + y_mean)).numpy()
+        scores[float(alpha)] = float(np.sqrt(np.mean((predicted - y_test) ** 2)))
     best = min(scores, key=scores.get)
     w = ridge_solve(z_train, y_train - y_mean, best) / std[:, None]
     with torch.no_grad():

@@ -71,5 +71,5 @@ def make_recipe(name: str, lr: float | None = None, weight_decay: float | None =
         return Recipe("modern", lr=lr or 1e-3, normalize_targets=True,
                       weight_decay=0.05 if weight_decay is None else weight_decay, warmup_share=0.05)
     if name == "ridge":
-        return Recipe("ridge", lr=0.0, normalize_targets=False)
+        return Recipe("ridge", lr=0.0, normalize_targets=True)
     raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
