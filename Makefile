@@ -29,3 +29,7 @@ test-all: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
+
+# Retrain the shipped default model from the rated sets (about an hour on 2 cores).
+default-model: $(VENV)/.installed
+	$(VENV)/bin/picaffect retrain configs/default.yaml

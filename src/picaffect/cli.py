@@ -217,6 +217,38 @@ def _run_predict(args) -> int:
     return 1 if failed and args.strict else 0
 
 
+def _add_retrain(sub) -> None:
+    p = sub.add_parser("retrain", help="rebuild a model from its configuration (configs/default.yaml)")
+    p.add_argument("config", type=Path)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(run=_run_retrain)
+
+
+def _run_retrain(args) -> int:
+    from .evaluation.report import metrics_markdown
+    from .training.pipeline import retrain
+
+    summary = retrain(args.config, device=args.device)
+    print(metrics_markdown(summary["final"]))
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a run's best weights as a slim fp16 checkpoint for shipping")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--fp32", action="store_true", help="keep 32-bit weights")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args) -> int:
+    from .training.engine import export
+
+    path = export(args.run_dir, args.out, half=not args.fp32)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="score the sample photographs that installed packages ship")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write the photos, table and plot")
@@ -246,7 +278,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="picaffect", description="How a picture makes people feel: valence and arousal on 1..9.")
     p.add_argument("--version", action="version", version=f"picaffect {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_build, _add_train, _add_evaluate, _add_experiment, _add_predict, _add_demo):
+    for add in (_add_build, _add_train, _add_evaluate, _add_experiment, _add_predict, _add_retrain, _add_export,
+                _add_demo):
         add(sub)
     return p
 
@@ -269,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-HEAVY_COMMANDS = {"train", "experiment", "evaluate", "predict", "demo"}
+HEAVY_COMMANDS = {"train", "experiment", "evaluate", "predict", "retrain", "demo"}
 
 
 def entry() -> None:

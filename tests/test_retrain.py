@@ -1,0 +1,51 @@
+"""`picaffect retrain` end to end on a tiny set in BASS's layout."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from picaffect import Predictor
+from picaffect.cli import main
+
+
+def write_bass_layout(root, n=40):
+    gen = np.random.default_rng(1)
+    (root / "images").mkdir(parents=True)
+    lines = ["file_name,val_mean_us,aro_mean_us,val_sd_us,aro_sd_us,val_n_us,aro_n_us"]
+    for i in range(n):
+        light, red = gen.uniform(0, 1, 2)
+        Image.new("RGB", (48, 48), (int(255 * red), int(200 * light), int(200 * light))).save(root / "images" / f"s{i}.png")
+        lines.append(f"s{i}.png,{1 + 8 * light:.2f},{1 + 8 * red:.2f},1.0,1.0,90,90")
+    (root / "BASS_data.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_retrain_builds_trains_evaluates_and_exports(tmp_path, capsys):
+    write_bass_layout(tmp_path / "data" / "bass")
+    config = {
+        "data": str(tmp_path / "data"), "out": str(tmp_path / "runs"),
+        "build": {"sources": ["bass"], "size": 48, "split": "group", "seed": 0},
+        "stages": [
+            {"name": "probe", "model": "efficientnet_lite0", "recipe": "ridge", "size": 64},
+            {"name": "finetune", "model": "efficientnet_lite0", "recipe": "modern", "init": "probe", "lr": 1e-4,
+             "epochs": 1, "batch_size": 16, "size": 64, "augment": "light"},
+        ],
+        "export": str(tmp_path / "shipped" / "model.pt"),
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["retrain", str(path), "--device", "cpu"]) == 0
+    assert "By source" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "runs" / "retrain.json").read_text())
+    assert summary["final"]["splits"]["validation"]["n"] == 4
+    assert (tmp_path / "runs" / "finetune" / "summary.json").is_file()
+    shipped = tmp_path / "shipped" / "model.pt"
+    assert shipped.stat().st_size < 12e6  # fp16, no optimiser state
+    row = Predictor.from_pretrained(shipped, device="cpu").predict(tmp_path / "data" / "bass" / "images" / "s0.png")
+    assert 1 <= row["valence"] <= 9
+    # a second call reuses the dataset and the finished stages
+    stamps = [(tmp_path / "runs" / p).stat().st_mtime_ns for p in ("data/images.npy", "finetune/last.pt")]
+    assert main(["retrain", str(path), "--device", "cpu"]) == 0
+    assert stamps == [(tmp_path / "runs" / p).stat().st_mtime_ns for p in ("data/images.npy", "finetune/last.pt")]
