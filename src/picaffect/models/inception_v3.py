@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import ConvBNAct, Normalize, RegressionHead, keras_init_
+from .layers import ConvBNAct, ImageNetBackbone, Normalize, RegressionHead, keras_init_
 
 
 def _avg_pool(x: torch.Tensor) -> torch.Tensor:
@@ -140,7 +140,9 @@ class InceptionE(nn.Module):
         return torch.cat([self.branch1x1(x), b3, b3dbl, self.branch_pool(_avg_pool(x))], 1)
 
 
-class InceptionV3(nn.Module):
+class InceptionV3(ImageNetBackbone):
+    imagenet_name = "inception_v3"
+
     def __init__(self, dropout: float = 0.0, num_outputs: int = 2, pretrained: str | None = None) -> None:
         super().__init__()
         self.normalize = Normalize()  # identity unless ImageNet weights are loaded (first child: runs first)
@@ -164,16 +166,4 @@ class InceptionV3(nn.Module):
         self.Mixed_7c = InceptionE(2048)
         self.head = RegressionHead(2048, num_outputs, dropout)
         keras_init_(self)
-        if pretrained is not None:
-            from .pretrained import INPUT_NORMALIZATION, load_imagenet_weights
-            load_imagenet_weights(self, pretrained)
-            self.normalize.set(*INPUT_NORMALIZATION["inception_v3"])
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        for name, module in self.named_children():
-            if name != "head":
-                x = module(x)
-        return x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x))
+        self.load_pretrained(pretrained)

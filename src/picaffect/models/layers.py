@@ -107,3 +107,31 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+
+class ImageNetBackbone(nn.Module):
+    """A published ImageNet architecture under our regression head.
+
+    Subclasses register ``normalize`` first, then the network's own modules in
+    order, then ``head``; the forward pass runs the children in that order, which
+    keeps each architecture file a plain list of its layers.
+    """
+
+    imagenet_name: str = ""
+
+    def load_pretrained(self, pretrained: str | None) -> None:
+        """Load a local torchvision / timm ImageNet state dict and the input scaling it expects."""
+        if pretrained is None:
+            return
+        from .pretrained import INPUT_NORMALIZATION, load_imagenet_weights
+        load_imagenet_weights(self, pretrained)
+        self.normalize.set(*INPUT_NORMALIZATION[self.imagenet_name])
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        for name, module in self.named_children():
+            if name != "head":
+                x = module(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))

@@ -14,14 +14,16 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .layers import Normalize, RegressionHead, keras_init_
+from .layers import ImageNetBackbone, Normalize, RegressionHead, keras_init_
 
 # Configuration D: output channels of each conv, "M" for a 2x2 max pool.
 CONFIG_D: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
                              512, 512, 512, "M", 512, 512, 512, "M"]
 
 
-class VGG16(nn.Module):
+class VGG16(ImageNetBackbone):
+    imagenet_name = "vgg16"
+
     def __init__(self, dropout: float = 0.0, num_outputs: int = 2, pretrained: str | None = None) -> None:
         super().__init__()
         self.normalize = Normalize()  # identity unless ImageNet weights are loaded (first child: runs first)
@@ -36,10 +38,4 @@ class VGG16(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = RegressionHead(channels, num_outputs, dropout)
         keras_init_(self)
-        if pretrained is not None:
-            from .pretrained import INPUT_NORMALIZATION, load_imagenet_weights
-            load_imagenet_weights(self, pretrained)
-            self.normalize.set(*INPUT_NORMALIZATION["vgg16"])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(self.normalize(x)))
+        self.load_pretrained(pretrained)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .layers import Normalize, RegressionHead, SeparableConv2d, batch_norm, keras_init_
+from .layers import ImageNetBackbone, Normalize, RegressionHead, SeparableConv2d, batch_norm, keras_init_
 
 
 class Block(nn.Module):
@@ -61,7 +61,9 @@ class Block(nn.Module):
         return self.rep(x) + shortcut
 
 
-class Xception(nn.Module):
+class Xception(ImageNetBackbone):
+    imagenet_name = "xception"
+
     def __init__(self, dropout: float = 0.0, num_outputs: int = 2, pretrained: str | None = None) -> None:
         super().__init__()
         self.normalize = Normalize()  # identity unless ImageNet weights are loaded (first child: runs first)
@@ -94,16 +96,4 @@ class Xception(nn.Module):
         self.act4 = nn.ReLU(inplace=True)
         self.head = RegressionHead(2048, num_outputs, dropout)
         keras_init_(self)
-        if pretrained is not None:
-            from .pretrained import INPUT_NORMALIZATION, load_imagenet_weights
-            load_imagenet_weights(self, pretrained)
-            self.normalize.set(*INPUT_NORMALIZATION["xception"])
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        for name, module in self.named_children():
-            if name != "head":
-                x = module(x)
-        return x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x))
+        self.load_pretrained(pretrained)

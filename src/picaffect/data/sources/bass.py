@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..records import Record
-from .tables import images_folder, load_table, locate, parse_scale, stats_options, table_record
+from .tables import read_named_images
 
 DEFAULTS: dict[str, str] = {
     "ratings": "BASS_data.csv",
@@ -28,12 +28,4 @@ DEFAULTS: dict[str, str] = {
 
 
 def read(root: Path, options: dict[str, str]) -> Iterator[Record]:
-    folder, ratings = locate(root, options["ratings"])
-    scale = parse_scale(options["scale"])
-    images = images_folder(folder, options["images"])
-    required = {k: options[k] for k in ("image", "valence", "arousal")}
-    table = load_table(ratings, required, stats_options(options), sep=",")
-    for row in table.rows:
-        name = table.get(row, "image")
-        yield table_record("bass", table, row, id=name, path=images / name if name else None,
-                           scale=scale, problem=None if name else "no file_name in this row")
+    return read_named_images("bass", root, options, sep=",")

@@ -24,7 +24,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from ...scale import Scale
 from ..records import Record
@@ -472,3 +472,19 @@ STATS = ("valence_sd", "arousal_sd", "valence_n", "arousal_n")
 def stats_options(options: Mapping[str, str]) -> dict[str, str]:
     """The SD and N options a preset has, for ``load_table(optional=...)``."""
     return {k: options[k] for k in STATS if k in options}
+
+
+def read_named_images(source: str, root: Path, options: Mapping[str, str], sep: str) -> Iterator[Record]:
+    """Rating tables whose ``image`` column names each picture's file inside the ``images`` folder.
+
+    BASS and Emotion6 are laid out this way; only their separators and column names differ.
+    """
+    folder, ratings = locate(root, options["ratings"])
+    scale = parse_scale(options["scale"])
+    images = images_folder(folder, options["images"])
+    required = {k: options[k] for k in ("image", "valence", "arousal")}
+    table = load_table(ratings, required, stats_options(options), sep=sep)
+    for row in table.rows:
+        name = table.get(row, "image")
+        yield table_record(source, table, row, id=name, path=images / name if name else None,
+                           scale=scale, problem=None if name else "no image file name in this row")
