@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from conftest import write_image
 from picaffect.cli import main

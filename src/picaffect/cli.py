@@ -13,7 +13,6 @@ from pathlib import Path
 from . import __version__
 
 
-
 class UsageError(Exception):
     """A problem with what the user asked for; printed without a traceback."""
 
@@ -287,8 +286,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from .data.build import BuildError
-    from .data.sources import RatingFileError
     from .data.images import ImageProblem
+    from .data.sources import RatingFileError
     from .training.engine import TrainingDiverged
 
     try:

@@ -11,7 +11,6 @@ frees the network from the 224x224 input size (150x150 gives a 4x4 last map).
 """
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 
 from .layers import ImageNetBackbone, Normalize, RegressionHead, keras_init_

@@ -10,7 +10,6 @@ independently for each axis, and 'nearest' fill repeats the border pixels.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

@@ -21,8 +21,7 @@ from typing import Iterator
 
 from ..records import Record
 from .errors import RatingFileError
-from .tables import (ImageFolder, images_folder, load_table, parse_scale, picture_stem, stats_options,
-                     table_record)
+from .tables import ImageFolder, images_folder, load_table, parse_scale, picture_stem, stats_options, table_record
 
 DEFAULTS: dict[str, str] = {
     "categories": "A,H,N,P,Sn,Sp",

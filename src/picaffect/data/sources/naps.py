@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..records import Record
-from .tables import (ImageFolder, clean_id, images_folder, load_table, locate, parse_scale,
-                     stats_options, table_record)
+from .tables import ImageFolder, clean_id, images_folder, load_table, locate, parse_scale, stats_options, table_record
 
 DEFAULTS: dict[str, str] = {
     "ratings": "Valence, arousal and approach-avoidance ratings (Marchewka et al., 2014).xls",

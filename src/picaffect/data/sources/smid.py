@@ -12,8 +12,17 @@ from pathlib import Path
 from typing import Iterator
 
 from ..records import Record
-from .tables import (ImageFolder, clean_id, images_folder, load_table, locate, parse_scale,
-                     picture_stem, stats_options, table_record)
+from .tables import (
+    ImageFolder,
+    clean_id,
+    images_folder,
+    load_table,
+    locate,
+    parse_scale,
+    picture_stem,
+    stats_options,
+    table_record,
+)
 
 DEFAULTS: dict[str, str] = {
     "ratings": "SMID_norms.csv",
