@@ -26,13 +26,18 @@ from PIL import Image
 from picaffect import Predictor
 
 
-def plain_first_attempt(predictor: Predictor, photos: list[Path]) -> float:
-    model = predictor.model
+def plain_first_attempt(model_ref: str, photos: list[Path]) -> float:
+    """The loop anyone writes first, on the model as it was trained (no fusion, NCHW)."""
+    from picaffect.predictor import shipped_path
+    from picaffect.training.engine import load_checkpoint
+
+    path = shipped_path(model_ref) if model_ref == "default" else Path(model_ref)
+    model, _, size = load_checkpoint(path / "best.pt" if path.is_dir() else path)
     start = time.perf_counter()
     with torch.no_grad():
         for path in photos:
-            im = Image.open(path).convert("RGB").resize((predictor.size, predictor.size))
-            x = torch.from_numpy(np.asarray(im)).permute(2, 0, 1).float().div(255).unsqueeze(0)
+            im = Image.open(path).convert("RGB").resize((size, size))
+            x = torch.from_numpy(np.array(im)).permute(2, 0, 1).float().div(255).unsqueeze(0)
             model(x.contiguous())
     return len(photos) / (time.perf_counter() - start)
 
@@ -51,7 +56,7 @@ def main() -> None:
     print(f"{len(photos)} JPEG photographs from {args.photos}, model {args.model} at {predictor.size} px, "
           f"{os.cpu_count()} cores")
 
-    plain = plain_first_attempt(predictor, photos[:64])
+    plain = plain_first_attempt(args.model, photos[:64])
     print(f"  plain first attempt (PIL, batch 1)      : {plain:6.1f} img/s   <- baseline")
     list(predictor.predict_stream(photos[:32]))  # warm-up
     start = time.perf_counter()

