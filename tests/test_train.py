@@ -134,3 +134,10 @@ def test_init_starts_from_another_runs_weights(learnable_dataset, tmp_path):
     assert torch.equal(trainer.model.head.weight.detach(), fitted)
     with pytest.raises(ValueError, match="emosepar"):
         Trainer(config(learnable_dataset, tmp_path / "bad", init=str(probe)))
+
+
+def test_cli_recipe_choices_match_the_recipes():
+    from picaffect import cli
+    from picaffect.training.recipes import RECIPES
+
+    assert cli.RECIPES == RECIPES

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .errors import PicaffectError
 
 
-class UsageError(Exception):
+class UsageError(PicaffectError):
     """A problem with what the user asked for; printed without a traceback."""
 
 
@@ -48,9 +49,12 @@ def _run_build(args) -> int:
     return 0
 
 
-def _add_train(sub) -> None:
-    from .training.recipes import RECIPES
+# Written out rather than imported, so that `picaffect --help` and `build` do not pay for importing torch
+# (tests check they match training.recipes.RECIPES).
+RECIPES = ("thesis", "modern", "ridge")
 
+
+def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model on a built dataset",
                        description="Train one model on the train split of a built dataset, watching the test split.")
     p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`")
@@ -274,7 +278,8 @@ def _run_demo(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="picaffect", description="How a picture makes people feel: valence and arousal on 1..9.")
+    p = argparse.ArgumentParser(prog="picaffect",
+                                description="How a picture makes people feel: valence and arousal on 1..9.")
     p.add_argument("--version", action="version", version=f"picaffect {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_build, _add_train, _add_evaluate, _add_experiment, _add_predict, _add_retrain, _add_export,
@@ -285,15 +290,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from .data.build import BuildError
-    from .data.images import ImageProblem
-    from .data.sources import RatingFileError
-    from .training.engine import TrainingDiverged
-
     try:
         return args.run(args)
-    except (UsageError, BuildError, RatingFileError, FileNotFoundError, FileExistsError, TrainingDiverged,
-            ImageProblem, ValueError) as e:
+    except (PicaffectError, FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"picaffect {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..errors import PicaffectError
 from .cache import CacheWriter
 from .images import ImageProblem, load_square
 from .parallel import ordered_map
@@ -30,7 +31,7 @@ MANIFEST = "manifest.parquet"
 CACHE = "images.npy"
 REPORT = "report.json"
 
-class BuildError(Exception):
+class BuildError(PicaffectError):
     """A build that cannot go on (``--strict`` and a bad row, or bad arguments)."""
 
 

@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..errors import PicaffectError
+
 # Transparent pixels are shown on white: the silhouette sets are drawn that way.
 BACKGROUND = (255, 255, 255)
 
 
-class ImageProblem(Exception):
+class ImageProblem(PicaffectError):
     """A picture that cannot be used; the message is the reason."""
 
 

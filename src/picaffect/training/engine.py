@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from .. import models
 from ..data.dataset import RatedImages, keep_batch
+from ..errors import PicaffectError
 from ..evaluation.metrics import pcc, rmse, sagr
 from ..scale import SAM
 from . import checkpoint
@@ -35,7 +36,7 @@ HISTORY_FIELDS = ["epoch", "step", "train_loss", "test_loss", "test_rmse", "test
                   "images_per_s"]
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(PicaffectError):
     """The loss became NaN or infinite; the last good checkpoint is left in place."""
 
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import PicaffectError
 
-class RatingFileError(Exception):
+
+class RatingFileError(PicaffectError):
     """A rating file that is missing or cannot be parsed; names the file."""
 
     def __init__(self, path: str | Path, reason: str) -> None:
