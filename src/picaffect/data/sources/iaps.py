@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..records import Record
-from .tables import ImageFolder, clean_id, images_folder, load_table, locate, parse_scale, stats_options, table_record
+from .tables import read_id_table
 
 DEFAULTS: dict[str, str] = {
     "ratings": "AllSubjects_1-20.txt",
@@ -29,15 +29,4 @@ DEFAULTS: dict[str, str] = {
 
 
 def read(root: Path, options: dict[str, str]) -> Iterator[Record]:
-    folder, ratings = locate(root, options["ratings"])
-    scale = parse_scale(options["scale"])
-    pictures = ImageFolder(images_folder(folder, options["images"]))
-    required = {k: options[k] for k in ("id", "valence", "arousal")}
-    table = load_table(ratings, required, stats_options(options), sep="\t", line_suffix="\\")
-    for row in table.rows:
-        number = clean_id(table.get(row, "id"))
-        if number:
-            path, problem = pictures.lookup(number)
-        else:
-            path, problem = None, "no IAPS number in this row"
-        yield table_record("iaps", table, row, id=number, path=path, scale=scale, problem=problem)
+    return read_id_table("iaps", root, options, sep="\t", line_suffix="\\")

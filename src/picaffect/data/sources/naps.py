@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..records import Record
-from .tables import ImageFolder, clean_id, images_folder, load_table, locate, parse_scale, stats_options, table_record
+from .tables import read_id_table
 
 DEFAULTS: dict[str, str] = {
     "ratings": "Valence, arousal and approach-avoidance ratings (Marchewka et al., 2014).xls",
@@ -43,16 +43,4 @@ DEFAULTS: dict[str, str] = {
 
 
 def read(root: Path, options: dict[str, str]) -> Iterator[Record]:
-    folder, ratings = locate(root, options["ratings"])
-    scale = parse_scale(options["scale"])
-    pictures = ImageFolder(images_folder(folder, options["images"]))
-    required = {k: options[k] for k in ("id", "valence", "arousal")}
-    table = load_table(ratings, required, stats_options(options), sheet=options["sheet"],
-                       header_row=options["header_row"])
-    for row in table.rows:
-        picture_id = clean_id(table.get(row, "id"))
-        if picture_id:
-            path, problem = pictures.lookup(picture_id)
-        else:
-            path, problem = None, "no ID in this row"
-        yield table_record("naps", table, row, id=picture_id, path=path, scale=scale, problem=problem)
+    return read_id_table("naps", root, options, sheet=options["sheet"], header_row=options["header_row"])

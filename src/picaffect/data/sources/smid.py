@@ -12,17 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..records import Record
-from .tables import (
-    ImageFolder,
-    clean_id,
-    images_folder,
-    load_table,
-    locate,
-    parse_scale,
-    picture_stem,
-    stats_options,
-    table_record,
-)
+from .tables import read_id_table
 
 DEFAULTS: dict[str, str] = {
     "ratings": "SMID_norms.csv",
@@ -39,16 +29,4 @@ DEFAULTS: dict[str, str] = {
 
 
 def read(root: Path, options: dict[str, str]) -> Iterator[Record]:
-    folder, ratings = locate(root, options["ratings"])
-    scale = parse_scale(options["scale"])
-    pictures = ImageFolder(images_folder(folder, options["images"]))
-    required = {k: options[k] for k in ("id", "valence", "arousal")}
-    table = load_table(ratings, required, stats_options(options))
-    for row in table.rows:
-        picture_id = clean_id(table.get(row, "id"))
-        stem = picture_stem(picture_id)
-        if stem:
-            path, problem = pictures.lookup(stem)
-        else:
-            path, problem = None, "no picture id in this row"
-        yield table_record("smid", table, row, id=stem, path=path, scale=scale, problem=problem)
+    return read_id_table("smid", root, options)

@@ -488,3 +488,23 @@ def read_named_images(source: str, root: Path, options: Mapping[str, str], sep: 
         name = table.get(row, "image")
         yield table_record(source, table, row, id=name, path=images / name if name else None,
                            scale=scale, problem=None if name else "no image file name in this row")
+
+
+def read_id_table(source: str, root: Path, options: Mapping[str, str], **table_options) -> Iterator[Record]:
+    """Rating tables whose ``id`` column names a picture found by stem in the ``images`` folder.
+
+    IAPS, NAPS and SMID are laid out this way (``2345.1`` -> ``2345.1.jpg``, ``P012`` ->
+    ``p012.JPG``, ``img7`` -> ``img7.gif``); ``table_options`` go to ``load_table``.
+    """
+    folder, ratings = locate(root, options["ratings"])
+    scale = parse_scale(options["scale"])
+    pictures = ImageFolder(images_folder(folder, options["images"]))
+    required = {k: options[k] for k in ("id", "valence", "arousal")}
+    table = load_table(ratings, required, stats_options(options), **table_options)
+    for row in table.rows:
+        picture_id = picture_stem(clean_id(table.get(row, "id")))
+        if picture_id:
+            path, problem = pictures.lookup(picture_id)
+        else:
+            path, problem = None, f"no picture id in this row (column {options['id']})"
+        yield table_record(source, table, row, id=picture_id, path=path, scale=scale, problem=problem)
