@@ -81,6 +81,9 @@ def test_experiment_thesis_smoke_and_resume(tmp_path, capsys):
     report = (tmp_path / "exp" / "report.md").read_text()
     for needle in ("Table 8.1", "Table 8.2", "Table 8.3", "emosepar + augmentation", "inception_v3", "/ 1.66"):
         assert needle in report, needle
+    # evaluations show the network's own outputs: after a few steps at lr 1e-5 they are still near 0, not clipped to 1
+    early = pd.read_csv(tmp_path / "exp" / "runs" / "emosepar" / "evaluation" / "predictions.csv")
+    assert early["valence_pred"].min() < 1
     results = json.loads((tmp_path / "exp" / "results.json").read_text())
     assert set(results) == {"emosepar", "vgg16", "inception_v3", "xception", "emosepar + augmentation"}
     capsys.readouterr()

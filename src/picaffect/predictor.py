@@ -157,12 +157,16 @@ class Predictor:
                 del row["path"]
         return rows[0] if single else rows
 
-    def predict_dataset(self, dataset, batch_size: int = 64, tta: bool = False) -> np.ndarray:
-        """Predictions for a built dataset's rows (for ``picaffect evaluate``)."""
+    def predict_dataset(self, dataset, batch_size: int = 64, tta: bool = False, clip: bool = False) -> np.ndarray:
+        """Predictions for a built dataset's rows (for ``picaffect evaluate``).
+
+        Unclipped by default: an evaluation describes the network as it is (a model
+        early in training predicts below 1, and clipping would hide it).
+        """
         from .training.engine import predict_loader
 
         out = predict_loader(self.model, dataset, self.recipe, self.size, self.device, batch_size, tta=tta)
-        return out.clamp(SAM.min, SAM.max).numpy()
+        return (out.clamp(SAM.min, SAM.max) if clip else out).numpy()
 
 
 def add_scaled(row: dict[str, Any], scale: Scale) -> dict[str, Any]:
