@@ -188,7 +188,7 @@ def _add_predict(sub) -> None:
 def _run_predict(args) -> int:
     from tqdm.auto import tqdm
 
-    from .io import collect_pictures, describe_scale, render, write_predictions
+    from .io import collect_pictures, output_meta, render, write_predictions
     from .predictor import Predictor, add_scaled
     from .scale import Scale
 
@@ -206,8 +206,7 @@ def _run_predict(args) -> int:
     stream = predictor.predict_stream(pictures, batch_size=args.batch_size, tta=args.tta)
     for row in tqdm(stream, total=len(pictures), unit="img", disable=len(pictures) < 50 or not sys.stderr.isatty()):
         rows.append(add_scaled(row, scale) if scale else row)
-    meta = {"model": str(args.model), "scale": "1..9", "scaled": str(scale) if scale else None,
-            "description": describe_scale(str(args.model), str(scale) if scale else None)}
+    meta = output_meta(str(args.model), str(scale) if scale else None)
     if args.out:
         write_predictions(rows, args.out, meta)
     else:
@@ -261,7 +260,7 @@ def _add_demo(sub) -> None:
 
 def _run_demo(args) -> int:
     from .demo import plot_predictions, sample_photographs
-    from .io import describe_scale, render, write_predictions
+    from .io import output_meta, render, write_predictions
     from .predictor import Predictor
 
     photos = sample_photographs(args.out / "photos")
@@ -269,7 +268,7 @@ def _run_demo(args) -> int:
         raise UsageError("no sample photographs found: install the demo extras (pip install 'picaffect[demo]')")
     predictor = Predictor.from_pretrained(args.model)
     rows = list(predictor.predict_stream(photos))
-    meta = {"model": args.model, "scale": "1..9", "scaled": None, "description": describe_scale(args.model, None)}
+    meta = output_meta(args.model)
     print(render(rows, "table", meta), end="")
     write_predictions(rows, args.out / "predictions.csv", meta)
     plot = plot_predictions(rows, args.out / "circumplex.png")

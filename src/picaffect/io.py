@@ -61,9 +61,11 @@ def output_columns(rows: list[dict[str, Any]]) -> list[str]:
     return COLUMNS[:3] + extra + COLUMNS[3:]
 
 
-def describe_scale(model: str, scale: str | None) -> str:
+def output_meta(model: str, scaled: str | None = None) -> dict[str, Any]:
+    """What every output states about itself: the model, the 1..9 scale, and any extra scale."""
     text = f"picaffect {__version__}, model {model}: valence and arousal on the 1..9 SAM scale"
-    return text + (f"; *_scaled columns on {scale}" if scale else "")
+    return {"model": model, "scale": "1..9", "scaled": scaled,
+            "description": text + (f"; *_scaled columns on {scaled}" if scaled else "")}
 
 
 def write_predictions(rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> None:

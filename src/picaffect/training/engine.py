@@ -23,7 +23,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from .. import models
-from ..data.dataset import RatedImages, keep_batch
+from ..data.dataset import RatedImages, make_loader
 from ..errors import PicaffectError
 from ..evaluation.metrics import pcc, rmse, sagr
 from ..scale import SAM
@@ -88,8 +88,7 @@ def predict_loader(model: torch.nn.Module, dataset: RatedImages, recipe, size: i
     """Predictions on 1..9 for a whole dataset, in dataset order."""
     model.eval()
     out = []
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=keep_batch)
-    for images, _ in loader:
+    for images, _ in make_loader(dataset, batch_size, shuffle=False):
         x = to_input(images, size, device)
         with _autocast(device):
             y = model(x).float()
@@ -147,7 +146,7 @@ class Trainer:
             raise ValueError(f"--init {path} holds a {state['config']['model']} model, not {self.config.model}")
         if make_recipe(state["config"]["recipe"]).normalize_targets != self.recipe.normalize_targets:
             raise ValueError(f"--init {path} was trained with another target mapping than recipe {self.recipe.name}")
-        self.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
+        self.model.load_state_dict(checkpoint.float_weights(state))
 
     # -- state ---------------------------------------------------------------------------------------------------
     def _start(self, resume: bool) -> None:
@@ -331,7 +330,7 @@ def load_checkpoint(path: str | Path):
     if "pretrained" in inspect.signature(models.model_class(cfg["model"])).parameters:
         options["pretrained"] = None  # the checkpoint holds every weight: no need to read ImageNet files again
     model = models.create(cfg["model"], **options)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
+    model.load_state_dict(checkpoint.float_weights(state))
     recipe = make_recipe(cfg["recipe"], cfg.get("lr"), cfg.get("weight_decay"))
     return model.eval(), recipe, int(state["size"])
 

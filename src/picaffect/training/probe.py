@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.dataset import RatedImages, keep_batch
+from ..data.dataset import RatedImages, make_loader
 
 ALPHAS = np.logspace(-1, 5, 25)
 
@@ -24,8 +24,7 @@ def pooled_features(model: torch.nn.Module, dataset: RatedImages, size: int, dev
 
     model.eval()
     out = []
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=keep_batch)
-    for images, _ in loader:
+    for images, _ in make_loader(dataset, batch_size, shuffle=False):
         x = to_input(images, size, device)
         out.append(((model.features(x) + model.features(x.flip(-1))) / 2).float().cpu().numpy())
     return np.concatenate(out) if out else np.empty((0, 0), np.float32)

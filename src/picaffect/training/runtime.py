@@ -23,9 +23,14 @@ _M_MMAP_MAX = -4
 _tuned = False
 
 
+def _tuning_allowed() -> bool:
+    """Linux only, and never when the user turned it off with PICAFFECT_NO_ALLOCATOR_TUNING."""
+    return sys.platform.startswith("linux") and not os.environ.get("PICAFFECT_NO_ALLOCATOR_TUNING")
+
+
 def allocator_env() -> dict[str, str] | None:
     """The environment for a re-executed process, or None when nothing would change."""
-    if not sys.platform.startswith("linux") or os.environ.get("PICAFFECT_NO_ALLOCATOR_TUNING"):
+    if not _tuning_allowed():
         return None
     if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
         return None
@@ -39,7 +44,7 @@ def tune_allocator() -> bool:
     global _tuned
     if _tuned:
         return True
-    if not sys.platform.startswith("linux") or os.environ.get("PICAFFECT_NO_ALLOCATOR_TUNING"):
+    if not _tuning_allowed():
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
