@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import pearsonr
 
-from picaffect.evaluation.metrics import (
+from picaffect.metrics import (
     bootstrap_ci,
     ccc,
     mae,

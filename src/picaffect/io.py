@@ -68,6 +68,26 @@ def output_meta(model: str, scaled: str | None = None) -> dict[str, Any]:
             "description": text + (f"; *_scaled columns on {scaled}" if scaled else "")}
 
 
+def check_output_path(out: Path) -> Path:
+    """Refuse, before any work, an output path that cannot be written."""
+    from .errors import UsageError
+
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise UsageError(f"--out {out}: unknown ending; use one of {', '.join(FORMATS)}")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; name the file to write")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: {parent} is a file, not a folder")
+    import os
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"--out {out}: {parent} is not writable (permission denied)")
+    return out
+
+
 def write_predictions(rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> None:
     """Write to ``out``; the format comes from its ending (.csv .json .jsonl .parquet)."""
     kind = FORMATS.get(out.suffix.lower())
