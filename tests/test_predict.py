@@ -19,12 +19,9 @@ from picaffect.inference import export
 from picaffect.training.engine import TrainConfig, train
 
 
-@pytest.fixture(scope="module")
-def run(learnable_dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "emosepar"
-    train(TrainConfig(data=str(learnable_dataset), model="emosepar", out=str(out), recipe="modern", epochs=1,
-                      batch_size=16, size=80, lr=3e-3, device="cpu"), progress=False)
-    return out
+@pytest.fixture()
+def run(emosepar_run):
+    return emosepar_run
 
 
 @pytest.fixture()
