@@ -12,7 +12,7 @@ from conftest import write_image
 from picaffect import Predictor
 from picaffect.cli import main
 from picaffect.data.images import ImageProblem
-from picaffect.io import collect_pictures
+from picaffect.outputs import collect_pictures
 from picaffect.predictor import quadrant
 from picaffect.training.engine import TrainConfig, export, train
 

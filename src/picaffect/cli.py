@@ -38,7 +38,7 @@ def _add_build(sub) -> None:
 
 def _run_build(args) -> int:
     from .data.build import SourceSpec, apply_options, build
-    from .data.report import format_report
+    from .data.build_report import format_report
 
     specs = [SourceSpec.parse(s) for s in args.source]
     apply_options(specs, args.option)
@@ -188,7 +188,7 @@ def _add_predict(sub) -> None:
 def _run_predict(args) -> int:
     from tqdm.auto import tqdm
 
-    from .io import collect_pictures, output_meta, render, write_predictions
+    from .outputs import collect_pictures, output_meta, render, write_predictions
     from .predictor import Predictor, add_scaled
     from .scale import Scale
 
@@ -260,7 +260,7 @@ def _add_demo(sub) -> None:
 
 def _run_demo(args) -> int:
     from .demo import plot_predictions, sample_photographs
-    from .io import output_meta, render, write_predictions
+    from .outputs import output_meta, render, write_predictions
     from .predictor import Predictor
 
     photos = sample_photographs(args.out / "photos")

@@ -13,17 +13,21 @@ from pathlib import Path
 from typing import Mapping
 
 from ..records import Record
-from .errors import RatingFileError
+from .problems import RatingFileError
 
 PRESETS = ("oasis", "emotion6", "bass", "gaped", "iaps", "smid", "naps", "emomadrid", "cgna", "dirti", "csv")
 
 __all__ = ["PRESETS", "RatingFileError", "read_source", "reader_defaults"]
 
 
+# The preset ``csv`` lives in ``generic.py``: a module named ``csv`` would shadow the standard library's.
+MODULES = {preset: preset for preset in PRESETS} | {"csv": "generic"}
+
+
 def _module(preset: str):
     if preset not in PRESETS:
         raise ValueError(f"unknown source {preset!r}; known: {', '.join(PRESETS)}")
-    return import_module(f"{__name__}.{preset}")
+    return import_module(f"{__name__}.{MODULES[preset]}")
 
 
 def reader_defaults(preset: str) -> dict[str, str]:

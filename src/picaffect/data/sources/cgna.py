@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..records import Record
-from .errors import RatingFileError
+from .problems import RatingFileError
 from .tables import ImageFolder, images_folder, make_record, parse_scale, read_text
 
 DEFAULTS: dict[str, str] = {

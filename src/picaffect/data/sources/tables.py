@@ -28,7 +28,7 @@ from typing import Any, Iterator, Mapping
 
 from ...scale import Scale
 from ..records import Record
-from .errors import RatingFileError
+from .problems import RatingFileError
 
 SPREADSHEET_SUFFIXES = (".xls", ".xlsx", ".xlsm")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
