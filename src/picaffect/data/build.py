@@ -180,7 +180,7 @@ def check_target(out: Path) -> None:
         raise BuildError(f"{out} is a file, not a folder: choose a folder for the dataset")
     parent = out.absolute().parent
     if not parent.is_dir():
-        below = next((p for p in parent.parents if p.exists() and not p.is_dir()), None)
+        below = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
         if below is not None:
             raise BuildError(f"cannot create {out}: {below} is a file, not a folder")
     elif not os.access(parent, os.W_OK | os.X_OK):
