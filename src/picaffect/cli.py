@@ -45,7 +45,7 @@ def _run_build(args) -> int:
     report = build(args.out_dir, specs, size=args.size, split=args.split, seed=args.seed, workers=args.workers,
                    strict=args.strict, plots=not args.no_plots, progress=sys.stderr.isatty())
     print(format_report(report))
-    print(f"wrote {args.out_dir}/ (manifest.parquet, images.npy, report.json, plots/)")
+    print(f"wrote {args.out_dir}/ (manifest.parquet, images.npy, report.json{'' if args.no_plots else ', plots/'})")
     return 0
 
 
@@ -188,7 +188,8 @@ def _add_predict(sub) -> None:
 def _run_predict(args) -> int:
     from tqdm.auto import tqdm
 
-    from .outputs import collect_pictures, output_meta, render, write_predictions
+    from .data.pictures import collect_pictures
+    from .outputs import check_output_path, output_meta, render, write_predictions
     from .predictor import Predictor, add_scaled
     from .scale import Scale
 
@@ -196,6 +197,8 @@ def _run_predict(args) -> int:
         scale = Scale.parse(args.scale) if args.scale else None
     except ValueError as e:
         raise UsageError(f"--scale: {e}") from None
+    if args.out:
+        check_output_path(args.out)  # before scoring: a bad --out must not cost a whole run
     pictures, notes = collect_pictures(args.paths, recursive=args.recursive)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
@@ -216,7 +219,7 @@ def _run_predict(args) -> int:
         print(f"error: {r['path']}: {r['error']}", file=sys.stderr)
     print(f"scored {len(rows) - len(failed)} of {len(rows)} pictures" + (f", {len(failed)} unreadable" if failed else "")
           + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
-    return 1 if failed and args.strict else 0
+    return 1 if (failed or any(n.problem for n in notes)) and args.strict else 0
 
 
 def _add_retrain(sub) -> None:

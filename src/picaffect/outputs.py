@@ -1,59 +1,57 @@
-"""Finding pictures on disk and writing predictions in the formats users ask for."""
+"""Writing predictions in the formats users ask for, so that every common tool opens them.
+
+CSV is plain RFC 4180 (header first, CRLF line ends; pandas, R's ``read.csv`` and Excel
+read it as is) and its metadata (model, scale) goes into a sidecar ``x.csv.meta.json``;
+JSON carries ``meta`` beside ``predictions``; JSONL repeats the scale on every row;
+Parquet keeps the metadata in its schema. JSON never holds NaN or Infinity (missing
+values are ``null``). Every file is written to a temporary name beside the target and
+moved into place, so an interrupted write never leaves half a file under the real name.
+"""
 from __future__ import annotations
 
-import csv
-import glob
 import io
 import json
-from collections.abc import Iterable, Sequence
+import math
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from . import __version__
+from .errors import PicaffectError
 
 COLUMNS = ["path", "valence", "arousal", "quadrant", "error"]
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
+META_SUFFIX = ".meta.json"
 
 
-def image_extensions() -> set[str]:
-    """Every file ending Pillow can open (.jpg, .png, .gif, .bmp, .tif, .webp, ...)."""
-    Image.init()
-    return {ext.lower() for ext in Image.registered_extensions()}
+class OutputError(PicaffectError):
+    """An output path that cannot be written (unknown ending, a folder, below a file, read-only)."""
 
 
-def collect_pictures(paths: Sequence[str], recursive: bool = False) -> tuple[list[Path], list[str]]:
-    """Expand files, folders and globs into picture paths, in a stable order.
+def check_output_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path once it is known to be writable, checked before any work is done.
 
-    Returns ``(pictures, notes)``: notes name what was passed over (files that are
-    not pictures by their ending, folders without ``--recursive``, paths that match
-    nothing) so that nothing is dropped silently. A file named explicitly is always
-    kept: if it is not a picture, its row will say so.
+    Raises ``OutputError`` naming the path and the reason: an ending other than .csv,
+    .json, .jsonl, .parquet; a path that is a folder; a parent that is missing, is a
+    file (or lies below one), or is not writable.
     """
-    extensions = image_extensions()
-    pictures: list[Path] = []
-    notes: list[str] = []
-    for text in paths:
-        path = Path(text)
-        if path.is_file():
-            pictures.append(path)
-        elif path.is_dir():
-            found = sorted(p for p in (path.rglob("*") if recursive else path.iterdir()) if p.is_file())
-            others = [p for p in found if p.suffix.lower() not in extensions]
-            pictures += [p for p in found if p.suffix.lower() in extensions]
-            notes += [f"{p}: skipped, not a picture file" for p in others]
-            if not recursive and any(p.is_dir() for p in path.iterdir()):
-                notes.append(f"{path}: sub-folders not searched (add --recursive)")
-        elif glob.has_magic(text):
-            matches = sorted(Path(p) for p in glob.glob(text, recursive=recursive) if Path(p).is_file())
-            if not matches:
-                notes.append(f"{text}: matches no file")
-            pictures += [p for p in matches if p.suffix.lower() in extensions]
-            notes += [f"{p}: skipped, not a picture file" for p in matches if p.suffix.lower() not in extensions]
-        else:
-            notes.append(f"{text}: no such file or folder")
-    return pictures, notes
+    out = Path(path)
+    if out.suffix.lower() not in FORMATS:
+        raise OutputError(f"{out}: unknown ending {out.suffix or '(none)'!r}; use one of {', '.join(FORMATS)}")
+    if out.is_dir():
+        raise OutputError(f"{out} is a folder: name a file inside it, e.g. {out / ('predictions' + out.suffix)}")
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        below = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+        if below is not None:
+            raise OutputError(f"cannot write {out}: {below} is a file, not a folder")
+        raise OutputError(f"cannot write {out}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {out}: the folder {parent} is not writable (permission denied)")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise OutputError(f"cannot write {out}: the file is read-only (permission denied)")
+    return out
 
 
 def output_columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -68,40 +66,78 @@ def output_meta(model: str, scaled: str | None = None) -> dict[str, Any]:
             "description": text + (f"; *_scaled columns on {scaled}" if scaled else "")}
 
 
-def write_predictions(rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> None:
-    """Write to ``out``; the format comes from its ending (.csv .json .jsonl .parquet)."""
-    kind = FORMATS.get(out.suffix.lower())
-    if kind is None:
-        raise ValueError(f"--out {out}: unknown ending; use one of {', '.join(FORMATS)}")
+def _clean(value: Any) -> Any:
+    """A cell for JSON: NaN and infinities (which JSON cannot hold) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _records(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any]]:
+    return [{c: _clean(r.get(c)) for c in columns} for r in rows]
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]):
+    import pandas as pd
+
+    return pd.DataFrame(_records(rows, columns), columns=columns)
+
+
+def write_predictions(rows: list[dict[str, Any]], out: str | os.PathLike, meta: dict[str, Any]) -> list[Path]:
+    """Write ``rows`` to ``out`` (format from its ending); returns the files written.
+
+    A .csv also gets ``out.meta.json`` with ``meta``: a CSV has no place for it that
+    every reader understands.
+    """
+    out = check_output_path(out)
+    kind = FORMATS[out.suffix.lower()]
     columns = output_columns(rows)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "csv":
-        out.write_text(render(rows, "csv", meta))
-    elif kind == "jsonl":
-        out.write_text(render(rows, "jsonl", meta))
+        text = _frame(rows, columns).to_csv(index=False, lineterminator="\r\n")
+        sidecar = out.with_name(out.name + META_SUFFIX)
+        _atomic_write(sidecar, (json.dumps({**meta, "columns": columns}, indent=1, allow_nan=False) + "\n").encode())
+        _atomic_write(out, text.encode("utf-8"))
+        return [out, sidecar]
+    if kind == "jsonl":
+        _atomic_write(out, render(rows, "jsonl", meta).encode("utf-8"))
     elif kind == "json":
-        out.write_text(json.dumps({"meta": meta, "predictions": [{c: r.get(c) for c in columns} for r in rows]},
-                                  indent=1) + "\n")
+        payload = {"meta": meta, "predictions": _records(rows, columns)}
+        _atomic_write(out, (json.dumps(payload, indent=1, allow_nan=False) + "\n").encode("utf-8"))
     else:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows])
-        table = table.replace_schema_metadata({"picaffect": json.dumps(meta)})
-        pq.write_table(table, out)
+        table = pa.Table.from_pandas(_frame(rows, columns), preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"picaffect": json.dumps(meta)})
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer)
+        _atomic_write(out, buffer.getvalue().to_pybytes())
+    return [out]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(temp, "wb") as f:
+            f.write(data)
+        os.replace(temp, path)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if temp.exists():
+            temp.unlink()
 
 
 def render(rows: list[dict[str, Any]], fmt: str, meta: dict[str, Any]) -> str:
-    """Rows as text: ``table`` (for people), ``csv`` (with a ``#`` header comment) or ``jsonl``."""
+    """Rows as text: ``table`` (for people), ``csv`` (plain, header first) or ``jsonl``."""
     columns = output_columns(rows)
     if fmt == "jsonl":
-        return "".join(json.dumps({**{c: r.get(c) for c in columns}, "scale": meta["scale"]}) + "\n" for r in rows)
+        return "".join(json.dumps({**r, "scale": meta["scale"]}, allow_nan=False) + "\n"
+                       for r in _records(rows, columns))
     if fmt == "csv":
         buffer = io.StringIO()
-        buffer.write(f"# {meta['description']}\n")
-        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        _frame(rows, columns).to_csv(buffer, index=False)
         return buffer.getvalue()
     return table(rows, columns) + f"\n({meta['description']})\n"
 

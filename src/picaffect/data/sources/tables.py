@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -27,11 +28,11 @@ from pathlib import Path, PurePath
 from typing import Any, Iterator, Mapping
 
 from ...scale import Scale
+from ..pictures import is_picture_name
 from ..records import Record
 from .problems import RatingFileError
 
 SPREADSHEET_SUFFIXES = (".xls", ".xlsx", ".xlsm")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
 
 # Cell texts that mean "no value" in the publishers' files (IAPS writes '.').
 MISSING = {"", ".", "na", "n/a", "nan", "none", "null", "#n/a"}
@@ -383,21 +384,27 @@ def _missing(option: str, spec: str, header: list[str], where: str) -> str:
 # --- images --------------------------------------------------------------------------------------
 
 class ImageFolder:
-    """The pictures in one folder, found by stem with any image extension in any case.
+    """The pictures in one folder, found by stem with any picture ending in any case.
 
     Listed once, so that a set of 10,000 pictures costs one directory read. Files that
-    are not pictures (``Thumbs.db``, ``.DS_Store``) are never matches.
+    are not pictures (``Thumbs.db``, ``.DS_Store``) are never matches. An entry that ends
+    like a picture but cannot be read (a symlink loop, a broken link) is still a match:
+    decoding it then reports the true reason instead of "no image file".
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._by_stem: dict[str, list[Path]] = {}
         self._by_loose_stem: dict[str, list[Path]] = {}
-        if folder.is_dir():
-            for path in sorted(folder.iterdir()):
-                if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-                    self._by_stem.setdefault(path.stem, []).append(path)
-                    self._by_loose_stem.setdefault(path.stem.casefold(), []).append(path)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            entries = []
+        for entry in entries:
+            if is_picture_name(entry.name) and not _is_dir(entry):
+                path = folder / entry.name
+                self._by_stem.setdefault(path.stem, []).append(path)
+                self._by_loose_stem.setdefault(path.stem.casefold(), []).append(path)
 
     def find(self, stem: str, prefer: str = ".jpg") -> Path | None:
         """The picture named ``stem`` (its ``prefer`` extension first when there are several)."""
@@ -416,10 +423,17 @@ class ImageFolder:
         return self.folder / f"{stem}{prefer}", f"no image file for id {stem!r} in {where}"
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def picture_stem(name: str) -> str:
-    """``A001.jpg`` -> ``A001``; a name without an image extension (``2345.1``) stays whole."""
+    """``A001.jpg`` -> ``A001``; a name without a picture ending (``2345.1``) stays whole."""
     path = PurePath(name.strip())
-    return path.stem if path.suffix.lower() in IMAGE_SUFFIXES else name.strip()
+    return path.stem if is_picture_name(path) else name.strip()
 
 
 def images_folder(folder: Path, option: str) -> Path:
