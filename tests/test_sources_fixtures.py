@@ -232,52 +232,7 @@ def test_smid_img_name_column(tmp_path):
     assert row.valence_sd is None and row.extra == {"rownum": 1.0}
 
 
-# --- NAPS -----------------------------------------------------------------------------------------
-
-NAPS_FILE = "Valence, arousal and approach-avoidance ratings (Marchewka et al., 2014).xls"
-
-
-def _naps(root: Path) -> Path:
-    xlwt = pytest.importorskip("xlwt")
-    book = xlwt.Workbook()
-    sheet = book.add_sheet("NAPS")
-    sheet.write(0, 0, "Nencki Affective Picture System")
-    sheet.write(1, 2, "All raters: valence")
-    sheet.write(1, 5, "All raters: arousal")
-    for col, text in enumerate(["ID", "Category", "M", "SD", "N", "M", "SD", "N"]):
-        sheet.write(2, col, text)
-    data = [("Animals_001_h", "Animals", 7.0, 1.2, 50, 3.0, 1.5, 50),
-            ("Faces_002_v", "Faces", 1.0, 0.5, 48.0, 9.0, 0.3, 48),
-            ("People_003_h", "People", 5.0, 1.0, 50, 5.0, 1.0, 50)]
-    for r, values in enumerate(data, start=3):
-        for c, value in enumerate(values):
-            sheet.write(r, c, value)
-    book.save(str(root / NAPS_FILE))
-    write_image(root / "images" / "Animals_001_h.jpg")
-    write_image(root / "images" / "Faces_002_v.JPG")
-    return root
-
-
-def test_naps_positions_under_banner_rows(tmp_path):
-    rows = read_source("naps", _naps(tmp_path))
-    assert [r.id for r in rows] == ["Animals_001_h", "Faces_002_v", "People_003_h"]
-    animals, faces, people = rows
-    assert animals.row == f"{NAPS_FILE} row 4"
-    assert (animals.valence_raw, animals.valence_sd, animals.valence_n) == (7.0, 1.2, 50)
-    assert (animals.arousal_raw, animals.arousal_sd) == (3.0, 1.5)
-    assert animals.extra == {"category": "Animals"}
-    assert (faces.valence, faces.arousal) == (1.0, 9.0)
-    assert faces.path == tmp_path / "images" / "Faces_002_v.JPG" and faces.problem is None
-    assert people.problem.startswith("no image file for id 'People_003_h'")
-
-
-def test_naps_columns_overridden_by_repeated_header_name(tmp_path):
-    _naps(tmp_path)
-    rows = read_source("naps", tmp_path / NAPS_FILE,
-                       options={"id": "ID", "valence": "M#2", "arousal": "M#1", "valence_sd": "", "arousal_sd": "",
-                                "valence_n": "", "arousal_n": ""})
-    assert (rows[0].valence_raw, rows[0].arousal_raw) == (3.0, 7.0)
-    assert rows[0].valence_sd is None
+# NAPS: the published layout is in test_sources_layouts.py
 
 
 # --- EmoMadrid ------------------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def clean_id(text: str) -> str:
 
 
 def cell_value(text: str) -> float | str | None:
-    """A cell kept in ``Record.extra``: a number when it reads as one, else the text."""
+    """A cell kept in ``Record.extra``: a number when it reads as one, None for a missing marker, else the text."""
     s = str(text).strip()
     if s == "":
         return None
@@ -121,7 +121,7 @@ def cell_value(text: str) -> float | str | None:
         value = to_float(s)
     except ValueError:
         return s
-    return s if math.isnan(value) else value
+    return None if math.isnan(value) else value
 
 
 def clean_key(name: str) -> str:
@@ -297,6 +297,8 @@ class Table:
     header_where: str
     rows: list[Row]
     columns: dict[str, int | None] = field(default_factory=dict)  # option name -> column index
+    above: list[Row] = field(default_factory=list)  # rows above the header (banners, preamble)
+    width: int | None = None  # columns from here on are not data (a legend beside the table)
 
     def get(self, row: Row, option: str) -> str:
         """The cell of the column that ``option`` named; "" when the option names none."""
@@ -307,13 +309,15 @@ class Table:
         used = {i for i in self.columns.values() if i is not None}
         out: dict[str, Any] = {}
         width = max(len(self.header), len(row.cells))
+        if self.width is not None:
+            width = min(width, self.width)
         for i in range(width):
             if i in used:
                 continue
             name = self.header[i] if i < len(self.header) else ""
             value = cell_value(row.cell(i))
-            if i >= len(self.header) and value is None:
-                continue
+            if not name.strip() and value is None:
+                continue  # padding: an unnamed, empty cell (exports padded with hundreds of ';')
             key = clean_key(name) or f"column_{i + 1}"
             if key in out:
                 key = f"{key}_{i + 1}"
@@ -326,11 +330,14 @@ def load_table(path: Path, required: Mapping[str, str], optional: Mapping[str, s
     """Read ``path`` and resolve its columns.
 
     ``required`` / ``optional`` map option names to column specs. The header is the row
-    numbered ``header_row`` when given; else the first row where every required column
-    named by a header name is found (which skips IAPS's preamble and EmoMadrid's banner);
-    else, when all columns are positions, the first row. A required column that is absent
+    numbered ``header_row`` when given (``0``: there is none, columns go by position);
+    else the first row where every required column named by a header name is found
+    (which skips IAPS's preamble and EmoMadrid's banner); else, when all columns are
+    positions, the first row. A required column that is absent
     raises RatingFileError naming it and the columns there are; an absent optional one
-    (SD, N) is left out.
+    (SD, N) is left out. A header row that holds numbers where the ratings are (a file
+    without a header, read by position) and a header with no rows below it raise
+    RatingFileError too: neither may turn into a dataset that silently lacks rows.
     """
     for option, spec in required.items():
         if not spec.strip():
@@ -338,17 +345,51 @@ def load_table(path: Path, required: Mapping[str, str], optional: Mapping[str, s
     rows = read_rows(path, sep=sep, sheet=sheet, line_suffix=line_suffix)
     if not rows:
         raise RatingFileError(path, "holds no rows")
-    at = _header_index(path, rows, required, header_row)
-    header = [c.strip() for c in rows[at].cells]
-    table = Table(path, header, rows[at].where, rows[at + 1:])
+    if header_row.strip() == "0":  # the user says the file has no header: every row is data
+        table = Table(path, [""] * max(len(r.cells) for r in rows), "no header", rows)
+    else:
+        at = _header_index(path, rows, required, header_row)
+        header = [c.strip() for c in rows[at].cells]
+        _refuse_data_as_header(path, header, required, rows[at].where)
+        table = Table(path, header, rows[at].where, rows[at + 1:], above=rows[:at])
+        if not table.rows:
+            raise RatingFileError(path, f"has a header ({rows[at].where}) but no data rows")
+    header = table.header
     for option, spec in required.items():
         index = find_column(header, spec)
         if index is None:
-            raise RatingFileError(path, _missing(option, spec, header, rows[at].where))
+            raise RatingFileError(path, _missing(option, spec, header, table.header_where))
         table.columns[option] = index
     for option, spec in (optional or {}).items():
         table.columns[option] = find_column(header, spec) if spec.strip() else None
     return table
+
+
+def _refuse_data_as_header(path: Path, header: list[str], required: Mapping[str, str], where: str) -> None:
+    """Stop when the row taken as the header holds numbers where the ratings are.
+
+    With columns given by position, the first row is taken as the header; in a file
+    without a header line that row is a picture's ratings, and reading on would lose
+    it without a word.
+    """
+    ratings = [required[k] for k in ("valence", "arousal") if k in required]
+    if not ratings:
+        return
+    cells = []
+    for spec in ratings:
+        index = find_column(header, spec)
+        if index is None:
+            return
+        try:
+            value = to_float(header[index])
+        except ValueError:
+            return
+        if math.isnan(value):
+            return
+        cells.append(header[index])
+    raise RatingFileError(path, f"{where} looks like data, not a header (ratings {', '.join(cells)}): "
+                                "this file seems to have no header line; add one, or set the option "
+                                "header_row=0 to read every line as data with columns by position")
 
 
 def _header_index(path: Path, rows: list[Row], required: Mapping[str, str], header_row: str) -> int:
