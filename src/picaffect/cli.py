@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (PicaffectError, FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"picaffect {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return getattr(e, "exit_code", 2)  # 1 where --strict met a bad item, 2 for usage and input errors
     except KeyboardInterrupt:
         print(f"picaffect {args.command}: interrupted", file=sys.stderr)
         return 130

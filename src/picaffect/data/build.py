@@ -38,7 +38,13 @@ from .splits import assign
 
 
 class BuildError(PicaffectError):
-    """A build that cannot go on (``--strict`` and a bad row, or bad arguments)."""
+    """A build that cannot go on (bad arguments, an unreadable rating file, nothing kept)."""
+
+
+class StrictStop(BuildError):
+    """``--strict`` met a bad row: some items failed, which the command line reports with exit 1."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -138,7 +144,7 @@ def _write_dataset(folder: Path, records: list[Record], sources: list[SourceSpec
             if isinstance(result, str):
                 status[i] = f"image {records[i].path}: {result}"
                 if strict:
-                    raise BuildError(f"{records[i].source} {records[i].row}: {status[i]}")
+                    raise StrictStop(f"{records[i].source} {records[i].row}: {status[i]}")
             else:
                 index[i] = cache.append(result)
     bar.close()
@@ -264,7 +270,7 @@ def _interrupts_held() -> Iterator[None]:
 def _stop_at_first_problem(records: list[Record]) -> None:
     for r in records:
         if r.problem is not None:
-            raise BuildError(f"{r.source} {r.row}: {r.problem}")
+            raise StrictStop(f"{r.source} {r.row}: {r.problem}")
 
 
 def _manifest(records: list[Record], status: list[str | None], index: np.ndarray) -> pd.DataFrame:
