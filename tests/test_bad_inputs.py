@@ -7,6 +7,7 @@ per input). Fixtures are a few tiny pictures, so the whole corpus runs in second
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import struct
@@ -113,6 +114,10 @@ FILE_KINDS = {
                                    "--option", "s.id=1"], "r.csv: r.csv line 1 looks like data, not a header"),
     "spreadsheet that is not one": (_csv(b"PK\x03\x04 not really a zip", "r.xlsx"), [],
                                     "r.xlsx: cannot read the spreadsheet"),
+    "OpenDocument sheet, broken or without odfpy": (
+        _csv(b"PK\x03\x04 an .ods", "r.ods"), [],
+        "r.ods: reading .ods files needs odfpy" if importlib.util.find_spec("odf") is None
+        else "r.ods: cannot read the spreadsheet"),
     "every row skipped": (_csv("code,file,valence,arousal\na,none.png,4,4\n"), [],
                           "no row kept: all 1 rows read were skipped (1 x image file not found)"),
     "infinite scale": (_csv("code,file,valence,arousal\ng,good.png,4,4\n"), ["--option", "s.scale=1,inf"],

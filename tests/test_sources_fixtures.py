@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_image
-from picaffect.data.sources import RatingFileError, read_source, reader_defaults
+from picaffect.data.sources import RatingFileError, dirti, read_source
 from picaffect.data.sources.tables import (ImageFolder, clean_id, find_column, guess_sep, read_text,
                                            to_float)
 
@@ -316,7 +316,7 @@ def test_cgna_files_of_different_lengths_stop(tmp_path):
 def test_dirti_is_the_generic_reader_on_1_to_9(tmp_path):
     _write(tmp_path / "DIRTI ratings.csv", "Image;Valence (M);Arousal (M)\nd/001.jpg;1;9\nd/002.jpg;5,5;3\n")
     write_image(tmp_path / "d" / "001.jpg")
-    assert reader_defaults("dirti")["scale"] == "1,9"
+    assert dirti.DEFAULTS["scale"] == "1,9"
     rows = read_source("dirti", tmp_path, options={"ratings": "DIRTI ratings.csv", "path": "Image",
                                                    "valence": "Valence (M)", "arousal": "Arousal (M)"})
     assert [r.id for r in rows] == ["d/001.jpg", "d/002.jpg"] and rows[0].source == "dirti"
@@ -423,3 +423,16 @@ def test_image_folder_matches_stems_in_any_case(tmp_path):
     assert folder.find("Thumbs") is None
     path, problem = ImageFolder(tmp_path / "nope").lookup("3")
     assert path == tmp_path / "nope" / "3.jpg" and "no such folder" in problem
+
+
+def test_image_folder_keeps_unreadable_pictures_so_the_build_says_why(tmp_path):
+    """A symlink loop named like a picture is a match: decoding it says "symlink loop", not "no image file"."""
+    from picaffect.data.build import SourceSpec, build
+
+    _write(tmp_path / "SMID_norms.csv", '"","valence_mean","arousal_mean"\n"a",3,3\n"loop",3,3\n')
+    write_image(tmp_path / "img" / "a.jpg")
+    (tmp_path / "img" / "loop.jpg").symlink_to(tmp_path / "img" / "loop.jpg")
+    assert ImageFolder(tmp_path / "img").find("loop") == tmp_path / "img" / "loop.jpg"
+    report = build(tmp_path / "out", [SourceSpec("smid", tmp_path, "smid")], size=8, progress=False, plots=False)
+    (skipped,) = report["skipped_rows"]
+    assert skipped["row"] == "SMID_norms.csv line 3" and skipped["reason"].endswith("loop.jpg: symlink loop")

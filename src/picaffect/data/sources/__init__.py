@@ -17,7 +17,7 @@ from .problems import RatingFileError
 
 PRESETS = ("oasis", "emotion6", "bass", "gaped", "iaps", "smid", "naps", "emomadrid", "cgna", "dirti", "csv")
 
-__all__ = ["PRESETS", "RatingFileError", "read_source", "reader_defaults"]
+__all__ = ["PRESETS", "RatingFileError", "read_source"]
 
 
 # The preset ``csv`` lives in ``generic.py``: a module named ``csv`` would shadow the standard library's.
@@ -28,11 +28,6 @@ def _module(preset: str):
     if preset not in PRESETS:
         raise ValueError(f"unknown source {preset!r}; known: {', '.join(PRESETS)}")
     return import_module(f"{__name__}.{MODULES[preset]}")
-
-
-def reader_defaults(preset: str) -> dict[str, str]:
-    """The options a preset understands, with their default values."""
-    return dict(_module(preset).DEFAULTS)
 
 
 def read_source(preset: str, path: str | Path, name: str | None = None,

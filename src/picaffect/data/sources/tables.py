@@ -32,7 +32,9 @@ from ..pictures import is_picture_name
 from ..records import Record
 from .problems import RatingFileError
 
-SPREADSHEET_SUFFIXES = (".xls", ".xlsx", ".xlsm")
+SPREADSHEET_SUFFIXES = (".xls", ".xlsx", ".xlsm", ".ods")
+# pandas' reader for each spreadsheet ending, and the package it needs.
+SHEET_ENGINES = {".xls": ("xlrd", "xlrd"), ".ods": ("odf", "odfpy")}
 
 # Cell texts that mean "no value" in the publishers' files (IAPS writes '.').
 MISSING = {"", ".", "na", "n/a", "nan", "none", "null", "#n/a"}
@@ -211,18 +213,18 @@ def text_rows(path: Path, sep: str = "", line_suffix: str = "") -> list[Row]:
 
 
 def sheet_rows(path: Path, sheet: str = "") -> list[Row]:
-    """Non-blank rows of a spreadsheet (.xls via xlrd, .xlsx via openpyxl), numbered as Excel does."""
+    """Non-blank rows of a spreadsheet (.xls via xlrd, .xlsx via openpyxl, .ods via odfpy), numbered as Excel does."""
     import pandas as pd
 
-    engine = "xlrd" if path.suffix.lower() == ".xls" else "openpyxl"
+    engine, package = SHEET_ENGINES.get(path.suffix.lower(), ("openpyxl", "openpyxl"))
     sheet_name: int | str = int(sheet) - 1 if sheet.isdigit() else (sheet or 0)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*xlrd engine is deprecated.*")
             frame = pd.read_excel(path, sheet_name=sheet_name, header=None, dtype=object, engine=engine)
     except ImportError as e:
-        raise RatingFileError(path, f"reading {path.suffix} files needs {engine} "
-                                    f"(pip install 'picaffect[spreadsheets]'): {e}") from None
+        hint = "pip install odfpy, or save it as .xlsx" if package == "odfpy" else "pip install 'picaffect[spreadsheets]'"
+        raise RatingFileError(path, f"reading {path.suffix} files needs {package} ({hint}): {e}") from None
     except Exception as e:  # corrupt files raise anything from zipfile, xlrd, openpyxl
         raise RatingFileError(path, f"cannot read the spreadsheet: {e}") from None
     rows = []
