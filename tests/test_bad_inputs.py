@@ -255,3 +255,49 @@ def test_output_write_that_fails_is_one_line(tmp_path):
     with pytest.raises(OutputError, match="cannot write /proc/x.csv"):
         write_predictions([{"path": "a", "valence": 5.0, "arousal": 5.0, "quadrant": "q", "error": None}],
                           Path("/proc/x.csv"), {"model": "m", "scale": "1..9"})
+
+
+# --- an empty id or picture-name cell, in every preset: one skipped row, a report JSON can hold ------------------
+
+def _naps_empty_id(root: Path) -> None:
+    from test_sources_layouts import _naps_grid, _naps_rows
+
+    rows = _naps_rows(2)
+    rows[0][0] = ""
+    (root / "NAPS.csv").write_text("\n".join(";".join(str(v) for v in cells) for cells in _naps_grid(rows)) + "\n")
+    write_image(root / "images" / f"{rows[1][0]}.jpg")
+
+
+EMPTY_ID = {
+    "oasis": lambda root: ((root / "OASIS.csv").write_text(
+        ",Theme,Category,Source,Valence_mean,Valence_SD,Valence_N,Arousal_mean,Arousal_SD,Arousal_N\n"
+        "I1, ,Object,P,4,1,9,4,1,9\nI2,a,Object,P,4,1,9,4,1,9\n"), write_image(root / "images" / "a.jpg")),
+    "emotion6": lambda root: ((root / "ground_truth.txt").write_text(
+        "[image_filename]\t[valence]\t[arousal]\n\t5\t5\njoy/1.jpg\t5\t5\n"), write_image(root / "images/joy/1.jpg")),
+    "bass": lambda root: ((root / "BASS_data.csv").write_text(
+        "file_name,val_mean_us,aro_mean_us\n,5,5\na.png,5,5\n"), write_image(root / "images" / "a.png")),
+    "gaped": lambda root: ([(root / f"{c}.txt").write_text(f"\tValence\tArousal\n\t50\t50\n{c}1.jpg\t50\t50\n")
+                            for c in ("A", "H", "N", "P", "Sn", "Sp")],
+                           [write_image(root / c / f"{c}1.bmp", fmt="BMP") for c in ("A", "H", "N", "P", "Sn", "Sp")]),
+    "iaps": lambda root: ((root / "AllSubjects_1-20.txt").write_text(
+        "desc\tIAPS\tvalmn\taromn\nx\t\t5\t5\ny\t1710\t5\t5\n"), write_image(root / "images" / "1710.jpg")),
+    "smid": lambda root: ((root / "SMID_norms.csv").write_text(
+        '"","valence_mean","arousal_mean"\n"",3,3\n"a",3,3\n'), write_image(root / "img" / "a.png")),
+    "emomadrid": lambda root: ((root / "EMindex.csv").write_text(
+        "EmoMadrid\nEM CODE;Thumbnail;Mean Valence;Mean Arousal\n ;;0;0\nEM1;;0;0\n"),
+        write_image(root / "images" / "EM1.jpg")),
+    "naps": _naps_empty_id,
+}
+
+
+@pytest.mark.parametrize("preset", EMPTY_ID)
+def test_empty_id_cell_in_every_preset(tmp_path, capsys, preset):
+    root = tmp_path / "set"
+    root.mkdir()
+    EMPTY_ID[preset](root)
+    assert main(["build", str(tmp_path / "out"), "--source", f"{preset}={root}", "--size", "8", "--no-plots"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    skipped = [r for r in report["skipped_rows"] if r["id"] in ("", None)]
+    assert len(skipped) == report["skipped"] >= 1 and report["kept"] >= 1
+    assert report["read"] == report["kept"] + report["skipped"]
+    assert all(r["row"] and ("no " in r["reason"] or "empty id" in r["reason"]) for r in skipped), skipped
