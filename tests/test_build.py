@@ -11,7 +11,7 @@ from conftest import write_image
 from picaffect.cli import main
 from picaffect.data.build import BuildError, SourceSpec, apply_options, build
 from picaffect.data.cache import open_cache
-from picaffect.data.dataset import RatedImages, make_loader
+from picaffect.data.dataset import DatasetError, RatedImages, make_loader
 
 
 def _messy_set(root):
@@ -144,5 +144,5 @@ def test_dataset_and_loader(tmp_path):
         assert images.shape[1:] == (3, 16, 16) and targets.shape[1] == 2
         seen.extend(targets[:, 0].tolist())
     assert sorted(seen) == sorted(sets["train"].targets[:, 0].tolist())
-    with pytest.raises(FileNotFoundError, match="picaffect build"):
+    with pytest.raises(DatasetError, match="picaffect build"):
         RatedImages(tmp_path / "nothing", "train")

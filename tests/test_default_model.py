@@ -38,7 +38,11 @@ def test_demo_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "sklearn_china.jpg" in out and "skimage_astronaut.png" in out
     assert (tmp_path / "demo" / "circumplex.png").stat().st_size > 10_000
-    assert (tmp_path / "demo" / "predictions.csv").read_text().startswith("# picaffect")
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "demo" / "predictions.csv")  # plain CSV: the header comes first
+    assert list(table.columns) == ["path", "valence", "arousal", "quadrant", "error"] and len(table) >= 8
+    assert json.loads((tmp_path / "demo" / "predictions.csv.meta.json").read_text())["model"] == "default"
 
 
 def _recorded() -> dict[str, list[float]]:

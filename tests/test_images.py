@@ -1,12 +1,14 @@
 """Every awkward kind of file a published set holds decodes to RGB, or says why not."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import write_image
-from picaffect.data.images import ImageProblem, load_rgb, load_square
+from picaffect.data.images import ImageProblem, load_rgb, load_square, prepare_picture
 
 
 def test_plain_jpeg_resized_to_square(tmp_path):
@@ -103,3 +105,66 @@ def test_decompression_bomb(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)
     with pytest.raises(ImageProblem, match="decompression-bomb"):
         load_square(path, 16)
+
+
+def test_pillow_warnings_name_the_file(tmp_path):
+    """A damaged EXIF block warns; the warning must say which of thousands of files it is about."""
+    import struct
+    import warnings
+
+    ifd = struct.pack("<H", 1) + struct.pack("<HHII", 0x010E, 2, 100, 1000) + struct.pack("<I", 0)
+    path = tmp_path / "exif.jpg"
+    Image.new("RGB", (20, 20), (9, 9, 9)).save(path, exif=b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        arr = load_square(path, 8)
+    assert arr.shape == (8, 8, 3)
+    messages = [str(w.message) for w in caught]
+    assert messages and all(m.startswith(f"{path}: ") for m in messages), messages
+    assert any("tag" in m.lower() or "exif" in m.lower() for m in messages)
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: p.symlink_to(p), "symlink loop"),
+    (lambda p: p.symlink_to(p.parent / "gone.jpg"), "broken link"),
+    (lambda p: os.mkfifo(p), r"not a regular file \(FIFO\)"),
+    (lambda p: p.mkdir(), "is a folder"),
+])
+def test_files_that_are_not_pictures_give_the_true_reason(tmp_path, make, reason):
+    path = tmp_path / "x.jpg"
+    make(path)
+    with pytest.raises(ImageProblem, match=reason) as info:
+        load_square(path, 16)
+    assert "truncated" not in str(info.value) and "corrupt" not in str(info.value)
+
+
+def _closed() -> Image.Image:
+    im = Image.new("RGB", (8, 8))
+    im.close()
+    return im
+
+
+@pytest.mark.parametrize("picture, reason", [
+    (None, r"no picture \(None\)"),
+    (np.zeros((0, 0, 3), np.uint8), "empty"),
+    (np.zeros((0, 5), np.float32), "empty"),
+    (np.full((6, 6, 3), np.nan, np.float32), "all NaN"),
+    (Image.new("RGB", (0, 0)), r"empty \(0 x 0 pixels\)"),
+    (_closed(), "closed"),
+    (np.zeros((4, 4, 3), np.int64), "must be uint8"),
+    (np.full((4, 4, 3), 2.0), r"float in \[0, 1\]"),
+    ({"not": "a picture"}, "cannot read a dict"),
+])
+def test_api_pictures_that_cannot_be_scored_raise_image_problem(picture, reason):
+    with pytest.raises(ImageProblem, match=reason):
+        prepare_picture(picture, 16)
+
+
+def test_api_pictures_that_can_be_scored(tmp_path):
+    assert prepare_picture(np.full((5, 7), 0.5, np.float32), 8).mean() == 128
+    partly_nan = np.full((4, 4, 3), 0.5, np.float32)
+    partly_nan[0, 0] = np.nan
+    assert prepare_picture(partly_nan, 4).shape == (4, 4, 3)
+    im = Image.new("RGB", (10, 10), (250, 0, 0))
+    assert prepare_picture(im, 4)[0, 0].tolist() == [250, 0, 0] and im.size == (10, 10)
+    assert prepare_picture(write_image(tmp_path / "a.png"), 4).shape == (4, 4, 3)

@@ -12,11 +12,9 @@ from conftest import write_image
 from picaffect import Predictor
 from picaffect.cli import main
 from picaffect.data.images import ImageProblem
-from picaffect.io import collect_pictures
-from picaffect.inference import quadrant
+from picaffect.data.pictures import collect_pictures
 from picaffect.errors import CheckpointError
-from picaffect.inference import export
-from picaffect.training.engine import TrainConfig, train
+from picaffect.inference import export, quadrant
 
 
 @pytest.fixture()
@@ -72,11 +70,11 @@ def test_quadrants():
 def test_collect_pictures(photos):
     found, notes = collect_pictures([str(photos)])
     assert [p.name for p in found] == ["a.png", "b.jpg", "broken.jpg"]
-    assert any("notes.txt" in n for n in notes) and any("--recursive" in n for n in notes)
+    assert any("notes.txt" in str(n) for n in notes) and any("--recursive" in str(n) for n in notes)
     found, _ = collect_pictures([str(photos)], recursive=True)
     assert "c.gif" in [p.name for p in found]
     found, notes = collect_pictures([str(photos / "*.png"), str(photos / "missing.jpg")])
-    assert [p.name for p in found] == ["a.png"] and any("no such file" in n for n in notes)
+    assert [p.name for p in found] == ["a.png"] and any("no such file" in str(n) for n in notes)
 
 
 @pytest.mark.parametrize("ending", [".csv", ".json", ".jsonl", ".parquet"])
@@ -88,8 +86,9 @@ def test_cli_outputs(run, photos, tmp_path, ending, capsys):
     err = capsys.readouterr().err
     assert "notes.txt: skipped" in err and "broken.jpg" in err and "scored 3 of 4" in err
     if ending == ".csv":
-        assert out.read_text().startswith("# picaffect")
-        frame = pd.read_csv(out, comment="#")
+        assert out.read_text().startswith("path,valence,arousal")
+        frame = pd.read_csv(out)
+        assert len(frame) == 4 and json.loads((tmp_path / "pred.csv.meta.json").read_text())["scaled"] == "1..7"
     elif ending == ".json":
         payload = json.loads(out.read_text())
         assert payload["meta"]["scale"] == "1..9" and payload["meta"]["scaled"] == "1..7"
@@ -141,8 +140,9 @@ def test_predict_files_accounts_for_every_input(run, photos):
     p = Predictor.from_pretrained(run, device="cpu")
     result = p.predict_files([photos, photos / "missing.jpg"])
     assert [r["path"].split("/")[-1] for r in result.rows] == ["a.png", "b.jpg", "broken.jpg"]
-    assert len(result.failed) == 1 and result.missing == [f"{photos / 'missing.jpg'}: no such file or folder"]
-    assert any("notes.txt" in n for n in result.notes)
+    assert len(result.failed) == 1
+    assert [str(n) for n in result.problems] == [f"{photos / 'missing.jpg'}: no such file or folder"]
+    assert any("notes.txt" in str(n) and not n.problem for n in result.notes)
 
 
 def test_strict_fails_on_a_named_path_that_does_not_exist(run, photos, capsys):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_image
-from picaffect.data.sources import RatingFileError, read_source, reader_defaults
+from picaffect.data.sources import RatingFileError, dirti, read_source
 from picaffect.data.sources.tables import (ImageFolder, clean_id, find_column, guess_sep, read_text,
                                            to_float)
 
@@ -232,52 +232,7 @@ def test_smid_img_name_column(tmp_path):
     assert row.valence_sd is None and row.extra == {"rownum": 1.0}
 
 
-# --- NAPS -----------------------------------------------------------------------------------------
-
-NAPS_FILE = "Valence, arousal and approach-avoidance ratings (Marchewka et al., 2014).xls"
-
-
-def _naps(root: Path) -> Path:
-    xlwt = pytest.importorskip("xlwt")
-    book = xlwt.Workbook()
-    sheet = book.add_sheet("NAPS")
-    sheet.write(0, 0, "Nencki Affective Picture System")
-    sheet.write(1, 2, "All raters: valence")
-    sheet.write(1, 5, "All raters: arousal")
-    for col, text in enumerate(["ID", "Category", "M", "SD", "N", "M", "SD", "N"]):
-        sheet.write(2, col, text)
-    data = [("Animals_001_h", "Animals", 7.0, 1.2, 50, 3.0, 1.5, 50),
-            ("Faces_002_v", "Faces", 1.0, 0.5, 48.0, 9.0, 0.3, 48),
-            ("People_003_h", "People", 5.0, 1.0, 50, 5.0, 1.0, 50)]
-    for r, values in enumerate(data, start=3):
-        for c, value in enumerate(values):
-            sheet.write(r, c, value)
-    book.save(str(root / NAPS_FILE))
-    write_image(root / "images" / "Animals_001_h.jpg")
-    write_image(root / "images" / "Faces_002_v.JPG")
-    return root
-
-
-def test_naps_positions_under_banner_rows(tmp_path):
-    rows = read_source("naps", _naps(tmp_path))
-    assert [r.id for r in rows] == ["Animals_001_h", "Faces_002_v", "People_003_h"]
-    animals, faces, people = rows
-    assert animals.row == f"{NAPS_FILE} row 4"
-    assert (animals.valence_raw, animals.valence_sd, animals.valence_n) == (7.0, 1.2, 50)
-    assert (animals.arousal_raw, animals.arousal_sd) == (3.0, 1.5)
-    assert animals.extra == {"category": "Animals"}
-    assert (faces.valence, faces.arousal) == (1.0, 9.0)
-    assert faces.path == tmp_path / "images" / "Faces_002_v.JPG" and faces.problem is None
-    assert people.problem.startswith("no image file for id 'People_003_h'")
-
-
-def test_naps_columns_overridden_by_repeated_header_name(tmp_path):
-    _naps(tmp_path)
-    rows = read_source("naps", tmp_path / NAPS_FILE,
-                       options={"id": "ID", "valence": "M#2", "arousal": "M#1", "valence_sd": "", "arousal_sd": "",
-                                "valence_n": "", "arousal_n": ""})
-    assert (rows[0].valence_raw, rows[0].arousal_raw) == (3.0, 7.0)
-    assert rows[0].valence_sd is None
+# NAPS: the published layout is in test_sources_layouts.py
 
 
 # --- EmoMadrid ------------------------------------------------------------------------------------
@@ -361,7 +316,7 @@ def test_cgna_files_of_different_lengths_stop(tmp_path):
 def test_dirti_is_the_generic_reader_on_1_to_9(tmp_path):
     _write(tmp_path / "DIRTI ratings.csv", "Image;Valence (M);Arousal (M)\nd/001.jpg;1;9\nd/002.jpg;5,5;3\n")
     write_image(tmp_path / "d" / "001.jpg")
-    assert reader_defaults("dirti")["scale"] == "1,9"
+    assert dirti.DEFAULTS["scale"] == "1,9"
     rows = read_source("dirti", tmp_path, options={"ratings": "DIRTI ratings.csv", "path": "Image",
                                                    "valence": "Valence (M)", "arousal": "Arousal (M)"})
     assert [r.id for r in rows] == ["d/001.jpg", "d/002.jpg"] and rows[0].source == "dirti"
@@ -468,3 +423,16 @@ def test_image_folder_matches_stems_in_any_case(tmp_path):
     assert folder.find("Thumbs") is None
     path, problem = ImageFolder(tmp_path / "nope").lookup("3")
     assert path == tmp_path / "nope" / "3.jpg" and "no such folder" in problem
+
+
+def test_image_folder_keeps_unreadable_pictures_so_the_build_says_why(tmp_path):
+    """A symlink loop named like a picture is a match: decoding it says "symlink loop", not "no image file"."""
+    from picaffect.data.build import SourceSpec, build
+
+    _write(tmp_path / "SMID_norms.csv", '"","valence_mean","arousal_mean"\n"a",3,3\n"loop",3,3\n')
+    write_image(tmp_path / "img" / "a.jpg")
+    (tmp_path / "img" / "loop.jpg").symlink_to(tmp_path / "img" / "loop.jpg")
+    assert ImageFolder(tmp_path / "img").find("loop") == tmp_path / "img" / "loop.jpg"
+    report = build(tmp_path / "out", [SourceSpec("smid", tmp_path, "smid")], size=8, progress=False, plots=False)
+    (skipped,) = report["skipped_rows"]
+    assert skipped["row"] == "SMID_norms.csv line 3" and skipped["reason"].endswith("loop.jpg: symlink loop")

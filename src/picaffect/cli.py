@@ -54,14 +54,14 @@ def _add_build(sub) -> None:
 
 def _run_build(args) -> int:
     from .data.build import SourceSpec, apply_options, build
-    from .data.report import format_report
+    from .data.build_report import format_report
 
     specs = [SourceSpec.parse(s) for s in args.source]
     apply_options(specs, args.option)
     report = build(args.out_dir, specs, size=args.size, split=args.split, seed=args.seed, workers=args.workers,
                    strict=args.strict, plots=not args.no_plots, progress=sys.stderr.isatty())
     print(format_report(report))
-    print(f"wrote {args.out_dir}/ (manifest.parquet, images.npy, report.json, plots/)")
+    print(f"wrote {args.out_dir}/ (manifest.parquet, images.npy, report.json{'' if args.no_plots else ', plots/'})")
     return 0
 
 
@@ -218,7 +218,7 @@ def _run_predict(args) -> int:
     from tqdm.auto import tqdm
 
     from .inference import Predictor
-    from .io import check_output_path, output_meta, render, write_predictions
+    from .outputs import check_output_path, output_meta, render, write_predictions
 
     scale = _parse_scale(args.scale)
     if args.out is not None:
@@ -242,7 +242,7 @@ def _run_predict(args) -> int:
     for r in run.failed:
         print(f"error: {r['path']}: {r['error']}", file=sys.stderr)
     print(run.summary() + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
-    return EXIT_ITEMS_FAILED if args.strict and (run.failed or run.missing) else EXIT_OK
+    return EXIT_ITEMS_FAILED if args.strict and (run.failed or run.problems) else EXIT_OK
 
 
 def _add_retrain(sub) -> None:
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except PicaffectError as e:  # the user's input or request: one line; anything else is a bug and keeps its trace
         print(f"picaffect {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return getattr(e, "exit_code", EXIT_USAGE)  # 1 where --strict met a bad item (build), else 2
     except KeyboardInterrupt:
         print(f"picaffect {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

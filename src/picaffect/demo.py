@@ -45,7 +45,7 @@ def run_demo(out: Path, model: str = "default") -> Path:
     """Score the sample photographs into ``out`` (table, CSV, circumplex); returns the plot's path."""
     from .errors import UsageError
     from .inference import Predictor
-    from .io import output_meta, render, write_predictions
+    from .outputs import output_meta, render, write_predictions
     from .plots import labelled_circumplex
 
     photos = sample_photographs(out / "photos")

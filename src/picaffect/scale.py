@@ -6,6 +6,7 @@ requested scale on output.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -17,6 +18,8 @@ class Scale:
     max: float
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.min) and math.isfinite(self.max)):
+            raise ValueError(f"a scale needs finite ends, got {self.min:g}..{self.max:g}")
         if not self.max > self.min:
             raise ValueError(f"scale maximum must exceed its minimum, got {self.min}..{self.max}")
 

@@ -2,16 +2,24 @@
 
 The output folder holds ``manifest.parquet`` (one row per input row, kept or
 not), ``images.npy`` (the kept pictures, decoded once, in manifest ``index``
-order), ``report.json`` and ``plots/``. Pictures are decoded on a small pool of
+order), ``report.json`` and ``plots/``; the manifest and the cache carry the same
+build id, and the folder appears only when complete (see ``staging``). Pictures are decoded on a small pool of
 threads (Pillow releases the GIL while it decodes and resizes) and streamed to the
 cache in input order, so memory stays flat and the output is the same whatever
 the number of workers.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
-from collections.abc import Callable, Iterable
+import shutil
+import signal
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,17 +30,21 @@ from tqdm.auto import tqdm
 from ..errors import PicaffectError
 from .cache import CacheWriter
 from .images import ImageProblem, load_square
+from .layout import BUILD_ID_ATTR, CACHE, CONTENTS, MANIFEST, PLOTS, REPORT
 from .parallel import ordered_map
 from .records import Record
 from .sources import PRESETS, read_source
 from .splits import assign
 
-MANIFEST = "manifest.parquet"
-CACHE = "images.npy"
-REPORT = "report.json"
 
 class BuildError(PicaffectError):
-    """A build that cannot go on (``--strict`` and a bad row, or bad arguments)."""
+    """A build that cannot go on (bad arguments, an unreadable rating file, nothing kept)."""
+
+
+class StrictStop(BuildError):
+    """``--strict`` met a bad row: some items failed, which the command line reports with exit 1."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -84,7 +96,12 @@ def _decode(size: int) -> Callable[[Record], np.ndarray | str]:
 def build(out_dir: str | Path, sources: list[SourceSpec], *, size: int = 150, split: str = "thesis",
           seed: int = 0, workers: int | None = None, strict: bool = False, plots: bool = True,
           progress: bool = True) -> dict:
-    """Build a dataset; returns the report (also written to ``report.json``)."""
+    """Build a dataset; returns the report (also written to ``report.json``).
+
+    The dataset is written into a temporary folder beside ``out_dir`` and moved into
+    place only once complete, so an interrupted or failed build leaves ``out_dir`` as it
+    was (an older dataset stays usable) and no half-built folder behind.
+    """
     if not sources:
         raise BuildError("no --source given; for example --source oasis=../shared/data/oasis")
     names = [s.name for s in sources]
@@ -93,7 +110,7 @@ def build(out_dir: str | Path, sources: list[SourceSpec], *, size: int = 150, sp
     if size < 8:
         raise BuildError(f"--size {size} is too small (at least 8 pixels)")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_target(out)
 
     records: list[Record] = []
     for spec in sources:
@@ -103,43 +120,157 @@ def build(out_dir: str | Path, sources: list[SourceSpec], *, size: int = 150, sp
             raise BuildError(str(e)) from None
     if strict:
         _stop_at_first_problem(records)
+    if not records:
+        raise BuildError("the sources hold no rows: nothing to build")
 
+    with staging(out) as folder:
+        report = _write_dataset(folder, records, sources, size=size, split=split, seed=seed, workers=workers,
+                                strict=strict, plots=plots, progress=progress)
+    return report
+
+
+def _write_dataset(folder: Path, records: list[Record], sources: list[SourceSpec], *, size: int, split: str,
+                   seed: int, workers: int | None, strict: bool, plots: bool, progress: bool) -> dict:
+    build_id = uuid.uuid4().hex
     status = [r.problem for r in records]
     index = np.full(len(records), -1, dtype=np.int64)
     usable = [i for i, r in enumerate(records) if r.problem is None]
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(usable), unit="img", desc="decoding", disable=not progress)
-    with CacheWriter(out / CACHE, size) as cache:
+    with CacheWriter(folder / CACHE, size, build_id) as cache:
         decoded = ordered_map(_decode(size), (records[i] for i in usable), workers)
         for i, result in zip(usable, decoded):
             bar.update()
             if isinstance(result, str):
                 status[i] = f"image {records[i].path}: {result}"
                 if strict:
-                    raise BuildError(f"{records[i].source} {records[i].row}: {status[i]}")
+                    raise StrictStop(f"{records[i].source} {records[i].row}: {status[i]}")
             else:
                 index[i] = cache.append(result)
     bar.close()
 
     manifest = _manifest(records, status, index)
     ok = manifest["status"] == "ok"
+    if not ok.any():
+        reasons = Counter(_reason(s) for s in manifest["status"])
+        shown = "; ".join(f"{n} x {reason}" for reason, n in reasons.most_common(3))
+        raise BuildError(f"no row kept: all {len(manifest)} rows read were skipped ({shown}); nothing to train on")
     group_keys = manifest.loc[ok, "source"] + "/" + manifest.loc[ok, "group"].fillna("#" + manifest.loc[ok, "id"])
     manifest["split"] = None
     manifest.loc[ok, "split"] = assign(split, group_keys.tolist(), seed)
-    manifest.to_parquet(out / MANIFEST, index=False)
+    manifest.attrs[BUILD_ID_ATTR] = build_id
+    manifest.to_parquet(folder / MANIFEST, index=False)
 
-    from .report import make_report, plot_dataset
+    from .build_report import make_report, plot_dataset
     report = make_report(manifest, sources, size=size, split=split, seed=seed)
-    (out / REPORT).write_text(json.dumps(report, indent=2, allow_nan=False, default=str) + "\n")
+    report["build_id"] = build_id
+    (folder / REPORT).write_text(json.dumps(report, indent=2, allow_nan=False, default=str) + "\n")
     if plots:
-        plot_dataset(manifest[ok], out / "plots")
+        plot_dataset(manifest[ok], folder / PLOTS)
     return report
+
+
+def _reason(status: str) -> str:
+    return status.split(": ", 1)[-1] if status.startswith("image ") else status
+
+
+def check_target(out: Path) -> None:
+    """Refuse, before any work, a target a build must not replace: a file, or a folder of other things.
+
+    A rebuild replaces the whole folder, so a folder holding anything but a dataset's
+    own files (a user's pictures, a training run) is refused rather than deleted.
+    """
+    if out.is_symlink() and not out.exists():
+        raise BuildError(f"{out} is a broken symbolic link; remove it or choose another output folder")
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"{out} is a file, not a folder: choose a folder for the dataset")
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        below = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+        if below is not None:
+            raise BuildError(f"cannot create {out}: {below} is a file, not a folder")
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        raise BuildError(f"cannot write into {parent}: permission denied")
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if p.name not in CONTENTS)
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise BuildError(f"{out} holds files that are not part of a dataset ({shown}); a rebuild replaces the "
+                             "whole folder, so choose an empty or new folder")
+
+
+@contextmanager
+def staging(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that becomes ``out`` when the block ends without error.
+
+    On any error or interrupt the temporary folder is removed and ``out`` is untouched.
+    The swap is two renames (old out aside, new in place) with interrupts held back
+    between them, then the old folder is deleted.
+    """
+    out = out.absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    temp = out.parent / f".{out.name}.building-{tag}"
+    temp.mkdir()
+    try:
+        yield temp
+        old = out.parent / f".{out.name}.old-{tag}"
+        with _interrupts_held():
+            if out.exists():
+                os.replace(out, old)
+            try:
+                os.replace(temp, out)
+            except BaseException:
+                if old.exists():
+                    os.replace(old, out)
+                raise
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _remove_stale(out: Path) -> None:
+    """Temporary folders of builds that were killed outright (SIGKILL), whose process is gone."""
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.*-*"):
+        kind, _, tag = stale.name[len(out.name) + 2:].partition("-")
+        pid = tag.split("-")[0]
+        if kind not in ("building", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back for a few microseconds of renames (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in held:
+            signal.raise_signal(s)
 
 
 def _stop_at_first_problem(records: list[Record]) -> None:
     for r in records:
         if r.problem is not None:
-            raise BuildError(f"{r.source} {r.row}: {r.problem}")
+            raise StrictStop(f"{r.source} {r.row}: {r.problem}")
 
 
 def _manifest(records: list[Record], status: list[str | None], index: np.ndarray) -> pd.DataFrame:

@@ -14,17 +14,54 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from .build import CACHE, MANIFEST
-from .cache import open_cache
+from ..errors import PicaffectError
+from .cache import CacheError, cache_build_id, open_cache
+from .layout import BUILD_ID_ATTR, CACHE, MANIFEST
 from .splits import SPLITS
 
 
+class DatasetError(PicaffectError):
+    """A folder that is not a complete, consistent built dataset."""
+
+
 def load_manifest(root: str | Path) -> pd.DataFrame:
-    """The manifest of a built dataset, with a message that says what is missing."""
-    path = Path(root) / MANIFEST
+    """The manifest of a built dataset, once it is known to belong with the image cache beside it.
+
+    A manifest indexes rows of ``images.npy`` by position, so a manifest from one build
+    beside a cache from another (an interrupted rebuild by an older picaffect, files
+    copied by hand) would pair ratings with the wrong pictures without any error. Both
+    carry the id of the build that wrote them; a folder whose ids differ or are missing,
+    or whose cache is shorter than the manifest says, is refused here, before any reader
+    (training, evaluation, experiments) can use it.
+    """
+    root = Path(root)
+    path, cache = root / MANIFEST, root / CACHE
     if not path.is_file():
-        raise FileNotFoundError(f"{root} is not a built dataset: {MANIFEST} is missing (run `picaffect build` first)")
-    return pd.read_parquet(path)
+        raise DatasetError(f"{root} is not a built dataset: {MANIFEST} is missing (run `picaffect build` first)")
+    if not cache.is_file():
+        raise DatasetError(f"{root} is not a complete dataset: {CACHE} is missing (rebuild it with `picaffect build`)")
+    try:
+        manifest = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        raise DatasetError(f"{path}: cannot read the manifest ({e}); rebuild the dataset") from None
+    try:
+        cache_id = cache_build_id(cache)
+    except CacheError as e:
+        raise DatasetError(f"{e}; rebuild the dataset") from None
+    manifest_id = manifest.attrs.get(BUILD_ID_ATTR)
+    if not manifest_id or not cache_id:
+        missing = " and ".join(n for n, i in ((MANIFEST, manifest_id), (CACHE, cache_id)) if not i)
+        raise DatasetError(f"{root}: {missing} carry no build id, so nothing proves they belong together "
+                           f"(written by an older picaffect?); rebuild the dataset with `picaffect build`")
+    if manifest_id != cache_id:
+        raise DatasetError(f"{root}: {MANIFEST} (build {manifest_id}) and {CACHE} (build {cache_id}) come from "
+                           f"different builds, so ratings would be paired with the wrong pictures; rebuild the dataset")
+    rows = int(open_cache(cache).shape[0])
+    needed = int(manifest["index"].max()) + 1 if len(manifest) else 0
+    if needed > rows:
+        raise DatasetError(f"{root}: {MANIFEST} indexes {needed} pictures but {CACHE} holds {rows}; "
+                           "rebuild the dataset")
+    return manifest
 
 
 class RatedImages(Dataset):
@@ -36,7 +73,7 @@ class RatedImages(Dataset):
 
     def __init__(self, root: str | Path, split: str = "train", limit: int | None = None) -> None:
         if split not in SPLITS + ("all",):
-            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS + ('all',))}")
+            raise DatasetError(f"unknown split {split!r}; choose one of {', '.join(SPLITS + ('all',))}")
         self.root = Path(root)
         manifest = load_manifest(self.root)
         rows = manifest[manifest["status"] == "ok"]

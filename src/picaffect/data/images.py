@@ -8,13 +8,18 @@ here: decoded once, EXIF orientation applied, RGB, resized to ``size`` squared
 """
 from __future__ import annotations
 
+import os
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import PicaffectError
+from .pictures import file_problem
 
 # Transparent pixels are shown on white: the silhouette sets are drawn that way.
 BACKGROUND = (255, 255, 255)
@@ -28,37 +33,85 @@ def load_rgb(path: str | Path, size: int | None = None) -> Image.Image:
     """Open ``path`` as an RGB image, at least ``size`` on each side if given.
 
     ``size`` lets JPEG decode at a reduced scale (draft mode), which is most of
-    the speed of a build: a 400 px photo decodes at 1/2 scale for 150 px.
+    the speed of a build: a 400 px photo decodes at 1/2 scale for 150 px. Pillow's
+    warnings about a file (corrupt EXIF data, odd chunks) are re-issued with the
+    file's name, since "Corrupt EXIF data" alone does not say which of 10,000 files.
     """
     path = Path(path)
+    problem = file_problem(path)
+    if problem == "no such file":
+        raise ImageProblem("image file not found")
+    if problem is not None:
+        raise ImageProblem(problem)
     try:
-        if path.stat().st_size == 0:
-            raise ImageProblem("empty file (0 bytes)")
-    except FileNotFoundError:
-        raise ImageProblem("image file not found") from None
-    except IsADirectoryError:
-        raise ImageProblem("is a folder, not an image file") from None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path) as im:
-                return to_rgb(im, size)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise ImageProblem(f"over Pillow's decompression-bomb limit: {e}") from None
-        except UnidentifiedImageError:
-            raise ImageProblem("not an image Pillow can read") from None
-        except (OSError, SyntaxError, ValueError) as e:
-            # Pillow reports truncated and corrupt data as OSError (or SyntaxError for some headers).
-            raise ImageProblem(f"truncated or corrupt image: {e}") from None
+        with _open(path) as im:
+            return to_rgb(im, size, path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageProblem(f"over Pillow's decompression-bomb limit: {e}") from None
+    except UnidentifiedImageError:
+        raise ImageProblem("not an image Pillow can read") from None
+    except PermissionError:
+        raise ImageProblem("permission denied") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        # Pillow reports truncated and corrupt data as OSError (or SyntaxError for some headers).
+        raise ImageProblem(f"truncated or corrupt image: {e}") from None
 
 
-def to_rgb(im: Image.Image, size: int | None = None) -> Image.Image:
-    """Any Pillow image as RGB: first frame, EXIF orientation, alpha on white, wide ranges scaled."""
+@contextmanager
+def _open(path: Path) -> Iterator[Image.Image]:
+    """``Image.open`` with its warnings named, closing the file whatever happens."""
+    opened: list[Image.Image] = []
+    try:
+        with _named_warnings(path):
+            opened.append(Image.open(path))
+        yield opened[0]
+    finally:
+        for im in opened:
+            im.close()
+
+
+# ``warnings.catch_warnings`` swaps process-wide state, and builds decode on several threads:
+# the short parts that can warn (reading the header and the EXIF block) run one at a time.
+_WARNINGS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _named_warnings(path: Path | None) -> Iterator[None]:
+    """Run a block that may warn about ``path``; re-issue its warnings with the file's name.
+
+    A decompression-bomb warning becomes an error (``ImageProblem`` upstream).
+    """
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        if issubclass(w.category, Image.DecompressionBombWarning):
+            raise Image.DecompressionBombWarning(str(w.message))
+        if path is None:
+            warnings.warn(w.message, w.category, stacklevel=3)
+        else:
+            warnings.warn(f"{path}: {w.message}", w.category, stacklevel=3)
+
+
+def to_rgb(im: Image.Image, size: int | None = None, path: Path | None = None) -> Image.Image:
+    """Any Pillow image as RGB: first frame, EXIF orientation, alpha on white, wide ranges scaled.
+
+    ``path`` names the file in warnings. An image with no pixels (0 x 0, or closed)
+    raises ``ImageProblem``: scoring it would score a black square.
+    """
+    if im.width == 0 or im.height == 0:
+        raise ImageProblem(f"the image is empty ({im.width} x {im.height} pixels)")
     if size and im.format == "JPEG":
         im.draft("RGB", (size, size))
-    im.seek(0)  # GIF and other animations: the first frame
-    im.load()
-    im = ImageOps.exif_transpose(im)
+    try:
+        im.seek(0)  # GIF and other animations: the first frame
+        im.load()
+    except ValueError as e:  # Pillow: "Operation on closed image"
+        if "closed" in str(e):
+            raise ImageProblem("the PIL image is closed: keep it open (or copy it) until it is scored") from None
+        raise
+    with _named_warnings(path):
+        im = ImageOps.exif_transpose(im)
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         im = _wide_to_l(im)
@@ -94,15 +147,61 @@ def load_square(path: str | Path, size: int) -> np.ndarray:
     return square(load_rgb(path, size), size)
 
 
+def pil_to_rgb(im: Image.Image) -> Image.Image:
+    """A PIL image from an API caller as RGB, leaving the caller's image as it was."""
+    try:
+        im.load()
+        copy = im.copy()
+    except ValueError as e:  # Pillow: "Operation on closed image"
+        if "closed" in str(e):
+            raise ImageProblem("the PIL image is closed: keep it open (or copy it) until it is scored") from None
+        raise ImageProblem(f"cannot read the PIL image: {e}") from None
+    except OSError as e:
+        raise ImageProblem(f"truncated or corrupt image: {e}") from None
+    return to_rgb(copy, None)
+
+
+def prepare_picture(picture: object, size: int) -> np.ndarray:
+    """Any picture the API accepts (path, PIL image, numpy array) as (size, size, 3) uint8.
+
+    Everything a caller can hand over that is not a usable picture (None, a closed or
+    empty PIL image, a 0-size or all-NaN array, a folder, an object of another type)
+    raises ``ImageProblem`` with the reason, so a stream can turn it into an error row
+    and go on with the next picture.
+    """
+    if picture is None:
+        raise ImageProblem("no picture (None)")
+    if isinstance(picture, (str, os.PathLike)):
+        return load_square(picture, size)
+    if isinstance(picture, Image.Image):
+        return square(pil_to_rgb(picture), size)
+    if isinstance(picture, np.ndarray):
+        return square(array_to_rgb(picture), size)
+    raise ImageProblem(f"cannot read a {type(picture).__name__} as a picture (give a path, a PIL image or an array)")
+
+
 def array_to_rgb(array: np.ndarray) -> Image.Image:
-    """A numpy picture (H, W), (H, W, 3) or (H, W, 4), uint8 or float in [0, 1], as RGB."""
+    """A numpy picture (H, W), (H, W, 3) or (H, W, 4), uint8 or float in [0, 1], as RGB.
+
+    An array without pixels, or a float array that is all NaN, raises ``ImageProblem``
+    rather than becoming a black picture with a confident score. Scattered NaNs count as 0.
+    """
+    if array is None:
+        raise ImageProblem("no picture (None)")
     a = np.asarray(array)
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)):
         raise ImageProblem(f"an image array must be (H, W) or (H, W, 3 or 4), got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ImageProblem(f"the image array is empty (shape {a.shape})")
     if a.dtype != np.uint8:
-        if not np.issubdtype(a.dtype, np.floating) or np.nanmin(a) < 0 or np.nanmax(a) > 1:
+        if not np.issubdtype(a.dtype, np.floating):
+            raise ImageProblem(f"an image array must be uint8, or float in [0, 1]; got {a.dtype}")
+        if np.isnan(a).all():
+            raise ImageProblem(f"the image array is all NaN (shape {a.shape})")
+        low, high = float(np.nanmin(a)), float(np.nanmax(a))
+        if low < 0 or high > 1:
             raise ImageProblem(f"an image array must be uint8, or float in [0, 1]; got {a.dtype} "
-                               f"in [{np.nanmin(a):g}, {np.nanmax(a):g}]")
+                               f"in [{low:g}, {high:g}]")
         a = (np.nan_to_num(a) * 255 + 0.5).astype(np.uint8)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]

@@ -36,6 +36,8 @@ class Record:
             self.problem = self._rating_problem()
 
     def _rating_problem(self) -> str | None:
+        if not str(self.id).strip():
+            return "empty id cell: the row names no picture"
         for name, value in (("valence", self.valence_raw), ("arousal", self.arousal_raw)):
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 return f"missing {name} rating"

@@ -26,6 +26,7 @@ from PIL import Image
 
 from ..data.images import ImageProblem, array_to_rgb, load_square, square, to_rgb
 from ..data.parallel import ordered_map
+from ..data.pictures import Note, collect_pictures
 from ..errors import CheckpointError
 from ..names import SHIPPED
 from ..scale import SAM, Scale, rescale
@@ -76,18 +77,20 @@ def resolve_model(ref: str | Path) -> Path:
 
 @dataclass
 class PredictionRun:
-    """What ``predict_files`` did: one row per picture, in order, and notes on what was passed over."""
+    """What ``predict_files`` did: one row per picture, in order, and notes on every input passed
+    over (``data.pictures.Note``: what, why, and whether the user meant it to be scored)."""
     rows: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
     @property
     def failed(self) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["error"]]
 
     @property
-    def missing(self) -> list[str]:
-        """Notes on paths the user named that do not exist (``--strict`` fails on them)."""
-        return [n for n in self.notes if n.endswith(("no such file or folder", "matches no file"))]
+    def problems(self) -> list[Note]:
+        """Inputs meant to be scored that could not be (a named path that does not exist, a
+        folder that cannot be read): ``--strict`` fails on them."""
+        return [n for n in self.notes if n.problem]
 
     def summary(self) -> str:
         failed = len(self.failed)
@@ -208,8 +211,6 @@ class Predictor:
         be read), anything passed over (not a picture, no such path) is a note.
         ``progress`` may wrap the row stream (e.g. a tqdm bar), given the stream and its length.
         """
-        from ..io import collect_pictures
-
         pictures, notes = collect_pictures([str(p) for p in paths], recursive=recursive)
         run = PredictionRun(notes=list(notes))
         stream = self.predict_stream(pictures, batch_size=batch_size, tta=tta)

@@ -13,22 +13,21 @@ from pathlib import Path
 from typing import Mapping
 
 from ..records import Record
-from .errors import RatingFileError
+from .problems import RatingFileError
 
 PRESETS = ("oasis", "emotion6", "bass", "gaped", "iaps", "smid", "naps", "emomadrid", "cgna", "dirti", "csv")
 
-__all__ = ["PRESETS", "RatingFileError", "read_source", "reader_defaults"]
+__all__ = ["PRESETS", "RatingFileError", "read_source"]
+
+
+# The preset ``csv`` lives in ``generic.py``: a module named ``csv`` would shadow the standard library's.
+MODULES = {preset: preset for preset in PRESETS} | {"csv": "generic"}
 
 
 def _module(preset: str):
     if preset not in PRESETS:
         raise ValueError(f"unknown source {preset!r}; known: {', '.join(PRESETS)}")
-    return import_module(f"{__name__}.{preset}")
-
-
-def reader_defaults(preset: str) -> dict[str, str]:
-    """The options a preset understands, with their default values."""
-    return dict(_module(preset).DEFAULTS)
+    return import_module(f"{__name__}.{MODULES[preset]}")
 
 
 def read_source(preset: str, path: str | Path, name: str | None = None,
@@ -55,12 +54,24 @@ def read_source(preset: str, path: str | Path, name: str | None = None,
 
 
 def mark_duplicates(records: list[Record]) -> list[Record]:
-    """Keep the first row of each id; later ones become skipped rows that say so."""
-    first_row: dict[str, str] = {}
+    """Let each id enter once: its first usable row is kept, every other row is skipped saying so.
+
+    Publishers list some pictures twice (IAPS rates a dozen numbers in two sets, with
+    different values). A picture in the dataset twice would weigh double and could sit
+    in train and validation at once, so one rating is kept: the first in file order
+    that is usable, a rule anyone can check against the file. The skipped row's reason
+    gives both ratings and where the kept one is.
+    """
+    kept: dict[str, Record] = {}
+    for record in records:
+        if record.problem is None and record.id not in kept:
+            kept[record.id] = record
     for i, record in enumerate(records):
-        if record.id in first_row:
-            if record.problem is None:
-                records[i] = replace(record, problem=f"duplicate id {record.id!r} (first at {first_row[record.id]})")
-        else:
-            first_row[record.id] = record.row
+        first = kept.get(record.id)
+        if first is None or first is record or record.problem is not None:
+            continue
+        records[i] = replace(record, problem=(
+            f"duplicate id {record.id!r}: rated again here (valence {record.valence_raw:g}, arousal "
+            f"{record.arousal_raw:g}); kept the first usable rating, at {first.row} (valence "
+            f"{first.valence_raw:g}, arousal {first.arousal_raw:g}), so the picture enters once"))
     return records

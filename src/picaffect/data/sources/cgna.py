@@ -5,6 +5,8 @@ Two text files, one rating per line and no header: ``valence_avg_10766_v2.txt`` 
 n of both belongs to picture ``<n>.jpg`` in ``images`` (extension in any case), and
 its id is ``n``. Scale 1..9. Files of different lengths cannot be paired, so they stop
 the build; trailing blank lines are ignored, a blank line inside is a missing rating.
+A first line that is not a number (a header someone added) stops the build: read as
+headerless, it would shift every rating onto the wrong picture.
 """
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..records import Record
-from .errors import RatingFileError
-from .tables import ImageFolder, images_folder, make_record, parse_scale, read_text
+from .problems import RatingFileError
+from .tables import ImageFolder, images_folder, make_record, parse_scale, read_text, to_float
 
 DEFAULTS: dict[str, str] = {
     "valence": "valence_avg_10766_v2.txt",
@@ -32,6 +34,11 @@ def _values(path: Path) -> list[str]:
         lines.pop()
     if not lines:
         raise RatingFileError(path, "holds no values")
+    try:
+        to_float(lines[0])
+    except ValueError:
+        raise RatingFileError(path, f"line 1 is {lines[0]!r}, not a number: these files have no header, "
+                                    "line n holds the rating of picture n") from None
     return lines
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..records import Record
-from . import csv as generic
+from . import generic
 
 DEFAULTS: dict[str, str] = {**generic.DEFAULTS, "scale": "1,9"}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..records import Record
-from .errors import RatingFileError
+from .problems import RatingFileError
 from .tables import ImageFolder, images_folder, load_table, parse_scale, picture_stem, stats_options, table_record
 
 DEFAULTS: dict[str, str] = {

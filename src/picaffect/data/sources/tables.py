@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -27,11 +28,13 @@ from pathlib import Path, PurePath
 from typing import Any, Iterator, Mapping
 
 from ...scale import Scale
+from ..pictures import is_picture_name
 from ..records import Record
-from .errors import RatingFileError
+from .problems import RatingFileError
 
-SPREADSHEET_SUFFIXES = (".xls", ".xlsx", ".xlsm")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+SPREADSHEET_SUFFIXES = (".xls", ".xlsx", ".xlsm", ".ods")
+# pandas' reader for each spreadsheet ending, and the package it needs.
+SHEET_ENGINES = {".xls": ("xlrd", "xlrd"), ".ods": ("odf", "odfpy")}
 
 # Cell texts that mean "no value" in the publishers' files (IAPS writes '.').
 MISSING = {"", ".", "na", "n/a", "nan", "none", "null", "#n/a"}
@@ -112,7 +115,7 @@ def clean_id(text: str) -> str:
 
 
 def cell_value(text: str) -> float | str | None:
-    """A cell kept in ``Record.extra``: a number when it reads as one, else the text."""
+    """A cell kept in ``Record.extra``: a number when it reads as one, None for a missing marker, else the text."""
     s = str(text).strip()
     if s == "":
         return None
@@ -120,7 +123,7 @@ def cell_value(text: str) -> float | str | None:
         value = to_float(s)
     except ValueError:
         return s
-    return s if math.isnan(value) else value
+    return None if math.isnan(value) else value
 
 
 def clean_key(name: str) -> str:
@@ -210,18 +213,18 @@ def text_rows(path: Path, sep: str = "", line_suffix: str = "") -> list[Row]:
 
 
 def sheet_rows(path: Path, sheet: str = "") -> list[Row]:
-    """Non-blank rows of a spreadsheet (.xls via xlrd, .xlsx via openpyxl), numbered as Excel does."""
+    """Non-blank rows of a spreadsheet (.xls via xlrd, .xlsx via openpyxl, .ods via odfpy), numbered as Excel does."""
     import pandas as pd
 
-    engine = "xlrd" if path.suffix.lower() == ".xls" else "openpyxl"
+    engine, package = SHEET_ENGINES.get(path.suffix.lower(), ("openpyxl", "openpyxl"))
     sheet_name: int | str = int(sheet) - 1 if sheet.isdigit() else (sheet or 0)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*xlrd engine is deprecated.*")
             frame = pd.read_excel(path, sheet_name=sheet_name, header=None, dtype=object, engine=engine)
     except ImportError as e:
-        raise RatingFileError(path, f"reading {path.suffix} files needs {engine} "
-                                    f"(pip install 'picaffect[spreadsheets]'): {e}") from None
+        hint = "pip install odfpy, or save it as .xlsx" if package == "odfpy" else "pip install 'picaffect[spreadsheets]'"
+        raise RatingFileError(path, f"reading {path.suffix} files needs {package} ({hint}): {e}") from None
     except Exception as e:  # corrupt files raise anything from zipfile, xlrd, openpyxl
         raise RatingFileError(path, f"cannot read the spreadsheet: {e}") from None
     rows = []
@@ -296,6 +299,8 @@ class Table:
     header_where: str
     rows: list[Row]
     columns: dict[str, int | None] = field(default_factory=dict)  # option name -> column index
+    above: list[Row] = field(default_factory=list)  # rows above the header (banners, preamble)
+    width: int | None = None  # columns from here on are not data (a legend beside the table)
 
     def get(self, row: Row, option: str) -> str:
         """The cell of the column that ``option`` named; "" when the option names none."""
@@ -306,13 +311,15 @@ class Table:
         used = {i for i in self.columns.values() if i is not None}
         out: dict[str, Any] = {}
         width = max(len(self.header), len(row.cells))
+        if self.width is not None:
+            width = min(width, self.width)
         for i in range(width):
             if i in used:
                 continue
             name = self.header[i] if i < len(self.header) else ""
             value = cell_value(row.cell(i))
-            if i >= len(self.header) and value is None:
-                continue
+            if not name.strip() and value is None:
+                continue  # padding: an unnamed, empty cell (exports padded with hundreds of ';')
             key = clean_key(name) or f"column_{i + 1}"
             if key in out:
                 key = f"{key}_{i + 1}"
@@ -325,11 +332,14 @@ def load_table(path: Path, required: Mapping[str, str], optional: Mapping[str, s
     """Read ``path`` and resolve its columns.
 
     ``required`` / ``optional`` map option names to column specs. The header is the row
-    numbered ``header_row`` when given; else the first row where every required column
-    named by a header name is found (which skips IAPS's preamble and EmoMadrid's banner);
-    else, when all columns are positions, the first row. A required column that is absent
+    numbered ``header_row`` when given (``0``: there is none, columns go by position);
+    else the first row where every required column named by a header name is found
+    (which skips IAPS's preamble and EmoMadrid's banner); else, when all columns are
+    positions, the first row. A required column that is absent
     raises RatingFileError naming it and the columns there are; an absent optional one
-    (SD, N) is left out.
+    (SD, N) is left out. A header row that holds numbers where the ratings are (a file
+    without a header, read by position) and a header with no rows below it raise
+    RatingFileError too: neither may turn into a dataset that silently lacks rows.
     """
     for option, spec in required.items():
         if not spec.strip():
@@ -337,17 +347,51 @@ def load_table(path: Path, required: Mapping[str, str], optional: Mapping[str, s
     rows = read_rows(path, sep=sep, sheet=sheet, line_suffix=line_suffix)
     if not rows:
         raise RatingFileError(path, "holds no rows")
-    at = _header_index(path, rows, required, header_row)
-    header = [c.strip() for c in rows[at].cells]
-    table = Table(path, header, rows[at].where, rows[at + 1:])
+    if header_row.strip() == "0":  # the user says the file has no header: every row is data
+        table = Table(path, [""] * max(len(r.cells) for r in rows), "no header", rows)
+    else:
+        at = _header_index(path, rows, required, header_row)
+        header = [c.strip() for c in rows[at].cells]
+        _refuse_data_as_header(path, header, required, rows[at].where)
+        table = Table(path, header, rows[at].where, rows[at + 1:], above=rows[:at])
+        if not table.rows:
+            raise RatingFileError(path, f"has a header ({rows[at].where}) but no data rows")
+    header = table.header
     for option, spec in required.items():
         index = find_column(header, spec)
         if index is None:
-            raise RatingFileError(path, _missing(option, spec, header, rows[at].where))
+            raise RatingFileError(path, _missing(option, spec, header, table.header_where))
         table.columns[option] = index
     for option, spec in (optional or {}).items():
         table.columns[option] = find_column(header, spec) if spec.strip() else None
     return table
+
+
+def _refuse_data_as_header(path: Path, header: list[str], required: Mapping[str, str], where: str) -> None:
+    """Stop when the row taken as the header holds numbers where the ratings are.
+
+    With columns given by position, the first row is taken as the header; in a file
+    without a header line that row is a picture's ratings, and reading on would lose
+    it without a word.
+    """
+    ratings = [required[k] for k in ("valence", "arousal") if k in required]
+    if not ratings:
+        return
+    cells = []
+    for spec in ratings:
+        index = find_column(header, spec)
+        if index is None:
+            return
+        try:
+            value = to_float(header[index])
+        except ValueError:
+            return
+        if math.isnan(value):
+            return
+        cells.append(header[index])
+    raise RatingFileError(path, f"{where} looks like data, not a header (ratings {', '.join(cells)}): "
+                                "this file seems to have no header line; add one, or set the option "
+                                "header_row=0 to read every line as data with columns by position")
 
 
 def _header_index(path: Path, rows: list[Row], required: Mapping[str, str], header_row: str) -> int:
@@ -383,21 +427,27 @@ def _missing(option: str, spec: str, header: list[str], where: str) -> str:
 # --- images --------------------------------------------------------------------------------------
 
 class ImageFolder:
-    """The pictures in one folder, found by stem with any image extension in any case.
+    """The pictures in one folder, found by stem with any picture ending in any case.
 
     Listed once, so that a set of 10,000 pictures costs one directory read. Files that
-    are not pictures (``Thumbs.db``, ``.DS_Store``) are never matches.
+    are not pictures (``Thumbs.db``, ``.DS_Store``) are never matches. An entry that ends
+    like a picture but cannot be read (a symlink loop, a broken link) is still a match:
+    decoding it then reports the true reason instead of "no image file".
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._by_stem: dict[str, list[Path]] = {}
         self._by_loose_stem: dict[str, list[Path]] = {}
-        if folder.is_dir():
-            for path in sorted(folder.iterdir()):
-                if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-                    self._by_stem.setdefault(path.stem, []).append(path)
-                    self._by_loose_stem.setdefault(path.stem.casefold(), []).append(path)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            entries = []
+        for entry in entries:
+            if is_picture_name(entry.name) and not _is_dir(entry):
+                path = folder / entry.name
+                self._by_stem.setdefault(path.stem, []).append(path)
+                self._by_loose_stem.setdefault(path.stem.casefold(), []).append(path)
 
     def find(self, stem: str, prefer: str = ".jpg") -> Path | None:
         """The picture named ``stem`` (its ``prefer`` extension first when there are several)."""
@@ -416,10 +466,17 @@ class ImageFolder:
         return self.folder / f"{stem}{prefer}", f"no image file for id {stem!r} in {where}"
 
 
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def picture_stem(name: str) -> str:
-    """``A001.jpg`` -> ``A001``; a name without an image extension (``2345.1``) stays whole."""
+    """``A001.jpg`` -> ``A001``; a name without a picture ending (``2345.1``) stays whole."""
     path = PurePath(name.strip())
-    return path.stem if path.suffix.lower() in IMAGE_SUFFIXES else name.strip()
+    return path.stem if is_picture_name(path) else name.strip()
 
 
 def images_folder(folder: Path, option: str) -> Path:

@@ -2,6 +2,7 @@
 every skipped row with its reason, and the thesis's figures 6.1 and 6.2."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -17,10 +18,16 @@ def _stats(values: pd.Series) -> dict:
             "min": round(float(values.min()), 4), "max": round(float(values.max()), 4)}
 
 
+def _text(value: object) -> str | None:
+    """A text cell for JSON: pandas reads a missing one back as NaN, which JSON cannot hold."""
+    return None if value is None or pd.isna(value) else str(value)
+
+
 def _reason_kind(status: str) -> str:
     """Collapse a row's reason into a countable kind ("image ...: truncated" -> "truncated")."""
     if status.startswith("image "):
         status = status.split(": ", 1)[-1]
+    status = re.sub(r"'[^']*'", "'...'", status)  # "duplicate id '1710'" and "'2040'" are one kind
     return status.split(":")[0].split(" (")[0]
 
 
@@ -55,8 +62,8 @@ def make_report(manifest: pd.DataFrame, sources, *, size: int, split: str, seed:
         "skipped": int((~ok).sum()),
         "splits": {k: int(v) for k, v in manifest.loc[ok, "split"].value_counts().items()},
         "sources": per_source,
-        "skipped_rows": [{"source": r.source, "row": r.row, "id": r.id, "path": r.path, "reason": r.status}
-                         for r in skipped.itertuples()],
+        "skipped_rows": [{"source": r.source, "row": r.row, "id": _text(r.id), "path": _text(r.path),
+                          "reason": r.status} for r in skipped.itertuples()],
     }
 
 

@@ -8,7 +8,9 @@ sets). Options:
   tab), else whichever of tab, ``;``, ``,`` is on the most of the first lines;
 - ``sheet``: a spreadsheet's sheet, by name or 1-based number ("" = the first);
 - ``header_row``: the header's line (text) or row (sheet) number; "" = the first line
-  that holds the named columns;
+  that holds the named columns; ``0`` = the file has no header (name columns by position).
+  A first line that holds numbers where the ratings are stops the build rather than
+  being taken for a header;
 - ``path``: the column holding the picture's path, relative to ``root`` (``\\`` is read
   as ``/``); ``root``: "" = the rating file's folder, a relative root is taken from there;
 - ``valence``, ``arousal``: the rating columns; ``scale``: their native scale

@@ -1,0 +1,158 @@
+"""Writing predictions in the formats users ask for, so that every common tool opens them.
+
+CSV is plain RFC 4180 (header first, CRLF line ends; pandas, R's ``read.csv`` and Excel
+read it as is) and its metadata (model, scale) goes into a sidecar ``x.csv.meta.json``;
+JSON carries ``meta`` beside ``predictions``; JSONL repeats the scale on every row;
+Parquet keeps the metadata in its schema. JSON never holds NaN or Infinity (missing
+values are ``null``). Every file is written to a temporary name beside the target and
+moved into place, so an interrupted write never leaves half a file under the real name.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import PicaffectError
+
+COLUMNS = ["path", "valence", "arousal", "quadrant", "error"]
+FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
+META_SUFFIX = ".meta.json"
+
+
+class OutputError(PicaffectError):
+    """An output path that cannot be written (unknown ending, a folder, below a file, read-only)."""
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path once it is known to be writable, checked before any work is done.
+
+    Raises ``OutputError`` naming the path and the reason: an ending other than .csv,
+    .json, .jsonl, .parquet; a path that is a folder; a parent that is missing, is a
+    file (or lies below one), or is not writable.
+    """
+    out = Path(path)
+    if out.suffix.lower() not in FORMATS:
+        raise OutputError(f"{out}: unknown ending {out.suffix or '(none)'!r}; use one of {', '.join(FORMATS)}")
+    if out.is_dir():
+        raise OutputError(f"{out} is a folder: name a file inside it, e.g. {out / ('predictions' + out.suffix)}")
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        below = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+        if below is not None:
+            raise OutputError(f"cannot write {out}: {below} is a file, not a folder")
+        raise OutputError(f"cannot write {out}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {out}: the folder {parent} is not writable (permission denied)")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise OutputError(f"cannot write {out}: the file is read-only (permission denied)")
+    return out
+
+
+def output_columns(rows: list[dict[str, Any]]) -> list[str]:
+    extra = [k for k in ("valence_scaled", "arousal_scaled") if rows and k in rows[0]]
+    return COLUMNS[:3] + extra + COLUMNS[3:]
+
+
+def output_meta(model: str, scaled: str | None = None) -> dict[str, Any]:
+    """What every output states about itself: the model, the 1..9 scale, and any extra scale."""
+    text = f"picaffect {__version__}, model {model}: valence and arousal on the 1..9 SAM scale"
+    return {"model": model, "scale": "1..9", "scaled": scaled,
+            "description": text + (f"; *_scaled columns on {scaled}" if scaled else "")}
+
+
+def _clean(value: Any) -> Any:
+    """A cell for JSON: NaN and infinities (which JSON cannot hold) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _records(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any]]:
+    return [{c: _clean(r.get(c)) for c in columns} for r in rows]
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]):
+    import pandas as pd
+
+    return pd.DataFrame(_records(rows, columns), columns=columns)
+
+
+def write_predictions(rows: list[dict[str, Any]], out: str | os.PathLike, meta: dict[str, Any]) -> list[Path]:
+    """Write ``rows`` to ``out`` (format from its ending); returns the files written.
+
+    A .csv also gets ``out.meta.json`` with ``meta``: a CSV has no place for it that
+    every reader understands.
+    """
+    out = check_output_path(out)
+    kind = FORMATS[out.suffix.lower()]
+    columns = output_columns(rows)
+    if kind == "csv":
+        text = _frame(rows, columns).to_csv(index=False, lineterminator="\r\n")
+        sidecar = out.with_name(out.name + META_SUFFIX)
+        _atomic_write(sidecar, (json.dumps({**meta, "columns": columns}, indent=1, allow_nan=False) + "\n").encode())
+        _atomic_write(out, text.encode("utf-8"))
+        return [out, sidecar]
+    if kind == "jsonl":
+        _atomic_write(out, render(rows, "jsonl", meta).encode("utf-8"))
+    elif kind == "json":
+        payload = {"meta": meta, "predictions": _records(rows, columns)}
+        _atomic_write(out, (json.dumps(payload, indent=1, allow_nan=False) + "\n").encode("utf-8"))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(_frame(rows, columns), preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"picaffect": json.dumps(meta)})
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer)
+        _atomic_write(out, buffer.getvalue().to_pybytes())
+    return [out]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(temp, "wb") as f:
+            f.write(data)
+        os.replace(temp, path)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+def render(rows: list[dict[str, Any]], fmt: str, meta: dict[str, Any]) -> str:
+    """Rows as text: ``table`` (for people), ``csv`` (plain, header first) or ``jsonl``."""
+    columns = output_columns(rows)
+    if fmt == "jsonl":
+        return "".join(json.dumps({**r, "scale": meta["scale"]}, allow_nan=False) + "\n"
+                       for r in _records(rows, columns))
+    if fmt == "csv":
+        buffer = io.StringIO()
+        _frame(rows, columns).to_csv(buffer, index=False)
+        return buffer.getvalue()
+    return table(rows, columns) + f"\n({meta['description']})\n"
+
+
+def table(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
