@@ -10,7 +10,7 @@ import pytest
 from conftest import build_learnable_dataset
 from picaffect.cli import main
 from picaffect.evaluation.evaluate import evaluate
-from picaffect.evaluation.experiment import leave_one_out_view
+from picaffect.workflows.experiments import leave_one_out_view
 from picaffect.evaluation.metrics import rmse
 from picaffect.training.engine import TrainConfig, train
 

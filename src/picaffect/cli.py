@@ -150,7 +150,7 @@ def _add_experiment(sub) -> None:
 
 
 def _run_experiment(args) -> int:
-    from .evaluation.experiment import run_cross_dataset, run_thesis
+    from .workflows.experiments import run_cross_dataset, run_thesis
     from .models import names
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())

@@ -20,8 +20,8 @@ import pandas as pd
 from ..data.build import CACHE, MANIFEST
 from ..data.dataset import load_manifest
 from ..training.engine import TrainConfig, train
-from .evaluate import _jsonable, evaluate
-from .report import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, table, triple
+from ..evaluation.evaluate import _jsonable, evaluate
+from ..evaluation.report import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, table, triple
 
 THESIS_MODELS = ("emosepar", "vgg16", "inception_v3", "xception")
 SPLIT_ORDER = ("train", "test", "validation")
