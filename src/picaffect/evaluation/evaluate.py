@@ -18,6 +18,7 @@ from ..data.dataset import RatedImages
 from ..data.splits import SPLITS
 from .metrics import summarize
 from .plots import plot_circumplex, plot_predicted_vs_true
+from .reliability import noise_ceilings
 from .report import metrics_markdown
 
 
@@ -27,7 +28,8 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
     """Evaluate ``model_ref`` (a run folder, or a shipped model's name) on split(s) of ``data``.
 
     ``split`` is train, test, validation, ``all`` (every kept row as one block), or a
-    list of them. ``by_source`` adds one block per source, over the rows evaluated.
+    list of them. ``by_source`` adds one block per source, over the rows evaluated,
+    each with the noise ceiling of its r where the source publishes rating SD and N.
     """
     from ..predictor import Predictor
 
@@ -53,6 +55,8 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
         for source in rows["source"].unique():
             mask = (rows["source"] == source).to_numpy()
             result["by_source"][source] = summarize(y[mask], yhat[mask], train_y=train_y, n_boot=n_boot, seed=seed)
+            # the best r any model could reach against these pictures' mean ratings (OASIS, BASS publish SD and N)
+            result["by_source"][source]["noise_ceiling"] = noise_ceilings(rows[mask])
     if out is not None:
         write_outputs(Path(out), result, rows)
     return result
