@@ -258,10 +258,13 @@ def _data_paragraph(runs: list[dict]) -> str:
             f"(table 6.1) into {THESIS_PICTURES:,} pictures (train / test / validation {theirs}). Here: "
             f"{len(counts)} sets, {len(ok):,} pictures ({sources}; train / test / validation {ours}), "
             f"{len(ok) / THESIS_PICTURES:.0%} as many pictures and as many steps an epoch. Of the thesis's sets "
-            f"{len(shared)} ({', '.join(shared) or 'none'}) is here; {', '.join(extra) or 'none'} are not among "
-            "them (BASS pictures are black-and-white silhouettes). The thesis's largest set, IED (10,766 pictures, "
-            "60 % of its data), is missing. The figures side by side are therefore not comparable one to one: "
-            "other pictures, other raters, fewer steps.\n")
+            f"{len(shared)} ({', '.join(shared) or 'none'}) {'is' if len(shared) == 1 else 'are'} here; "
+            f"{', '.join(extra) or 'none'} {'is' if len(extra) == 1 else 'are'} not among "
+            "them." + (" BASS pictures are black-and-white silhouettes." if "bass" in counts.index else "")
+            + (" The thesis's largest set, IED (10,766 pictures, 60 % of its data), is not here."
+               if "cgna" not in counts.index else "")
+            + " The figures side by side are therefore not comparable one to one: other pictures, other raters, "
+            "fewer steps an epoch.\n")
 
 
 def thesis_markdown(runs: list[dict]) -> str:
