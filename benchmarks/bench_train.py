@@ -10,6 +10,15 @@ Both run in fresh processes on the same built dataset, batch 64, 150x150:
 
     .venv/bin/python benchmarks/bench_train.py --data out/jn [--steps 12]
 
+With ``--peer-python`` it instead measures, alternately in ``--rounds`` rounds (so
+that a noisy shared machine hits all three alike), `picaffect train` in fp32, in
+bf16 autocast (``--precision bf16``), and the thesis's own stack (Keras 3 on
+TensorFlow, ``../shared/peers/keras_emosepar.py``, same batch, size and optimiser),
+and prints each against the Keras peer (issue 10's goal: 2x):
+
+    python3 -m venv ../peer && ../peer/bin/pip install tensorflow-cpu
+    .venv/bin/python benchmarks/bench_train.py --data out/jn --peer-python ../peer/bin/python --rounds 2
+
 Build the dataset first: picaffect build out/jn --source oasis=... (150 px).
 """
 from __future__ import annotations
@@ -52,13 +61,44 @@ def plain_loop(data: str, steps: int, model_name: str) -> float:
     return 64 / float(np.median(times[2:]))
 
 
-def picaffect_loop(data: str, steps: int, model_name: str) -> float:
+def picaffect_loop(data: str, steps: int, model_name: str, precision: str = "fp32") -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [str(VENV_BIN / "picaffect"), "train", "--data", data, "--model", model_name, "--out", f"{tmp}/run",
-               "--epochs", "2", "--limit", str(64 * steps), "--batch-size", "64", "--device", "cpu"]
+               "--epochs", "2", "--limit", str(64 * steps), "--batch-size", "64", "--device", "cpu",
+               "--precision", precision]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         with open(f"{tmp}/run/history.csv") as f:
             return float(list(csv.DictReader(f))[-1]["images_per_s"])
+
+
+PEER = Path(__file__).resolve().parents[1].parent / "shared" / "peers" / "keras_emosepar.py"
+
+
+def keras_peer(python: str, steps: int) -> float:
+    """The thesis's stack: Keras 3 + TensorFlow, Emosepar, batch 64, 150 px; its training img/s."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    out = subprocess.run([python, str(PEER), "--steps", str(steps)], check=True, capture_output=True, text=True,
+                         env=env)
+    line = [ln for ln in out.stdout.splitlines() if "train" in ln][-1]
+    return float(line.split("train")[1].split("img/s")[0])
+
+
+def against_peer(data: str, steps: int, python: str, rounds: int) -> None:
+    """fp32, bf16 and the Keras peer, alternately; medians and ratios."""
+    import statistics
+
+    rates: dict[str, list[float]] = {"picaffect fp32": [], "picaffect bf16": [], "keras+tensorflow": []}
+    for r in range(rounds):
+        rates["picaffect fp32"].append(picaffect_loop(data, steps, "emosepar", "fp32"))
+        rates["picaffect bf16"].append(picaffect_loop(data, steps, "emosepar", "bf16"))
+        rates["keras+tensorflow"].append(keras_peer(python, steps))
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items()), flush=True)
+    peer = statistics.median(rates["keras+tensorflow"])
+    print(f"Emosepar training, batch 64, 150 px, {os.cpu_count()} cores, {steps} steps, {rounds} rounds (median img/s)")
+    for name, values in rates.items():
+        m = statistics.median(values)
+        print(f"  {name:18s}: {m:6.1f} img/s  ({m / peer:.2f}x the Keras peer)  runs: "
+              + " ".join(f"{v:.1f}" for v in values))
 
 
 def main() -> None:
@@ -66,8 +106,13 @@ def main() -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--model", default="emosepar")
+    p.add_argument("--peer-python", default=None, help="a Python with tensorflow: measure against the Keras peer")
+    p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--child", choices=("plain",), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.peer_python:
+        against_peer(args.data, args.steps, args.peer_python, args.rounds)
+        return
     if args.child == "plain":
         print(plain_loop(args.data, args.steps, args.model))
         return

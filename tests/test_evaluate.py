@@ -10,8 +10,9 @@ import pytest
 from conftest import build_learnable_dataset
 from picaffect.cli import main
 from picaffect.evaluation.evaluate import evaluate
-from picaffect.evaluation.experiment import leave_one_out_view
 from picaffect.metrics import rmse
+from picaffect.workflows.experiments import leave_one_out_view
+
 
 
 
@@ -70,20 +71,46 @@ def test_leave_one_out_view(tmp_path):
 def test_experiment_thesis_smoke_and_resume(tmp_path, capsys):
     data = build_learnable_dataset(tmp_path / "data", n=48)
     args = ["experiment", "thesis", "--data", str(data), "--out", str(tmp_path / "exp"), "--epochs", "1",
-            "--limit", "16", "--batch-size", "8", "--size", "80", "--device", "cpu",
+            "--limit", "16", "--batch-size", "8", "--size", "80", "--device", "cpu", "--n-boot", "50",
             "--models", "emosepar,vgg16,inception_v3,xception"]
     assert main(args) == 0
     report = (tmp_path / "exp" / "report.md").read_text()
-    for needle in ("Table 8.1", "Table 8.2", "Table 8.3", "emosepar + augmentation", "inception_v3", "/ 1.66"):
+    for needle in ("Table 8.1", "Table 8.2", "Table 8.3", "emosepar (thesis, augment thesis)", "inception_v3",
+                   "/ 1.66", "noise ceiling", "stopped"):
         assert needle in report, needle
     # evaluations show the network's own outputs: after a few steps at lr 1e-5 they are still near 0, not clipped to 1
-    early = pd.read_csv(tmp_path / "exp" / "runs" / "emosepar" / "evaluation" / "predictions.csv")
+    early = pd.read_csv(tmp_path / "exp" / "runs" / "emosepar-thesis" / "evaluation" / "predictions.csv")
     assert early["valence_pred"].min() < 1
     results = json.loads((tmp_path / "exp" / "results.json").read_text())
-    assert set(results) == {"emosepar", "vgg16", "inception_v3", "xception", "emosepar + augmentation"}
+    names = {r["name"] for r in results["runs"]}
+    assert names == {"emosepar-thesis", "vgg16-thesis", "inception_v3-thesis", "xception-thesis",
+                     "emosepar-thesis-augment-thesis"}
+    for run in results["runs"]:
+        assert {"model", "recipe", "augment", "epochs_run", "stopped", "validation", "baselines"} <= set(run)
+        assert run["stopped"] == "epochs" and run["epochs_run"] == 1
+        assert set(run["validation"]) >= {"valence", "arousal", "pooled"}
+        assert {"pcc", "rmse", "sagr"} <= set(run["validation"]["pooled"])
+        assert set(run["baselines"]) == {"rmse_mean", "sagr_majority"}
+        assert (tmp_path / "exp" / run["curve"]).stat().st_size > 5000
     capsys.readouterr()
     assert main(args) == 0  # everything finished: nothing is trained again
     assert capsys.readouterr().out.count("not trained again") == 5
+
+
+def test_experiment_thesis_budget_stop_and_report_only(tmp_path, capsys):
+    data = build_learnable_dataset(tmp_path / "data", n=48)
+    args = ["experiment", "thesis", "--data", str(data), "--out", str(tmp_path / "exp"), "--epochs", "50",
+            "--limit", "16", "--batch-size", "8", "--size", "80", "--device", "cpu", "--n-boot", "20",
+            "--models", "emosepar", "--recipe", "modern", "--augment", "none", "--budget-minutes", "0.0001",
+            "--precision", "bf16"]
+    assert main(args) == 0
+    run = json.loads((tmp_path / "exp" / "results.json").read_text())["runs"][0]
+    assert run["name"] == "emosepar-modern-bf16" and run["precision"] == "bf16"
+    assert run["stopped"] == "budget" and run["epochs_run"] == 1  # at least one epoch, then the budget stops it
+    (tmp_path / "exp" / "report.md").unlink()
+    capsys.readouterr()
+    assert main(args + ["--report-only"]) == 0
+    assert ": training" not in capsys.readouterr().out and (tmp_path / "exp" / "report.md").is_file()
 
 
 def test_experiment_cross_dataset_smoke(tmp_path):
@@ -92,6 +119,27 @@ def test_experiment_cross_dataset_smoke(tmp_path):
     manifest.loc[manifest.index[:15], "source"] = "second"
     manifest.to_parquet(data / "manifest.parquet", index=False)
     assert main(["experiment", "cross-dataset", "--data", str(data), "--out", str(tmp_path / "x"), "--epochs", "1",
-                 "--batch-size", "8", "--size", "80", "--device", "cpu", "--models", "emosepar"]) == 0
+                 "--batch-size", "8", "--size", "80", "--device", "cpu", "--models", "emosepar", "--n-boot",
+                 "50"]) == 0
     report = (tmp_path / "x" / "report.md").read_text()
-    assert "| second | 15 |" in report and "| synthetic | 25 |" in report
+    assert "Held out: second (15 pictures)" in report and "Held out: synthetic (25 pictures)" in report
+    results = json.loads((tmp_path / "x" / "results.json").read_text())
+    run = results["second"]["emosepar-thesis"]
+    assert run["epochs_run"] == 1 and run["validation"]["n"] == 15 and "noise_ceiling" in run["validation"]
+
+
+def test_experiment_cross_dataset_stages_from_config(tmp_path):
+    """A probe-then-fine-tune configuration like configs/default.yaml, chained per held-out source."""
+    data = build_learnable_dataset(tmp_path / "data", n=40)
+    manifest = pd.read_parquet(data / "manifest.parquet")
+    manifest.loc[manifest.index[:15], "source"] = "second"
+    manifest.to_parquet(data / "manifest.parquet", index=False)
+    config = tmp_path / "stages.yaml"
+    config.write_text("stages:\n"
+                      "  - {name: first, model: emosepar, recipe: modern, epochs: 1, batch_size: 8}\n"
+                      "  - {name: second, model: emosepar, recipe: modern, init: first, epochs: 1, batch_size: 8}\n")
+    assert main(["experiment", "cross-dataset", "--data", str(data), "--out", str(tmp_path / "x"), "--size", "80",
+                 "--device", "cpu", "--stages-from", str(config), "--n-boot", "20"]) == 0
+    results = json.loads((tmp_path / "x" / "results.json").read_text())
+    assert set(results["synthetic"]) == {"first", "second"}
+    assert results["synthetic"]["second"]["init"].endswith("first")

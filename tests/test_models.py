@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from picaffect import models
 from picaffect.models.emosepar import Emosepar
-from picaffect.models.layers import SeparableConv2d
+from picaffect.models.layers import KerasBatchNorm2d, SeparableConv2d
 from picaffect.errors import WeightsError
 from picaffect.models.weights import load_weights
 
@@ -38,7 +38,7 @@ def big_models() -> dict[str, nn.Module]:
 
 def test_emosepar_layer_sequence():
     seq = [type(m) for m in Emosepar().body]
-    conv, bn, relu, pool, sep = nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, SeparableConv2d
+    conv, bn, relu, pool, sep = nn.Conv2d, KerasBatchNorm2d, nn.ReLU, nn.MaxPool2d, SeparableConv2d
     block = [sep, bn, relu, sep, bn]
     assert seq == [conv, bn, relu, pool] + block + [pool] + block + [pool] + block
     head = Emosepar().head
@@ -247,3 +247,32 @@ def test_pretrained_constructor_option(tmp_path):
     assert torch.allclose(model.normalize.std.flatten(), torch.tensor([0.229, 0.224, 0.225]))
     x = torch.rand(1, 3, 8, 8)
     assert torch.equal(donor.normalize(x), x)
+
+
+def test_keras_batch_norm_running_statistics_are_not_biased_by_their_start():
+    """Issue 10: Keras starts the running variance at 1 and moves it 1 % a batch, so with Emosepar's pre-BN
+    variances of ~0.01 an evaluation after a few hundred steps divided by the wrong variance. Ours average
+    the batches seen until there are 1 / momentum of them, then follow Keras's moving average."""
+    from picaffect.models.layers import KerasBatchNorm2d, batch_norm, set_bn_momentum
+
+    torch.manual_seed(0)
+    bn = batch_norm(4)
+    assert isinstance(bn, KerasBatchNorm2d) and bn.eps == 1e-3 and bn.momentum == 0.01
+    batches = [0.1 * torch.randn(8, 4, 5, 5) + 2.0 for _ in range(3)]
+    bn.train()
+    for x in batches:
+        out = bn(x)
+    # training mode normalises by the batch's own statistics, exactly as nn.BatchNorm2d does
+    ref = torch.nn.functional.batch_norm(batches[-1], None, None, training=True, eps=1e-3)
+    assert torch.allclose(out, ref, atol=1e-5)
+    # after 3 batches: their plain average, not 97 % of the initial 0 / 1
+    mean = torch.stack([x.mean(dim=(0, 2, 3)) for x in batches]).mean(0)
+    var = torch.stack([x.var(dim=(0, 2, 3), unbiased=True) for x in batches]).mean(0)
+    assert torch.allclose(bn.running_mean, mean, atol=1e-5) and torch.allclose(bn.running_var, var, atol=1e-5)
+    # past 1 / momentum batches the update weight is the momentum
+    bn.num_batches_tracked.fill_(1000)
+    before = bn.running_mean.clone()
+    bn(batches[0])
+    assert torch.allclose(bn.running_mean, 0.99 * before + 0.01 * batches[0].mean(dim=(0, 2, 3)), atol=1e-5)
+    set_bn_momentum(bn, 0.1)
+    assert bn.momentum == 0.1

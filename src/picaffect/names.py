@@ -23,6 +23,8 @@ AUGMENTS: tuple[str, ...] = ("none", "thesis", "light")
 # Dataset splits (data/splits.py); ``all`` means every kept row.
 SPLITS: tuple[str, ...] = ("train", "test", "validation")
 SPLITS_OR_ALL: tuple[str, ...] = SPLITS + ("all",)
+# Training arithmetic: bf16 autocast (weights stay fp32) is ~1.7x faster on CPUs with AVX512-BF16.
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 # Compute devices; ``auto`` takes CUDA when there is one.
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 # Models that ship inside the package (weights/<file>).

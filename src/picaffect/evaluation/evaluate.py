@@ -20,6 +20,7 @@ from ..metrics import summarize
 from ..names import SPLITS_OR_ALL, check
 from ..plots import predicted_vs_true, prediction_errors
 from .markdown import metrics_markdown
+from .reliability import noise_ceilings
 
 
 def predict_dataset(predictor: Predictor, dataset: RatedImages, batch_size: int = 64) -> np.ndarray:
@@ -38,7 +39,8 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
     """Evaluate ``model_ref`` (a run folder, or a shipped model's name) on split(s) of ``data``.
 
     ``split`` is train, test, validation, ``all`` (every kept row as one block), or a
-    list of them. ``by_source`` adds one block per source, over the rows evaluated.
+    list of them. ``by_source`` adds one block per source, over the rows evaluated,
+    each with the noise ceiling of its r where the source publishes rating SD and N.
     """
     names = [split] if isinstance(split, str) else list(split)
     for name in names:
@@ -64,6 +66,8 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
         for source in rows["source"].unique():
             mask = (rows["source"] == source).to_numpy()
             result["by_source"][source] = summarize(y[mask], yhat[mask], train_y=train_y, n_boot=n_boot, seed=seed)
+            # the best r any model could reach against these pictures' mean ratings (OASIS, BASS publish SD and N)
+            result["by_source"][source]["noise_ceiling"] = noise_ceilings(rows[mask])
     if out is not None:
         write_outputs(Path(out), result, rows)
     return result

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from .reliability import r_with_ceiling
+
 # Table 8.1: model -> split -> (RMSE, CC, SAGR), overall (both dimensions pooled).
 THESIS_8_1 = {
     "emosepar": {"train": (1.65, 0.86, 0.61), "test": (1.63, 0.83, 0.62), "validation": (1.66, 0.84, 0.61)},
@@ -61,11 +63,17 @@ def metrics_markdown(result: dict) -> str:
     out.append(table(["dimension", "split", "RMSE", "CC", "SAGR", "CCC", "RMSE of mean", "SAGR of majority"], rows))
     if result.get("by_source"):
         out.append("\n## By source\n")
+        out.append("r (≤ c): c is the noise ceiling of r, sqrt of the reliability of the source's mean ratings "
+                   "(1 - mean(SD²/N) / var(means)), where the source publishes SD and N.\n")
         rows = []
         for source, s in result["by_source"].items():
-            rows.append([source, str(s["n"]), *triple(s["overall"]), fmt(s["valence"]["pcc"]), fmt(s["arousal"]["pcc"]),
+            ceil = s.get("noise_ceiling", {})
+            rows.append([source, str(s["n"]), *triple(s["overall"]),
+                         r_with_ceiling(s["valence"]["pcc"], ceil.get("valence")),
+                         r_with_ceiling(s["arousal"]["pcc"], ceil.get("arousal")),
                          fmt(s["overall"].get("rmse_mean_baseline"))])
-        out.append(table(["source", "n", "RMSE", "CC", "SAGR", "valence r", "arousal r", "RMSE of mean"], rows))
+        out.append(table(["source", "n", "RMSE", "CC", "SAGR", "valence r (≤ c)", "arousal r (≤ c)", "RMSE of mean"],
+                         rows))
     return "\n".join(out)
 
 

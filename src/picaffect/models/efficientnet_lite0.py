@@ -50,7 +50,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import UsageError, WeightsError
-from .layers import Normalize, RegressionHead, RegressionModel, batch_norm, fold_batchnorm
+from .layers import Normalize, RegressionHead, RegressionModel, fold_batchnorm, pretrained_batch_norm
 from .weights import load_weights
 
 INPUT_SIZE = 224
@@ -131,11 +131,11 @@ class MBConvBlock(nn.Module):
         self.expand = expand != 1
         if self.expand:
             self._expand_conv = nn.Conv2d(in_channels, mid, 1, bias=False)
-            self._bn0 = batch_norm(mid)
+            self._bn0 = pretrained_batch_norm(mid)
         self._depthwise_conv = Conv2dSame(mid, mid, kernel_size, stride, groups=mid)
-        self._bn1 = batch_norm(mid)
+        self._bn1 = pretrained_batch_norm(mid)
         self._project_conv = nn.Conv2d(mid, out_channels, 1, bias=False)
-        self._bn2 = batch_norm(out_channels)
+        self._bn2 = pretrained_batch_norm(out_channels)
         self.residual = stride == 1 and in_channels == out_channels
         self.drop_connect = drop_connect
 
@@ -204,7 +204,7 @@ class EfficientNetLite0(RegressionModel):
             raise UsageError(f"normalization must be one of {', '.join(NORMALIZATIONS)}; got {normalization!r}")
         self.normalize = Normalize(*NORMALIZATIONS[normalization])
         self._conv_stem = Conv2dSame(3, STEM_CHANNELS, 3, stride=2)
-        self._bn0 = batch_norm(STEM_CHANNELS)
+        self._bn0 = pretrained_batch_norm(STEM_CHANNELS)
         blocks: list[MBConvBlock] = []
         channels = STEM_CHANNELS
         for repeats, kernel, stride, expand, out in STAGES:
@@ -214,7 +214,7 @@ class EfficientNetLite0(RegressionModel):
                 channels = out
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = nn.Conv2d(channels, HEAD_CHANNELS, 1, bias=False)
-        self._bn1 = batch_norm(HEAD_CHANNELS)
+        self._bn1 = pretrained_batch_norm(HEAD_CHANNELS)
         self.head = RegressionHead(HEAD_CHANNELS, num_outputs, dropout)
 
         self._init_weights()

@@ -3,19 +3,69 @@
 The thesis trained its networks with Keras, so the defaults here mirror Keras:
 batch normalisation with eps 1e-3 and momentum 0.99 (0.01 in torch's convention,
 where momentum weighs the new batch), and Glorot-uniform kernels with zero biases.
+
+One deliberate difference (issue 10): the running statistics that evaluation
+uses start as a plain average of the batches seen, and only become Keras's
+0.99 moving average once 100 batches have been seen (``KerasBatchNorm2d``).
+Keras starts them at mean 0 / variance 1 and needs ~500 steps to forget that
+start; the thesis had 188 steps an epoch, our three sets give 37, and Emosepar's
+pre-BN variances are 0.001-0.01 (Keras's Glorot bound for depthwise kernels is
+tiny), so an evaluation in the first ten or so epochs divided by a variance 5-20x
+too large in each of seven layers and every output came out the same. The
+gradient path is untouched: in training mode the layer normalises by the batch's
+own statistics exactly as Keras does.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 BN_EPS = 1e-3        # Keras / TensorFlow BatchNormalization default
 BN_MOMENTUM = 0.01   # Keras momentum 0.99 = torch momentum 0.01
 
 
-def batch_norm(channels: int, eps: float = BN_EPS, momentum: float = BN_MOMENTUM) -> nn.BatchNorm2d:
-    """``BatchNorm2d`` with Keras's (and TensorFlow's) defaults unless told otherwise."""
-    return nn.BatchNorm2d(channels, eps=eps, momentum=momentum)
+class KerasBatchNorm2d(nn.BatchNorm2d):
+    """``BatchNorm2d`` with Keras's constants and running statistics that are never biased by their start.
+
+    The update weight of batch ``t`` is ``max(momentum, 1 / t)``: a cumulative average
+    for the first ``1 / momentum`` batches (so the statistics are those of the batches
+    seen, not of an arbitrary initial 0 / 1), then the exponential average Keras uses.
+    This is the bias correction Adam applies to its moments, for the same reason.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and self.track_running_stats) or self.momentum is None:
+            return super().forward(x)
+        self.num_batches_tracked.add_(1)
+        weight = max(float(self.momentum), 1.0 / float(self.num_batches_tracked))
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, True, weight, self.eps)
+
+
+def batch_norm(channels: int) -> nn.BatchNorm2d:
+    """Batch norm with Keras's defaults and unbiased running statistics (``KerasBatchNorm2d``)."""
+    return KerasBatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+def pretrained_batch_norm(channels: int) -> nn.BatchNorm2d:
+    """Plain ``BatchNorm2d`` with TensorFlow's constants, for networks that start from
+    pretrained running statistics (EfficientNet-Lite): those must not be averaged away."""
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+def set_bn_momentum(module: nn.Module, momentum: float | None) -> None:
+    """Give every ``KerasBatchNorm2d`` in ``module`` this torch-convention momentum (None: leave them as built).
+
+    A recipe that moves the weights fast (AdamW at 1e-3) needs running statistics that
+    follow them faster than a 100-batch window; the value is not saved in checkpoints
+    and plays no part at inference. Plain ``BatchNorm2d`` layers (EfficientNet's, which
+    start from ImageNet statistics) keep theirs.
+    """
+    if momentum is None:
+        return
+    for m in module.modules():
+        if isinstance(m, KerasBatchNorm2d):
+            m.momentum = momentum
 
 
 class SeparableConv2d(nn.Module):

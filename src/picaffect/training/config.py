@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ConfigError, UsageError
-from ..names import AUGMENTS, DEVICES, MODELS, RECIPES, check
+from ..names import AUGMENTS, DEVICES, MODELS, PRECISIONS, RECIPES, check
 from ..scale import CENTRED_MAPPING, RAW_MAPPING
 
 TARGET_MAPPINGS = {"raw": RAW_MAPPING, "centred": CENTRED_MAPPING}
@@ -37,6 +37,8 @@ class TrainConfig:
     init: str | None = None          # start from this run folder's best.pt (or a checkpoint file)
     model_options: dict = field(default_factory=dict)
     targets: str | None = None       # "raw" (1..9) or "centred" ((y - 5) / 4); None: raw for thesis, else centred
+    precision: str = "fp32"          # "bf16": forward and backward under bf16 autocast (weights stay fp32)
+    budget_minutes: float | None = None  # wall-clock budget over all sessions of the run; checked between epochs
 
     def __post_init__(self) -> None:
         self.check()
@@ -47,6 +49,7 @@ class TrainConfig:
         check("recipe", self.recipe, RECIPES)
         check("augmentation", self.augment, AUGMENTS)
         check("device", self.device, DEVICES)
+        check("precision", self.precision, PRECISIONS)
         if self.targets is not None:
             check("target mapping", self.targets, tuple(TARGET_MAPPINGS))
         for name in ("epochs", "batch_size", "patience", "checkpoint_every"):
@@ -57,6 +60,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UsageError(f"{name} must be a whole number of at least 1, not {value!r}")
+        if self.budget_minutes is not None and not (math.isfinite(self.budget_minutes) and self.budget_minutes > 0):
+            raise UsageError(f"budget minutes must be a finite number > 0, not {self.budget_minutes!r}")
         for name in ("lr", "weight_decay"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):

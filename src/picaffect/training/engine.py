@@ -26,6 +26,7 @@ from ..errors import CheckpointError, PicaffectError, UsageError
 from ..inference.checkpoint import ModelSpec, model_record, read, save_atomic
 from ..inference.forward import ratings, to_input
 from ..metrics import pcc, rmse, sagr
+from ..models.layers import set_bn_momentum
 from ..plots import loss_curves
 from ..runtime import pick_device
 from ..scale import SAM
@@ -57,10 +58,11 @@ def score_split(model: torch.nn.Module, dataset: RatedImages, spec: ModelSpec, d
     return torch.cat(out) if out else torch.empty(0, 2)
 
 
-def _autocast(device: torch.device):
+def _autocast(device: torch.device, precision: str = "fp32"):
+    """bf16 autocast on CUDA always; on CPU only when asked (AVX512-BF16 makes a training step ~1.7x faster)."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 class Trainer:
@@ -83,6 +85,7 @@ class Trainer:
         self.size = self.spec.size
         torch.manual_seed(config.seed)
         self.model = models.create(config.model, **config.model_options).to(self.device)
+        set_bn_momentum(self.model, self.recipe.bn_momentum if self.recipe else None)
         if config.init:
             self._init_from(Path(config.init))
         self.model = self.model.to(memory_format=torch.channels_last)
@@ -94,6 +97,8 @@ class Trainer:
         self.augment = AUGMENT_TRANSFORMS.get(config.augment)
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.best_loss, self.stale_epochs = math.inf, 0
+        self.seconds_before = 0.0  # wall time spent by earlier sessions of this run (it may be resumed)
+        self.stopped: str | None = None
         self.history: list[dict] = []
         self.train_loss_sum, self.train_seen = 0.0, 0
         self._start(resume)
@@ -147,7 +152,8 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler else None, "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch, "step": self.step, "best_loss": self.best_loss,
             "stale_epochs": self.stale_epochs, "history": self.history, "train_loss_sum": self.train_loss_sum,
-            "train_seen": self.train_seen, "rng": torch.get_rng_state(), "config": asdict(self.config)}
+            "train_seen": self.train_seen, "rng": torch.get_rng_state(), "config": asdict(self.config),
+            "seconds": self._seconds()}
         return record
 
     def _load_state(self, record: dict) -> None:
@@ -159,21 +165,44 @@ class Trainer:
         for key in ("epoch", "batch_in_epoch", "step", "best_loss", "stale_epochs", "history", "train_loss_sum",
                     "train_seen"):
             setattr(self, key, state[key])
+        self.seconds_before = float(state.get("seconds", 0.0))
         torch.set_rng_state(state["rng"])
 
     def _save(self, name: str) -> None:
         save_atomic(self._state(), self.out / name)
 
     # -- loop ----------------------------------------------------------------------------------------------------
-    def fit(self) -> dict:
+    def _seconds(self) -> float:
+        """Wall time of this run so far, over every session that worked on it."""
+        return self.seconds_before + time.perf_counter() - self._session_start
+
+    def _stop_reason(self) -> str | None:
+        """Why the loop should stop before another epoch: epochs, patience, or budget (None: go on).
+
+        The budget stops the run when the next epoch, as long as the last one, would end past it.
+        """
         cfg = self.config
+        if self.epoch >= cfg.epochs:
+            return "epochs"
+        if self.stale_epochs >= cfg.patience:
+            return "patience"
+        if cfg.budget_minutes is not None and self.history:
+            last = self.history[-1]["seconds"]
+            if self._seconds() + last > cfg.budget_minutes * 60:
+                return "budget"
+        return None
+
+    def fit(self) -> dict:
+        self._session_start = time.perf_counter()
         if self.probe:
             self._fit_probe()
+            self.stopped = "probe"
         else:
-            while self.epoch < cfg.epochs and self.stale_epochs < cfg.patience:
+            while (reason := self._stop_reason()) is None:
                 self._train_epoch()
                 row = self._end_epoch()
                 self._log_epoch(row)
+            self.stopped = reason
         summary = self._summary()
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
@@ -215,7 +244,7 @@ class Trainer:
             gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
             x = self.augment(x, gen).contiguous(memory_format=torch.channels_last)
         y = self.spec.encode(targets.to(self.device))
-        with _autocast(self.device):
+        with _autocast(self.device, self.config.precision):
             loss = F.mse_loss(self.model(x).float(), y)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
@@ -274,6 +303,8 @@ class Trainer:
         return {"model": self.config.model, "recipe": self.config.recipe, "epochs_run": self.epoch,
                 "steps": self.step, "best_epoch": best.get("epoch"), "best_test_loss": best.get("test_loss"),
                 "best_test_rmse": best.get("test_rmse"), "stopped_early": self.stale_epochs >= self.config.patience,
+                "stopped": self.stopped, "seconds": round(self._seconds(), 1), "precision": self.config.precision,
+                "budget_minutes": self.config.budget_minutes,
                 "train_rows": len(self.train_set), "test_rows": len(self.test_set),
                 "parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad)}
 

@@ -32,6 +32,7 @@ class Recipe:
     momentum: float = 0.9
     time_decay: float = 0.0       # Keras-style decay per iteration (thesis)
     warmup_share: float = 0.0     # share of all steps spent warming up (modern)
+    bn_momentum: float | None = None  # torch-convention BN momentum; None keeps the model's (Keras's 0.01)
 
     def optimizer(self, params) -> torch.optim.Optimizer:
         if self.name == "thesis":
@@ -59,5 +60,6 @@ def make_recipe(name: str, lr: float | None = None, weight_decay: float | None =
     check("recipe with gradient steps", name, GRADIENT_RECIPES)
     if name == "thesis":
         return Recipe("thesis", lr=lr or 1e-5, time_decay=1e-6, weight_decay=weight_decay or 0.0)
+    # AdamW at 1e-3 moves the weights far within Keras's 100-batch BN window: follow them with torch's 0.1.
     return Recipe("modern", lr=lr or 1e-3, weight_decay=0.05 if weight_decay is None else weight_decay,
-                  warmup_share=0.05)
+                  warmup_share=0.05, bn_momentum=0.1)

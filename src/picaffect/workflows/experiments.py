@@ -1,0 +1,478 @@
+"""``picaffect experiment``: the thesis's chapter 8 and a cross-dataset test, end to end.
+
+``thesis`` trains runs (a model, a recipe, an augmentation, a precision), each
+until its test loss stops improving (``patience``), its epochs run out, or its
+wall-clock budget would be passed, and says which happened. Then it evaluates
+every run found under ``OUT/runs`` (also those of earlier invocations, and
+interrupted ones from their ``best.pt``) on train, test and validation, and
+writes ``results.json``, ``report.md`` (tables 8.1, 8.2 and 8.3 beside the
+thesis's published figures, baselines, bootstrap intervals, per-source r with
+noise ceilings) and one learning curve per run (the thesis's figure 1). Several
+invocations with different options can fill one folder: the report covers them
+all. A run folder with a ``summary.json`` is finished and is not trained again;
+one with only ``last.pt`` is continued.
+
+``cross-dataset`` leaves one source out at a time: it writes a re-split view of
+the dataset (the held-out source becomes ``validation``, the others keep train and
+test), trains on it (one stage, or the stages of a retrain configuration such as
+``configs/default.yaml``: ridge probe, then fine-tuning), and evaluates on the
+held-out source, with its noise ceiling where the source publishes SD and N.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ..data.layout import CACHE, MANIFEST
+from ..data.dataset import load_manifest
+from ..evaluation.evaluate import _jsonable, evaluate
+from ..metrics import summarize
+from ..evaluation.reliability import noise_ceilings, r_with_ceiling
+from ..evaluation.markdown import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, table, triple
+from ..training.engine import TrainConfig, train
+
+THESIS_MODELS = ("emosepar", "vgg16", "inception_v3", "xception")
+SPLIT_ORDER = ("train", "test", "validation")
+DIMENSIONS = ("valence", "arousal")
+# The thesis's jndataset (table 6.1, table 7.1): what our data are compared with in the report.
+THESIS_SETS = ("cgna", "dirti", "emomadrid", "gaped", "smid", "oasis", "naps")  # IED = cgna, our preset name
+THESIS_PICTURES = 17_810
+THESIS_SPLITS = {"train": 12_021, "test": 4_008, "validation": 1_781}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of the experiment; its folder name says all four choices."""
+
+    model: str
+    recipe: str = "thesis"
+    augment: str = "none"
+    precision: str = "fp32"
+
+    @property
+    def name(self) -> str:
+        parts = [self.model, self.recipe]
+        if self.augment != "none":
+            parts.append(f"augment-{self.augment}")
+        if self.precision != "fp32":
+            parts.append(self.precision)
+        return "-".join(parts)
+
+
+def _train_once(config: TrainConfig) -> None:
+    """Train unless the run finished already; continue it if it was interrupted."""
+    run = Path(config.out)
+    if (run / "summary.json").is_file():
+        print(f"{run}: finished earlier, not trained again", flush=True)
+        return
+    print(f"{run}: training" + (" (resumed)" if (run / "last.pt").is_file() else ""), flush=True)
+    train(config, resume=(run / "last.pt").is_file())
+
+
+def thesis_specs(models: tuple[str, ...], recipe: str = "thesis", augment: str | None = None,
+                 precision: str = "fp32") -> list[RunSpec]:
+    """The runs to train: each model without augmentation, plus Emosepar with the thesis's (table 8.2).
+
+    ``augment`` given: every model with that augmentation only.
+    """
+    specs = [RunSpec(m, recipe, augment or "none", precision) for m in models]
+    if augment is None and "emosepar" in models:
+        specs.append(RunSpec("emosepar", recipe, "thesis", precision))
+    return specs
+
+
+def run_thesis(data: str | Path, out: str | Path, *, epochs: int = 30, models: tuple[str, ...] = THESIS_MODELS,
+               recipe: str = "thesis", augment: str | None = None, precision: str = "fp32",
+               budget_minutes: float | None = None, limit: int | None = None, batch_size: int = 64,
+               size: int | None = None, device: str = "auto", patience: int = 10, n_boot: int = 1000,
+               train_runs: bool = True) -> dict:
+    """Train the requested runs (unless ``train_runs`` is False), then report on every run under ``out``."""
+    out = Path(out)
+    if train_runs:
+        for spec in thesis_specs(models, recipe, augment, precision):
+            _train_once(TrainConfig(data=str(data), model=spec.model, out=str(out / "runs" / spec.name),
+                                    recipe=spec.recipe, epochs=epochs, batch_size=batch_size, augment=spec.augment,
+                                    size=size, limit=limit, device=device, patience=patience,
+                                    precision=spec.precision, budget_minutes=budget_minutes))
+    return write_thesis_report(out, device=device, n_boot=n_boot)
+
+
+# -- collecting runs ------------------------------------------------------------------------------------------------
+def _stop_reason(run: Path, history: list[dict]) -> str:
+    """Why a run stopped: its summary says (epochs, patience, budget); no summary means it was interrupted."""
+    summary_path = run / "summary.json"
+    if not summary_path.is_file():
+        return "interrupted" if history else "not started"
+    summary = json.loads(summary_path.read_text())
+    if summary.get("stopped"):
+        return summary["stopped"]
+    return "patience" if summary.get("stopped_early") else "epochs"  # runs written before `stopped` existed
+
+
+def _history(run: Path) -> list[dict]:
+    path = run / "history.csv"
+    if not path.is_file():
+        return []
+    return pd.read_csv(path).to_dict("records")
+
+
+def _evaluate_run(run: Path, data: str, device: str, n_boot: int) -> dict:
+    """The run's best checkpoint on every split, evaluated again only when best.pt is newer than the metrics."""
+    metrics = run / "evaluation" / "metrics.json"
+    best = run / "best.pt"
+    if metrics.is_file() and metrics.stat().st_mtime >= best.stat().st_mtime:
+        return json.loads(metrics.read_text())
+    return evaluate(run, data, split=list(SPLIT_ORDER), out=run / "evaluation", device=device, n_boot=n_boot)
+
+
+def _by_source(run: Path, data: str, split: str, n_boot: int) -> dict:
+    """Per-source metrics on one split from the run's predictions.csv, each with its noise ceiling."""
+    predictions = pd.read_csv(run / "evaluation" / "predictions.csv")
+    manifest = load_manifest(data)
+    train_y = manifest.loc[(manifest["status"] == "ok") & (manifest["split"] == "train"),
+                           ["valence", "arousal"]].to_numpy()
+    rows = predictions[predictions["split"] == split].merge(
+        manifest.drop(columns=["valence", "arousal", "split"]), on=["source", "id"], how="left")
+    out = {}
+    for source, group in rows.groupby("source", sort=False):
+        y = group[["valence_true", "arousal_true"]].to_numpy()
+        yhat = group[["valence_pred", "arousal_pred"]].to_numpy()
+        block = summarize(y, yhat, train_y=train_y, n_boot=n_boot)
+        block["noise_ceiling"] = noise_ceilings(group)
+        out[source] = block
+    return out
+
+
+def _small(block: dict) -> dict:
+    keep = {k: block.get(k) for k in ("rmse", "pcc", "sagr", "ccc", "mae")}
+    if "ci95" in block:
+        keep["ci95"] = block["ci95"]
+    return keep
+
+
+def collect_run(run: Path, *, device: str = "cpu", n_boot: int = 1000) -> dict | None:
+    """One run's object for results.json, or None when it has no checkpoint to evaluate yet."""
+    if not (run / "config.yaml").is_file() or not (run / "best.pt").is_file():
+        return None
+    config = TrainConfig.load(run / "config.yaml")
+    history = _history(run)
+    result = _evaluate_run(run, config.data, device, n_boot)
+    validation = result["splits"]["validation"]
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
+    best = min(history, key=lambda r: r["test_loss"]) if history else {}
+    rates = [r["images_per_s"] for r in history if isinstance(r.get("images_per_s"), (int, float))]
+    seconds = summary.get("seconds") or sum(r.get("seconds", 0.0) for r in history)
+    return {
+        "name": run.name, "model": config.model, "recipe": config.recipe, "augment": config.augment,
+        "precision": config.precision, "epochs_run": len(history), "max_epochs": config.epochs,
+        "patience": config.patience, "budget_minutes": config.budget_minutes, "best_epoch": best.get("epoch"),
+        "stopped": _stop_reason(run, history), "train_seconds": round(float(seconds), 1),
+        "images_per_s_median": round(statistics.median(rates), 1) if rates else None,
+        "train_rows": summary.get("train_rows"), "dataset": config.data, "curve": f"curves/{run.name}.png",
+        "validation": {"valence": _small(validation["valence"]), "arousal": _small(validation["arousal"]),
+                       "pooled": _small(validation["overall"]), "n": validation["n"]},
+        "baselines": {"rmse_mean": {d: validation[k].get("rmse_mean_baseline")
+                                    for d, k in (("valence", "valence"), ("arousal", "arousal"),
+                                                 ("pooled", "overall"))},
+                      "sagr_majority": {d: validation[k].get("sagr_majority")
+                                        for d, k in (("valence", "valence"), ("arousal", "arousal"),
+                                                     ("pooled", "overall"))}},
+        "splits": result["splits"],
+        "validation_by_source": _by_source(run, config.data, "validation", n_boot),
+        "history": history,
+    }
+
+
+def plot_curve(history: list[dict], path: Path, title: str) -> None:
+    """The thesis's figure 1 for one run: train and test loss per epoch (no pyplot state, no backend switch)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    epochs = [r["epoch"] for r in history]
+    ax.plot(epochs, [r["train_loss"] for r in history], marker="o", ms=3, label="train")
+    ax.plot(epochs, [r["test_loss"] for r in history], marker="o", ms=3, label="test")
+    ax.set(xlabel="epoch", ylabel="loss (MSE, on the recipe's target scale)", title=title)
+    ax.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def write_thesis_report(out: str | Path, *, device: str = "cpu", n_boot: int = 1000) -> dict:
+    """Evaluate every run under ``out/runs`` and write results.json, report.md and curves/*.png."""
+    out = Path(out)
+    runs = []
+    for run in sorted(p for p in (out / "runs").glob("*") if p.is_dir()):
+        obj = collect_run(run, device=device, n_boot=n_boot)
+        if obj is None:
+            continue
+        plot_curve(obj["history"], out / obj["curve"],
+                   f"{obj['name']}: {obj['epochs_run']} epochs, stopped: {obj['stopped']}")
+        runs.append(obj)
+    results = {"runs": runs}
+    (out / "results.json").write_text(json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n")
+    (out / "report.md").write_text(thesis_markdown(runs))
+    return results
+
+
+# -- the report -----------------------------------------------------------------------------------------------------
+def _label(run: dict) -> str:
+    text = f"{run['model']} ({run['recipe']}"
+    if run["augment"] != "none":
+        text += f", augment {run['augment']}"
+    if run["precision"] != "fp32":
+        text += f", {run['precision']}"
+    return text + ")"
+
+
+def _ci(block: dict, key: str) -> str:
+    cell = fmt(block.get(key))
+    ci = (block.get("ci95") or {}).get(key)
+    if ci and None not in ci and not any(isinstance(v, float) and math.isnan(v) for v in ci):
+        cell += f" [{fmt(ci[0])}, {fmt(ci[1])}]"
+    return cell
+
+
+def _data_paragraph(runs: list[dict]) -> str:
+    """How our data differ from the thesis's, from the dataset's own manifest."""
+    try:
+        manifest = load_manifest(runs[0]["dataset"])
+    except (OSError, ValueError):
+        return ""
+    ok = manifest[manifest["status"] == "ok"]
+    counts = ok["source"].value_counts()
+    splits = ok["split"].value_counts()
+    sources = ", ".join(f"{s} {n:,}" for s, n in counts.items())
+    ours = " / ".join(f"{splits.get(s, 0):,}" for s in SPLIT_ORDER)
+    theirs = " / ".join(f"{THESIS_SPLITS[s]:,}" for s in SPLIT_ORDER)
+    shared = [s for s in counts.index if s in THESIS_SETS]
+    extra = [s for s in counts.index if s not in THESIS_SETS]
+    return (f"**How our data differ from the thesis's.** The thesis merged {len(THESIS_SETS)} rated sets "
+            f"(table 6.1) into {THESIS_PICTURES:,} pictures (train / test / validation {theirs}). Here: "
+            f"{len(counts)} sets, {len(ok):,} pictures ({sources}; train / test / validation {ours}), "
+            f"{len(ok) / THESIS_PICTURES:.0%} as many pictures and as many steps an epoch. Of the thesis's sets "
+            f"{len(shared)} ({', '.join(shared) or 'none'}) {'is' if len(shared) == 1 else 'are'} here; "
+            f"{', '.join(extra) or 'none'} {'is' if len(extra) == 1 else 'are'} not among "
+            "them." + (" BASS pictures are black-and-white silhouettes." if "bass" in counts.index else "")
+            + (" The thesis's largest set, IED (10,766 pictures, 60 % of its data), is not here."
+               if "cgna" not in counts.index else "")
+            + " The figures side by side are therefore not comparable one to one: other pictures, other raters, "
+            "fewer steps an epoch.\n")
+
+
+def thesis_markdown(runs: list[dict]) -> str:
+    """report.md: runs, table 8.1 per recipe, 8.2, 8.3, validation with intervals, per source with ceilings."""
+    out = ["# The thesis's experiment, rerun\n",
+           "Each cell of tables 8.1-8.3: ours / the thesis's. Values on 1..9; CC is Pearson r; SAGR counts sign "
+           "agreement about 5; *overall* pools both dimensions as Keras computed the thesis's table 8.1. "
+           "Baselines: RMSE of predicting the training mean, SAGR of predicting the commoner training sign. "
+           "Every figure is from the run's best epoch (lowest test loss). Recipes: `thesis` = SGD lr 1e-5, "
+           "Nesterov momentum 0.9, time decay 1e-6, MSE on raw 1..9 targets (section 7.2, Keras 2 semantics); "
+           "`modern` = AdamW lr 1e-3, weight decay 0.05, warm-up then cosine, targets mapped to [-1, 1].\n"]
+    if not runs:
+        return "\n".join(out + ["No run has a checkpoint yet.\n"])
+    out.append(_data_paragraph(runs))
+    out.append("## Runs\n")
+    rows = [[_label(r), str(r["epochs_run"]), f"{r['max_epochs']} / {r['patience']} / "
+             + (f"{r['budget_minutes']:g} min" if r["budget_minutes"] else "–"), str(r["best_epoch"]), r["stopped"],
+             f"{r['train_seconds'] / 60:.1f}", fmt(r["images_per_s_median"], 1), f"[curve]({r['curve']})"]
+            for r in runs]
+    out.append(table(["run", "epochs run", "max epochs / patience / budget", "best epoch", "stopped", "minutes",
+                      "img/s", "learning curve"], rows))
+    out.append("*stopped*: `patience` = the test loss stopped improving; `epochs` = the epoch limit; `budget` = the "
+               "next epoch would have passed the wall-clock budget; `interrupted` = the process was ended (the "
+               "figures are those of its best checkpoint).\n")
+
+    for recipe in dict.fromkeys(r["recipe"] for r in runs):
+        plain = [r for r in runs if r["recipe"] == recipe and r["augment"] == "none"]
+        if not plain:
+            continue
+        out.append(f"\n## Table 8.1, recipe `{recipe}`: models by split (both dimensions pooled)\n")
+        header = ["model"] + [f"{s} {m}" for s in SPLIT_ORDER for m in ("RMSE", "CC", "SAGR")]
+        rows = []
+        for r in plain:
+            cells = [_label(r)]
+            thesis = THESIS_8_1.get(r["model"])
+            for split in SPLIT_ORDER:
+                ours = triple(r["splits"][split]["overall"])
+                cells += [f"{o} / {t:.2f}" for o, t in zip(ours, thesis[split])] if thesis else list(ours)
+            rows.append(cells)
+        base = [plain[0]["splits"][s]["overall"] for s in SPLIT_ORDER]
+        rows.append(["*baseline*"] + sum([[fmt(b.get("rmse_mean_baseline")), "–", fmt(b.get("sagr_majority"))]
+                                          for b in base], []))
+        out.append(table(header, rows))
+
+    pairs = [(r, a) for r in runs if r["model"] == "emosepar" and r["augment"] == "none"
+             for a in runs if a["model"] == "emosepar" and a["augment"] == "thesis"
+             and (a["recipe"], a["precision"]) == (r["recipe"], r["precision"])]
+    for plain, augmented in pairs:
+        out.append(f"\n## Table 8.2, recipe `{plain['recipe']}`: Emosepar with and without augmentation\n")
+        header = ["run"] + [f"{s} {m}" for s in ("train", "validation") for m in ("RMSE", "CC", "SAGR")]
+        rows = []
+        for r, key in ((plain, "emosepar"), (augmented, "emosepar + augmentation")):
+            cells = [_label(r)]
+            for split in ("train", "validation"):
+                ours = triple(r["splits"][split]["overall"])
+                cells += [f"{o} / {t:.2f}" for o, t in zip(ours, THESIS_8_2[key][split])]
+            rows.append(cells)
+        out.append(table(header, rows))
+
+    for r in (r for r in runs if r["model"] == "emosepar" and r["augment"] == "none"):
+        out.append(f"\n## Table 8.3, {_label(r)}: per dimension\n")
+        header = ["dimension"] + [f"{s} {m}" for s in SPLIT_ORDER for m in ("RMSE", "CC", "SAGR")] + \
+                 ["val. RMSE of mean", "val. SAGR of majority"]
+        rows = []
+        for dim in DIMENSIONS:
+            cells = [dim]
+            for split in SPLIT_ORDER:
+                ours = triple(r["splits"][split][dim])
+                cells += [f"{o} / {t:.2f}" for o, t in zip(ours, THESIS_8_3[dim][split])]
+            val = r["splits"]["validation"][dim]
+            rows.append(cells + [fmt(val.get("rmse_mean_baseline")), fmt(val.get("sagr_majority"))])
+        out.append(table(header, rows))
+
+    out.append("\n## Validation, with bootstrap 95 % intervals and baselines\n")
+    rows = []
+    for r in runs:
+        v, b = r["validation"], r["baselines"]
+        for dim in ("valence", "arousal", "pooled"):
+            rows.append([_label(r), dim, _ci(v[dim], "rmse"), fmt(b["rmse_mean"][dim]), _ci(v[dim], "pcc"),
+                         _ci(v[dim], "sagr"), fmt(b["sagr_majority"][dim])])
+    out.append(table(["run", "dimension", "RMSE", "RMSE of mean", "CC", "SAGR", "SAGR of majority"], rows))
+
+    out.append("\n## Validation by source, r beside its noise ceiling\n")
+    out.append("r (≤ c): c = sqrt(1 - mean(SD²/N) / var(means)) over the same pictures, the best r any model "
+               "could expect against these mean ratings (classical test theory); sources without published SD "
+               "and N (Emotion6) have none.\n")
+    rows = []
+    for r in runs:
+        for source, s in r["validation_by_source"].items():
+            ceil = s.get("noise_ceiling", {})
+            rows.append([_label(r), source, str(s["n"]), r_with_ceiling(s["valence"]["pcc"], ceil.get("valence")),
+                         r_with_ceiling(s["arousal"]["pcc"], ceil.get("arousal")), fmt(s["overall"]["rmse"]),
+                         fmt(s["overall"].get("rmse_mean_baseline"))])
+    out.append(table(["run", "source", "n", "valence r (≤ c)", "arousal r (≤ c)", "RMSE", "RMSE of mean"], rows))
+    return "\n".join(out)
+
+
+# -- leave one source out -------------------------------------------------------------------------------------------
+def leave_one_out_view(data: Path, held_out: str, out: Path) -> Path:
+    """A dataset folder whose validation split is ``held_out`` and whose train/test come from the rest.
+
+    The image cache is linked, not copied; only the manifest is rewritten.
+    """
+    manifest = load_manifest(data)
+    ok = manifest["status"] == "ok"
+    view = manifest.copy()
+    others = ok & (view["source"] != held_out)
+    view.loc[others & (view["split"] == "validation"), "split"] = "train"
+    view.loc[ok & (view["source"] == held_out), "split"] = "validation"
+    out.mkdir(parents=True, exist_ok=True)
+    view.to_parquet(out / MANIFEST, index=False)
+    link = out / CACHE
+    if not link.exists():
+        try:
+            os.link(Path(data) / CACHE, link)
+        except OSError:  # another file system: a symbolic link still avoids the copy
+            link.symlink_to((Path(data) / CACHE).resolve())
+    return out
+
+
+def stages_from_config(path: str | Path) -> list[dict]:
+    """The training stages of a retrain configuration (``configs/default.yaml``), in order."""
+    config = yaml.safe_load(Path(path).read_text())
+    stages = [dict(s) for s in config["stages"]]
+    unknown = {k for s in stages for k in s} - set(TrainConfig.__dataclass_fields__) - {"name"}
+    if unknown:
+        raise ValueError(f"{path}: unknown stage keys {', '.join(sorted(unknown))}")
+    return stages
+
+
+def run_cross_dataset(data: str | Path, out: str | Path, *, model: str = "emosepar", recipe: str = "thesis",
+                      stages: list[dict] | None = None, epochs: int = 30, limit: int | None = None,
+                      batch_size: int = 64, size: int | None = None, device: str = "auto", patience: int = 10,
+                      budget_minutes: float | None = None, precision: str = "fp32", n_boot: int = 1000,
+                      train_runs: bool = True) -> dict:
+    """Leave each source out in turn; ``stages`` (from a retrain configuration) replace the single stage.
+
+    Runs land in ``out/runs/<held-out source>/<stage>``; the report covers every run found there.
+    """
+    data, out = Path(data), Path(out)
+    manifest = load_manifest(data)
+    sources = list(pd.unique(manifest.loc[manifest["status"] == "ok", "source"]))
+    if len(sources) < 2:
+        raise ValueError(f"{data} holds {len(sources)} source(s); leaving one out needs at least two")
+    if stages is None:
+        stages = [{"name": f"{model}-{recipe}", "model": model, "recipe": recipe, "epochs": epochs,
+                   "batch_size": batch_size, "patience": patience}]
+    if train_runs:
+        for source in sources:
+            view = leave_one_out_view(data, source, out / "views" / source)
+            done: dict[str, Path] = {}
+            for stage in stages:
+                stage = dict(stage)
+                name = stage.pop("name")
+                if stage.get("init") in done:
+                    stage["init"] = str(done[stage["init"]])
+                stage.setdefault("size", size)
+                stage.setdefault("device", device)
+                stage.setdefault("limit", limit)
+                stage.setdefault("budget_minutes", budget_minutes)
+                stage.setdefault("precision", precision)
+                run = done[name] = out / "runs" / source / name
+                _train_once(TrainConfig(data=str(view), out=str(run), **stage))
+    return write_cross_dataset_report(out, device=device, n_boot=n_boot)
+
+
+def write_cross_dataset_report(out: str | Path, *, device: str = "cpu", n_boot: int = 1000) -> dict:
+    """Evaluate every run under ``out/runs/<source>/`` on its held-out source; results.json and report.md."""
+    out = Path(out)
+    results: dict[str, dict] = {}
+    for source_dir in sorted(p for p in (out / "runs").glob("*") if p.is_dir()):
+        for run in sorted(p for p in source_dir.glob("*") if (p / "best.pt").is_file()):
+            config = TrainConfig.load(run / "config.yaml")
+            metrics = run / "evaluation" / "metrics.json"
+            if metrics.is_file() and metrics.stat().st_mtime >= (run / "best.pt").stat().st_mtime:
+                result = json.loads(metrics.read_text())
+            else:
+                result = evaluate(run, config.data, split="validation", out=run / "evaluation", device=device,
+                                  n_boot=n_boot)
+            history = _history(run)
+            block = result["splits"]["validation"]
+            view_rows = load_manifest(config.data)
+            held = view_rows[(view_rows["status"] == "ok") & (view_rows["split"] == "validation")]
+            block["noise_ceiling"] = noise_ceilings(held)
+            results.setdefault(source_dir.name, {})[run.name] = {
+                "model": config.model, "recipe": config.recipe, "init": config.init, "epochs_run": len(history),
+                "stopped": _stop_reason(run, history), "validation": block}
+    (out / "results.json").write_text(json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n")
+    text = ["# Leave one source out\n",
+            "Each table: models trained on the other sources (their train split; their test split watched for "
+            "early stopping and the ridge penalty), evaluated on every picture of the held-out source. Baselines "
+            "use the training sources' mean and commoner sign. r (≤ c): c is the noise ceiling of r on this "
+            "source, sqrt(1 - mean(SD²/N) / var(means)), where the source publishes SD and N.\n"]
+    header = ["run", "epochs", "stopped", "valence r (≤ c)", "arousal r (≤ c)", "valence RMSE", "arousal RMSE",
+              "valence SAGR", "arousal SAGR", "RMSE of mean (v / a)", "SAGR of majority (v / a)"]
+    for source, runs in results.items():
+        n = next(iter(runs.values()))["validation"]["n"]
+        text.append(f"\n## Held out: {source} ({n} pictures)\n")
+        rows = []
+        for name, r in runs.items():
+            s, c = r["validation"], r["validation"]["noise_ceiling"]
+            rows.append([name, str(r["epochs_run"]), r["stopped"],
+                         r_with_ceiling(s["valence"]["pcc"], c["valence"]),
+                         r_with_ceiling(s["arousal"]["pcc"], c["arousal"]),
+                         fmt(s["valence"]["rmse"]), fmt(s["arousal"]["rmse"]),
+                         fmt(s["valence"]["sagr"]), fmt(s["arousal"]["sagr"]),
+                         f"{fmt(s['valence'].get('rmse_mean_baseline'))} / {fmt(s['arousal'].get('rmse_mean_baseline'))}",
+                         f"{fmt(s['valence'].get('sagr_majority'))} / {fmt(s['arousal'].get('sagr_majority'))}"])
+        text.append(table(header, rows))
+    (out / "report.md").write_text("\n".join(text))
+    return results
