@@ -28,11 +28,10 @@ from picaffect import Predictor
 
 def plain_first_attempt(model_ref: str, photos: list[Path]) -> float:
     """The loop anyone writes first, on the model as it was trained (no fusion, NCHW)."""
-    from picaffect.predictor import shipped_path
-    from picaffect.training.engine import load_checkpoint
+    from picaffect.inference import load_model, resolve_model
 
-    path = shipped_path(model_ref) if model_ref == "default" else Path(model_ref)
-    model, _, size = load_checkpoint(path / "best.pt" if path.is_dir() else path)
+    model, spec = load_model(resolve_model(model_ref))
+    size = spec.size
     start = time.perf_counter()
     with torch.no_grad():
         for path in photos:

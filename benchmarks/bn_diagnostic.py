@@ -23,9 +23,12 @@ import torch.nn.functional as F
 from picaffect import models
 from picaffect.data.dataset import RatedImages
 from picaffect.models.layers import KerasBatchNorm2d, set_bn_momentum
-from picaffect.training.engine import epoch_batches, to_input
+from picaffect.inference.checkpoint import ModelSpec
+from picaffect.inference.forward import to_input
+from picaffect.runtime import tune_allocator
+from picaffect.scale import CENTRED_MAPPING, RAW_MAPPING
+from picaffect.training.engine import epoch_batches
 from picaffect.training.recipes import make_recipe
-from picaffect.training.runtime import tune_allocator
 
 
 def variance_ratios(model: torch.nn.Module, x: torch.Tensor) -> list[float]:
@@ -58,6 +61,8 @@ def main() -> None:
     torch.manual_seed(0)
     train, test = RatedImages(args.data, "train"), RatedImages(args.data, "test")
     recipe = make_recipe(args.recipe)
+    scale, offset = RAW_MAPPING if args.recipe == "thesis" else CENTRED_MAPPING
+    spec = ModelSpec("emosepar", train.image_size, output_scale=scale, output_offset=offset)
     model = models.create("emosepar").to(memory_format=torch.channels_last)
     if args.bn == "ours":
         set_bn_momentum(model, recipe.bn_momentum)
@@ -68,7 +73,7 @@ def main() -> None:
     opt = recipe.optimizer(model.parameters())
     sched = recipe.schedule(opt, args.steps)
     images, truth = test.__getitems__(list(range(256)))
-    x_test = to_input(images, train.image_size, torch.device("cpu"))
+    x_test = to_input(images, spec, torch.device("cpu"))
     step, epoch, start = 0, 0, time.perf_counter()
     print(f"bn={args.bn} recipe={args.recipe}: {len(train)} training rows, "
           f"{-(-len(train) // args.batch_size)} steps an epoch")
@@ -76,7 +81,7 @@ def main() -> None:
         for batch in epoch_batches(len(train), args.batch_size, 0, epoch):
             imgs, y = train.__getitems__(batch)
             model.train()
-            loss = F.mse_loss(model(to_input(imgs, train.image_size, torch.device("cpu"))), recipe.encode(y))
+            loss = F.mse_loss(model(to_input(imgs, spec, torch.device("cpu"))), spec.encode(y))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -85,10 +90,10 @@ def main() -> None:
             if step % args.every == 0 or step == args.steps:
                 model.eval()
                 with torch.no_grad():
-                    out = recipe.decode(model(x_test))
+                    out = spec.decode(model(x_test))
                 model.train()
                 with torch.no_grad():
-                    out_train = recipe.decode(model(x_test))
+                    out_train = spec.decode(model(x_test))
                 model.eval()
                 ratios = variance_ratios(model, x_test)
                 rmse = float(((out - truth) ** 2).mean().sqrt())

@@ -139,10 +139,10 @@ def render(rows: list[dict[str, Any]], fmt: str, meta: dict[str, Any]) -> str:
         buffer = io.StringIO()
         _frame(rows, columns).to_csv(buffer, index=False)
         return buffer.getvalue()
-    return table(rows, columns) + f"\n({meta['description']})\n"
+    return text_table(rows, columns) + f"\n({meta['description']})\n"
 
 
-def table(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
+def text_table(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]

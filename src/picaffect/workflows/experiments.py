@@ -32,6 +32,7 @@ import yaml
 
 from ..data.layout import CACHE, MANIFEST
 from ..data.dataset import load_manifest
+from ..errors import UsageError
 from ..evaluation.evaluate import _jsonable, evaluate
 from ..metrics import summarize
 from ..evaluation.reliability import noise_ceilings, r_with_ceiling
@@ -386,13 +387,10 @@ def leave_one_out_view(data: Path, held_out: str, out: Path) -> Path:
 
 
 def stages_from_config(path: str | Path) -> list[dict]:
-    """The training stages of a retrain configuration (``configs/default.yaml``), in order."""
-    config = yaml.safe_load(Path(path).read_text())
-    stages = [dict(s) for s in config["stages"]]
-    unknown = {k for s in stages for k in s} - set(TrainConfig.__dataclass_fields__) - {"name"}
-    if unknown:
-        raise ValueError(f"{path}: unknown stage keys {', '.join(sorted(unknown))}")
-    return stages
+    """The training stages of a retrain configuration (``configs/default.yaml``), in order, checked."""
+    from .retrain import RetrainConfig
+
+    return [dict(stage) for stage in RetrainConfig.load(path).stages]
 
 
 def run_cross_dataset(data: str | Path, out: str | Path, *, model: str = "emosepar", recipe: str = "thesis",
@@ -408,7 +406,7 @@ def run_cross_dataset(data: str | Path, out: str | Path, *, model: str = "emosep
     manifest = load_manifest(data)
     sources = list(pd.unique(manifest.loc[manifest["status"] == "ok", "source"]))
     if len(sources) < 2:
-        raise ValueError(f"{data} holds {len(sources)} source(s); leaving one out needs at least two")
+        raise UsageError(f"{data} holds {len(sources)} source(s); leaving one out needs at least two")
     if stages is None:
         stages = [{"name": f"{model}-{recipe}", "model": model, "recipe": recipe, "epochs": epochs,
                    "batch_size": batch_size, "patience": patience}]
