@@ -34,4 +34,4 @@ def test_demo_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "sklearn_china.jpg" in out and "skimage_astronaut.png" in out
     assert (tmp_path / "demo" / "circumplex.png").stat().st_size > 10_000
-    assert (tmp_path / "demo" / "predictions.csv").read_text().startswith("# picaffect")
+    assert (tmp_path / "demo" / "predictions.csv").read_text().startswith("path,valence,arousal")  # plain CSV

@@ -390,8 +390,8 @@ def _refuse_data_as_header(path: Path, header: list[str], required: Mapping[str,
             return
         cells.append(header[index])
     raise RatingFileError(path, f"{where} looks like data, not a header (ratings {', '.join(cells)}): "
-                                "this file seems to have no header line; add one, or set the option "
-                                "header_row=0 to read every line as data with columns by position")
+                                "this file seems to have no header line; add one (or read it with the csv "
+                                "preset and its option header_row=0: every line data, columns by position)")
 
 
 def _header_index(path: Path, rows: list[Row], required: Mapping[str, str], header_row: str) -> int:
