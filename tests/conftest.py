@@ -70,3 +70,14 @@ def build_learnable_dataset(out: Path, n: int = 96, size: int = 24, split: str =
 @pytest.fixture(scope="session")
 def learnable_dataset(tmp_path_factory) -> Path:
     return build_learnable_dataset(tmp_path_factory.mktemp("data") / "learnable")
+
+
+@pytest.fixture(scope="session")
+def emosepar_run(learnable_dataset, tmp_path_factory) -> Path:
+    """One small Emosepar run on the learnable set, trained once for every test that scores with a run."""
+    from picaffect.training.engine import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("runs") / "emosepar"
+    train(TrainConfig(data=str(learnable_dataset), model="emosepar", out=str(out), recipe="modern", epochs=2,
+                      batch_size=16, size=80, lr=3e-3, device="cpu"), progress=False)
+    return out

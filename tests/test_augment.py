@@ -1,6 +1,9 @@
 """Each of the thesis's transforms on a synthetic image with one marked pixel."""
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
 from picaffect.training.augment import AffineParams, ThesisAugment, apply_affine
@@ -53,11 +56,24 @@ def test_zoom_above_one_shrinks_content_towards_centre():
     assert row == c and col == c + 4
 
 
-def test_shear_tilts_rows_by_an_angle():
+def centroid(image: torch.Tensor) -> tuple[float, float]:
+    """Brightness-weighted (row, col) of channel 0: sub-pixel, since bilinear sampling spreads a point."""
+    w = image[0, 0]
+    rows, cols = torch.meshgrid(torch.arange(SIZE, dtype=w.dtype), torch.arange(SIZE, dtype=w.dtype), indexing="ij")
+    return float((w * rows).sum() / w.sum()), float((w * cols).sum() / w.sum())
+
+
+@pytest.mark.parametrize("angle", [45.0, 20.0, -30.0])
+@pytest.mark.parametrize("below", [8, -6])
+def test_shear_moves_a_pixel_where_the_shear_map_says(angle, below):
+    """The documented forward shear (x, y) -> (x - sin(s) y, cos(s) y) about the centre,
+    x to the right and y downwards: a pixel ``below`` rows under the centre."""
     c = SIZE // 2
-    out = apply_affine(marked(c + 8, c), AffineParams.identity(1, shear=45.0))
-    row, col = brightest(out)
-    assert col != c  # a pixel below the centre slides sideways
+    out = apply_affine(marked(c + below, c), AffineParams.identity(1, shear=angle))
+    s = math.radians(angle)
+    row, col = centroid(out)
+    assert row == pytest.approx(c + below * math.cos(s), abs=0.35)
+    assert col == pytest.approx(c - below * math.sin(s), abs=0.35)
 
 
 def test_nearest_fill_repeats_the_border():

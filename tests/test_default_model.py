@@ -1,12 +1,16 @@
 """The default model that ships inside the package: offline, small, sane."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
 from picaffect import Predictor
 from picaffect.cli import main
-from picaffect.predictor import shipped_path
+from picaffect.inference import checkpoint, shipped_path
 
 
 def test_default_ships_small_and_loads_offline():
@@ -34,4 +38,60 @@ def test_demo_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "sklearn_china.jpg" in out and "skimage_astronaut.png" in out
     assert (tmp_path / "demo" / "circumplex.png").stat().st_size > 10_000
-    assert (tmp_path / "demo" / "predictions.csv").read_text().startswith("path,valence,arousal")  # plain CSV
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "demo" / "predictions.csv")  # plain CSV: the header comes first
+    assert list(table.columns) == ["path", "valence", "arousal", "quadrant", "error"] and len(table) >= 8
+    assert json.loads((tmp_path / "demo" / "predictions.csv.meta.json").read_text())["model"] == "default"
+
+
+def _recorded() -> dict[str, list[float]]:
+    return json.loads((Path(__file__).parent / "fixtures" / "default_v1_predictions.json").read_text())["predictions"]
+
+
+def _scores(predictor: Predictor, photos: list[Path]) -> dict[str, np.ndarray]:
+    from picaffect.data.images import load_square
+
+    arrays = np.stack([load_square(p, predictor.size) for p in photos])
+    return dict(zip([p.name for p in photos], predictor.score_images(torch.from_numpy(arrays).permute(0, 3, 1, 2))))
+
+
+def test_default_gives_the_predictions_recorded_before_the_redesign(tmp_path):
+    pytest.importorskip("sklearn")
+    from picaffect.demo import sample_photographs
+
+    photos = sample_photographs(tmp_path / "photos")
+    recorded = _recorded()
+    scores = _scores(Predictor.from_pretrained(), [p for p in photos if p.name in recorded])
+    assert set(scores) == set(recorded)
+    for name, values in scores.items():
+        assert np.abs(values - np.array(recorded[name])).max() < 1e-4, name
+
+
+def test_a_version_1_checkpoint_loads_with_the_same_predictions(tmp_path):
+    """Write the shipped weights in picaffect 0.1's layout (format 1) and read them back."""
+    pytest.importorskip("sklearn")
+    from picaffect.demo import sample_photographs
+
+    record = checkpoint.read(shipped_path("default"))
+    weights = {("head." + k[len("head.fc."):] if k.startswith("head.fc.") else k): v
+               for k, v in record["weights"].items() if not k.startswith("normalize.")}
+    weights["_fc.weight"], weights["_fc.bias"] = torch.zeros(1000, 1280), torch.zeros(1000)  # as 0.1 shipped it
+    old = {"model": weights, "size": 224, "epoch": 5, "metadata": {},
+           "config": {"model": "efficientnet_lite0", "recipe": "modern", "model_options": {}},
+           "recipe": {"name": "modern", "lr": 1e-4, "normalize_targets": True}}
+    torch.save(old, tmp_path / "old.pt")
+    converted = checkpoint.read(tmp_path / "old.pt")
+    assert converted["spec"]["output_scale"] == 4.0 and converted["spec"]["output_offset"] == 5.0
+    assert not any(k.startswith("_fc.") for k in converted["weights"])
+    photos = [p for p in sample_photographs(tmp_path / "photos") if p.name in _recorded()]
+    scores = _scores(Predictor.from_pretrained(tmp_path / "old.pt"), photos)
+    for name, values in scores.items():
+        assert np.abs(values - np.array(_recorded()[name])).max() < 1e-4, name
+
+
+def test_shipped_weights_carry_no_imagenet_classifier():
+    record = checkpoint.read(shipped_path("default"))
+    assert record["format"] == checkpoint.FORMAT and record["version"] == checkpoint.VERSION
+    assert not any(k.startswith("_fc.") for k in record["weights"])
+    assert record["metadata"]["made_by"]

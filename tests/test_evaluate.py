@@ -11,18 +11,13 @@ from conftest import build_learnable_dataset
 from picaffect.cli import main
 from picaffect.evaluation.evaluate import evaluate
 from picaffect.evaluation.experiment import leave_one_out_view
-from picaffect.evaluation.metrics import rmse
-from picaffect.training.engine import TrainConfig, train
-
-SIZE = 80
+from picaffect.metrics import rmse
 
 
-@pytest.fixture(scope="module")
-def run(learnable_dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "emosepar"
-    train(TrainConfig(data=str(learnable_dataset), model="emosepar", out=str(out), recipe="modern", epochs=2,
-                      batch_size=16, size=SIZE, lr=3e-3, device="cpu"), progress=False)
-    return out
+
+@pytest.fixture()
+def run(emosepar_run):
+    return emosepar_run
 
 
 def test_evaluate_writes_every_output(run, learnable_dataset, tmp_path):

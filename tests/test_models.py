@@ -9,7 +9,8 @@ import torch.nn as nn
 from picaffect import models
 from picaffect.models.emosepar import Emosepar
 from picaffect.models.layers import SeparableConv2d
-from picaffect.models.pretrained import load_imagenet_weights
+from picaffect.errors import WeightsError
+from picaffect.models.weights import load_weights
 
 BIG = ["vgg16", "inception_v3", "xception"]
 
@@ -36,7 +37,7 @@ def big_models() -> dict[str, nn.Module]:
 # ---------------------------------------------------------------- Emosepar
 
 def test_emosepar_layer_sequence():
-    seq = [type(m) for m in Emosepar().features]
+    seq = [type(m) for m in Emosepar().body]
     conv, bn, relu, pool, sep = nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, SeparableConv2d
     block = [sep, bn, relu, sep, bn]
     assert seq == [conv, bn, relu, pool] + block + [pool] + block + [pool] + block
@@ -54,7 +55,7 @@ def test_emosepar_separable_convs_and_bn_like_keras():
         assert s.conv1.groups == s.conv1.in_channels and s.conv1.bias is None
         assert s.conv1.kernel_size == (3, 3) and s.conv1.padding == (0, 0)
         assert s.pointwise.kernel_size == (1, 1) and s.pointwise.bias is not None
-    assert model.features[0].bias is None
+    assert model.body[0].bias is None
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             assert (m.eps, m.momentum) == (1e-3, 0.01)
@@ -63,7 +64,7 @@ def test_emosepar_separable_convs_and_bn_like_keras():
 def test_emosepar_spatial_sizes_counts_and_output():
     model = Emosepar().eval()
     sizes: list[int] = []
-    hooked = [m for m in model.features if isinstance(m, (nn.Conv2d, nn.MaxPool2d, SeparableConv2d))]
+    hooked = [m for m in model.body if isinstance(m, (nn.Conv2d, nn.MaxPool2d, SeparableConv2d))]
     handles = [m.register_forward_hook(lambda mod, inp, out: sizes.append(out.shape[-1])) for m in hooked]
     with torch.no_grad():
         out = model(torch.randn(2, 3, 150, 150))
@@ -76,9 +77,38 @@ def test_emosepar_spatial_sizes_counts_and_output():
 
 
 def test_emosepar_options():
-    model = Emosepar(dropout=0.0, num_outputs=3, in_chans=1).eval()
+    model = Emosepar(dropout=0.0, num_outputs=3).eval()
     with torch.no_grad():
-        assert model(torch.randn(1, 1, 150, 150)).shape == (1, 3)
+        assert model(torch.randn(1, 3, 150, 150)).shape == (1, 3)
+    with pytest.raises(TypeError):
+        Emosepar(0.5)  # keyword-only, like every model
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_every_model_splits_features_and_head_the_same_way(name):
+    import inspect
+
+    cls = models.model_class(name)
+    params = inspect.signature(cls).parameters
+    assert {"num_outputs", "dropout", "pretrained"} <= set(params)
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+    model = models.create(name, pretrained=None, num_outputs=3).eval()
+    x = torch.rand(2, 3, 96, 96) if name != "inception_v3" else torch.rand(2, 3, 150, 150)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        pooled = model.forward_head(features, pre_logits=True)
+        assert features.ndim == 4 and pooled.shape == (2, features.shape[1])
+        assert torch.allclose(model.forward_head(features), model(x), atol=1e-5)
+        assert model(x).shape == (2, 3)
+
+
+def test_unknown_model_or_option_is_a_usage_error():
+    from picaffect.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown model 'resnet'"):
+        models.create("resnet")
+    with pytest.raises(UsageError, match="no option in_chans"):
+        models.create("emosepar", in_chans=1)
 
 
 # ---------------------------------------------------------------- the big three
@@ -158,14 +188,14 @@ def fake_imagenet_state_dict(name: str, model: nn.Module) -> dict[str, torch.Ten
 
 
 @pytest.mark.parametrize("name", BIG)
-def test_load_imagenet_weights(tmp_path, name):
+def test_load_weights(tmp_path, name):
     model = models.create(name)
     head_before = {k: v.clone() for k, v in model.head.state_dict().items()}
     state = fake_imagenet_state_dict(name, model)
     path = tmp_path / f"{name}.pth"
     torch.save(state, path)
 
-    report = load_imagenet_weights(model, path)
+    report = load_weights(model, path)
 
     ours = model.state_dict()
     assert report.skipped and all(k.startswith(("classifier.", "fc.", "AuxLogits.")) for k in report.skipped)
@@ -183,17 +213,17 @@ def test_load_imagenet_weights_errors_name_the_key():
 
     wrong = dict(state)
     wrong["block5.rep.1.pointwise.weight"] = torch.randn(728, 727, 1, 1)
-    with pytest.raises(ValueError, match=r"mismatched shapes: block5\.rep\.1\.pointwise\.weight"):
-        load_imagenet_weights(model, wrong)
+    with pytest.raises(WeightsError, match=r"mismatched shapes: block5\.rep\.1\.pointwise\.weight"):
+        load_weights(model, wrong)
 
     missing = dict(state)
     del missing["bn3.running_var"]
-    with pytest.raises(ValueError, match=r"missing keys: bn3\.running_var"):
-        load_imagenet_weights(model, missing)
+    with pytest.raises(WeightsError, match=r"missing keys: bn3\.running_var"):
+        load_weights(model, missing)
 
     extra = dict(state) | {"block13.rep.0.conv1.weight": torch.randn(1)}
-    with pytest.raises(ValueError, match=r"unexpected keys: block13\.rep\.0\.conv1\.weight"):
-        load_imagenet_weights(model, extra)
+    with pytest.raises(WeightsError, match=r"unexpected keys: block13\.rep\.0\.conv1\.weight"):
+        load_weights(model, extra)
 
 
 def test_load_imagenet_weights_lenient_and_wrapped():
@@ -201,7 +231,7 @@ def test_load_imagenet_weights_lenient_and_wrapped():
     before = model.features[0].weight.clone()
     state = fake_imagenet_state_dict("vgg16", model)
     del state["features.28.bias"]
-    report = load_imagenet_weights(model, {"state_dict": state}, strict_backbone=False)
+    report = load_weights(model, {"state_dict": state}, strict_backbone=False)
     assert report.missing == ["features.28.bias"]
     assert torch.equal(model.features[0].weight, state["features.0.weight"])
     assert not torch.equal(model.features[0].weight, before)

@@ -13,16 +13,13 @@ from picaffect import Predictor
 from picaffect.cli import main
 from picaffect.data.images import ImageProblem
 from picaffect.data.pictures import collect_pictures
-from picaffect.predictor import quadrant
-from picaffect.training.engine import TrainConfig, export, train
+from picaffect.errors import CheckpointError
+from picaffect.inference import export, quadrant
 
 
-@pytest.fixture(scope="module")
-def run(learnable_dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "emosepar"
-    train(TrainConfig(data=str(learnable_dataset), model="emosepar", out=str(out), recipe="modern", epochs=1,
-                      batch_size=16, size=80, lr=3e-3, device="cpu"), progress=False)
-    return out
+@pytest.fixture()
+def run(emosepar_run):
+    return emosepar_run
 
 
 @pytest.fixture()
@@ -41,7 +38,7 @@ def test_api_accepts_paths_pil_and_arrays(run, photos):
     one = p.predict(photos / "a.png")
     assert set(one) == {"path", "valence", "arousal", "quadrant", "error"}
     assert 1 <= one["valence"] <= 9 and 1 <= one["arousal"] <= 9
-    json.dumps(one)
+    json.dumps(one, allow_nan=False)
     pil = Image.open(photos / "a.png")
     arr = np.asarray(pil.convert("RGB"))
     many = p.predict([photos / "a.png", pil, arr, arr.astype(np.float32) / 255])
@@ -60,7 +57,7 @@ def test_api_scale_and_errors(run, photos):
         p.predict(photos / "broken.jpg")
     with pytest.raises(ImageProblem, match="uint8"):
         p.predict(np.full((8, 8, 3), 300.0))
-    with pytest.raises(FileNotFoundError, match="neither"):
+    with pytest.raises(CheckpointError, match="neither"):
         Predictor.from_pretrained("no-such-model")
 
 
@@ -104,7 +101,7 @@ def test_cli_outputs(run, photos, tmp_path, ending, capsys):
     assert list(frame["path"].map(lambda p: p.split("/")[-1])) == ["a.png", "b.jpg", "broken.jpg", "c.gif"]
     assert {"valence", "arousal", "valence_scaled", "arousal_scaled", "quadrant", "error"} <= set(frame.columns)
     broken = frame[frame["path"].str.endswith("broken.jpg")].iloc[0]
-    assert isinstance(broken["error"], str) and "truncated" in broken["error"] or "not an image" in broken["error"]
+    assert isinstance(broken["error"], str) and ("truncated" in broken["error"] or "not an image" in broken["error"])
     ok = frame[frame["error"].isna()]
     assert ok["valence"].between(1, 9).all() and ok["valence_scaled"].between(1, 7).all()
 
@@ -123,8 +120,56 @@ def test_cli_table_strict_and_bad_arguments(run, photos, capsys):
 
 
 def test_export_is_slim_and_predicts_the_same(run, photos, tmp_path):
-    path = export(run, tmp_path / "slim.pt")
+    path = export(run / "best.pt", tmp_path / "slim.pt")
     assert path.stat().st_size < (run / "best.pt").stat().st_size / 2
     a = Predictor.from_pretrained(run, device="cpu").predict(photos / "b.jpg")
     b = Predictor.from_pretrained(path, device="cpu").predict(photos / "b.jpg")
     assert abs(a["valence"] - b["valence"]) < 0.02 and abs(a["arousal"] - b["arousal"]) < 0.02
+
+
+def test_one_bad_item_never_ends_a_stream(run, photos):
+    p = Predictor.from_pretrained(run, device="cpu")
+    rows = list(p.predict_stream([photos / "a.png", None, object(), photos / "broken.jpg", photos / "b.jpg"]))
+    assert [r["error"] is None for r in rows] == [True, False, False, False, True]
+    assert "NoneType" in rows[1]["error"] and "object" in rows[2]["error"]
+    with pytest.raises(ImageProblem, match="NoneType"):
+        p.predict(None)
+
+
+def test_predict_files_accounts_for_every_input(run, photos):
+    p = Predictor.from_pretrained(run, device="cpu")
+    result = p.predict_files([photos, photos / "missing.jpg"])
+    assert [r["path"].split("/")[-1] for r in result.rows] == ["a.png", "b.jpg", "broken.jpg"]
+    assert len(result.failed) == 1
+    assert [str(n) for n in result.problems] == [f"{photos / 'missing.jpg'}: no such file or folder"]
+    assert any("notes.txt" in str(n) and not n.problem for n in result.notes)
+
+
+def test_strict_fails_on_a_named_path_that_does_not_exist(run, photos, capsys):
+    args = ["predict", str(photos / "a.png"), str(photos / "missing.jpg"), "--model", str(run), "--device", "cpu"]
+    assert main(args) == 0
+    assert main(args + ["--strict"]) == 1
+    assert "missing.jpg: no such file" in capsys.readouterr().err
+
+
+def exit_code(args: list[str]) -> int:
+    """``main``'s status, also when argparse itself refuses an option (it exits with 2)."""
+    try:
+        return main(args)
+    except SystemExit as e:
+        return int(e.code)
+
+
+@pytest.mark.parametrize("bad,says", [(["--batch-size", "0"], "must be at least 1"),
+                                      (["--out", "{tmp}/x.txt"], "unknown ending"),
+                                      (["--out", "{tmp}/dir.csv"], "is a folder"),
+                                      (["--out", "{tmp}/file.csv/x.csv"], "is a file, not a folder"),
+                                      (["--device", "tpu"], "invalid choice")])
+def test_predict_refuses_bad_options_before_scoring(run, photos, tmp_path, capsys, bad, says):
+    (tmp_path / "file.csv").write_text("")
+    (tmp_path / "dir.csv").mkdir()
+    bad = [b.replace("{tmp}", str(tmp_path)) for b in bad]
+    assert exit_code(["predict", str(photos / "a.png"), "--model", str(run), *bad]) == 2
+    err = capsys.readouterr().err
+    assert says in err
+    assert "scored" not in err  # refused before any picture was scored

@@ -8,7 +8,8 @@ import torch
 
 from picaffect.cli import main
 from picaffect.models.emosepar import Emosepar
-from picaffect.training import checkpoint
+from picaffect.errors import CheckpointError, UsageError
+from picaffect.inference import checkpoint
 from picaffect.training.engine import Trainer, TrainConfig, TrainingDiverged, epoch_batches, train
 
 SIZE = 80  # Emosepar's smallest comfortable input; the 24 px cache is upsampled on the fly
@@ -59,11 +60,11 @@ def test_killed_mid_epoch_and_resumed_matches_an_uninterrupted_run(learnable_dat
     with pytest.raises(KeyboardInterrupt):
         train(config(learnable_dataset, tmp_path / "cut", augment="thesis"), progress=False)
     monkeypatch.setattr(Trainer, "_step", real_step)
-    assert checkpoint.load(tmp_path / "cut" / "last.pt")["step"] == 6  # saved at batch 2 of epoch 2
+    assert checkpoint.read(tmp_path / "cut" / "last.pt")["training"]["step"] == 6  # saved at batch 2 of epoch 2
     resumed = train(config(learnable_dataset, tmp_path / "cut", augment="thesis"), resume=True, progress=False)
     assert resumed["steps"] == whole["steps"] == 8
-    a = checkpoint.load(tmp_path / "whole" / "last.pt")["model"]
-    b = checkpoint.load(tmp_path / "cut" / "last.pt")["model"]
+    a = checkpoint.read(tmp_path / "whole" / "last.pt")["weights"]
+    b = checkpoint.read(tmp_path / "cut" / "last.pt")["weights"]
     for key in a:
         assert torch.allclose(a[key].float(), b[key].float(), atol=1e-4), key
 
@@ -83,9 +84,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(learnable_dataset, tm
     monkeypatch.setattr(Emosepar, "forward", forward)
     with pytest.raises(TrainingDiverged, match="step 7"):
         train(config(learnable_dataset, tmp_path / "run"), progress=False)
-    good = checkpoint.load(tmp_path / "run" / "last.pt")
-    assert good["step"] == 6
-    assert all(torch.isfinite(t).all() for t in good["model"].values() if t.is_floating_point())
+    good = checkpoint.read(tmp_path / "run" / "last.pt")
+    assert good["training"]["step"] == 6
+    assert all(torch.isfinite(t).all() for t in good["weights"].values() if t.is_floating_point())
 
 
 def test_cli_train_writes_a_run_and_refuses_to_overwrite(learnable_dataset, tmp_path, capsys):
@@ -102,8 +103,30 @@ def test_cli_train_writes_a_run_and_refuses_to_overwrite(learnable_dataset, tmp_
 
 def test_resume_with_another_model_is_refused(learnable_dataset, tmp_path):
     train(config(learnable_dataset, tmp_path / "run", epochs=1, limit=20), progress=False)
-    with pytest.raises(ValueError, match="same"):
+    with pytest.raises(UsageError, match="same"):
         Trainer(config(learnable_dataset, tmp_path / "run", model="vgg16", epochs=1), resume=True)
+
+
+def test_resume_without_a_checkpoint_is_refused(learnable_dataset, tmp_path):
+    with pytest.raises(UsageError, match="no last.pt"):
+        Trainer(config(learnable_dataset, tmp_path / "empty", epochs=1), resume=True)
+    assert not (tmp_path / "empty" / "config.yaml").exists()
+
+
+@pytest.mark.parametrize("field,value", [("batch_size", 0), ("epochs", 0), ("patience", 0), ("size", -5),
+                                         ("lr", float("nan")), ("model", "resnet"), ("device", "tpu")])
+def test_impossible_settings_are_refused_before_any_work(learnable_dataset, tmp_path, field, value):
+    with pytest.raises(UsageError, match=field.replace("_", " ") if field not in ("model", "device") else value):
+        config(learnable_dataset, tmp_path / "run", **{field: value})
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_truncated_checkpoint_is_one_clear_error(learnable_dataset, tmp_path):
+    train(config(learnable_dataset, tmp_path / "run", epochs=1, limit=20), progress=False)
+    last = tmp_path / "run" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="last.pt: not a readable picaffect checkpoint"):
+        Trainer(config(learnable_dataset, tmp_path / "run", epochs=2, limit=20), resume=True)
 
 
 def test_ridge_probe_recipe_fits_the_head_in_closed_form(learnable_dataset, tmp_path):
@@ -120,8 +143,6 @@ def test_ridge_probe_recipe_fits_the_head_in_closed_form(learnable_dataset, tmp_
     # brightness and redness are easy for ImageNet features: far better than the spread of the targets
     result = evaluate(out, learnable_dataset, split="test", n_boot=50)["splits"]["test"]["overall"]
     assert result["rmse"] < 0.6 * result["rmse_mean_baseline"]
-    with pytest.raises(ValueError, match="linear head"):
-        train(config(learnable_dataset, tmp_path / "bad", recipe="ridge"), progress=False)
 
 
 def test_init_starts_from_another_runs_weights(learnable_dataset, tmp_path):
@@ -130,14 +151,10 @@ def test_init_starts_from_another_runs_weights(learnable_dataset, tmp_path):
           progress=False)
     trainer = Trainer(config(learnable_dataset, tmp_path / "ft", model="efficientnet_lite0", size=64, epochs=1,
                              init=str(probe)))
-    fitted = checkpoint.load(probe / "best.pt")["model"]["head.weight"]
-    assert torch.equal(trainer.model.head.weight.detach(), fitted)
-    with pytest.raises(ValueError, match="emosepar"):
+    fitted = checkpoint.read(probe / "best.pt")["weights"]["head.fc.weight"]
+    assert torch.equal(trainer.model.head.fc.weight.detach(), fitted)
+    with pytest.raises(UsageError, match="emosepar"):
         Trainer(config(learnable_dataset, tmp_path / "bad", init=str(probe)))
-
-
-def test_cli_recipe_choices_match_the_recipes():
-    from picaffect import cli
-    from picaffect.training.recipes import RECIPES
-
-    assert cli.RECIPES == RECIPES
+    with pytest.raises(UsageError, match="maps outputs"):
+        Trainer(config(learnable_dataset, tmp_path / "bad2", model="efficientnet_lite0", size=64, init=str(probe),
+                       targets="raw"))

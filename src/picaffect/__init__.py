@@ -9,6 +9,6 @@ __all__ = ["Predictor", "__version__"]
 def __getattr__(name: str):
     """`from picaffect import Predictor` without importing torch on `import picaffect`."""
     if name == "Predictor":
-        from .predictor import Predictor
+        from .inference import Predictor
         return Predictor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

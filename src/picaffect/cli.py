@@ -8,14 +8,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from . import __version__
-from .errors import PicaffectError
+from .errors import PicaffectError, UsageError
+from .training.config import TrainConfig
+from .names import AUGMENTS, DEVICES, MODELS, RECIPES, SPLITS, SPLITS_OR_ALL, THESIS_MODELS
+
+EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-class UsageError(PicaffectError):
-    """A problem with what the user asked for; printed without a traceback."""
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (batch sizes, epochs, sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+# The train options' defaults are TrainConfig's own (training/config.py is torch-free).
+TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 
 def _add_build(sub) -> None:
@@ -27,10 +43,10 @@ def _add_build(sub) -> None:
                    help="a rated set, e.g. oasis=../shared/data/oasis; repeat for several")
     p.add_argument("--option", action="append", default=[], metavar="NAME.OPTION=VALUE",
                    help="override a source's column or scale, e.g. mycsv.valence=Val or oasis.scale=1,7")
-    p.add_argument("--size", type=int, default=150, help="side of the square cached images (default 150)")
+    p.add_argument("--size", type=positive_int, default=150, help="side of the square cached images (default 150)")
     p.add_argument("--split", choices=("thesis", "group"), default="thesis")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per core)")
+    p.add_argument("--workers", type=positive_int, default=None, help="decoding threads (default: one per core)")
     p.add_argument("--strict", action="store_true", help="stop at the first bad row instead of skipping it")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.set_defaults(run=_run_build)
@@ -49,32 +65,33 @@ def _run_build(args) -> int:
     return 0
 
 
-# Written out rather than imported, so that `picaffect --help` and `build` do not pay for importing torch
-# (tests check they match training.recipes.RECIPES).
-RECIPES = ("thesis", "modern", "ridge")
-
-
 def _add_train(sub) -> None:
+    d = TRAIN_DEFAULTS
     p = sub.add_parser("train", help="train a model on a built dataset",
                        description="Train one model on the train split of a built dataset, watching the test split.")
     p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`")
-    p.add_argument("--model", required=True, help="emosepar, vgg16, inception_v3, xception, efficientnet_lite0")
+    p.add_argument("--model", required=True, choices=MODELS)
     p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints, history and plots")
-    p.add_argument("--recipe", choices=RECIPES, default="thesis")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--augment", nargs="?", const="thesis", default="none", choices=("none", "thesis", "light"),
+    p.add_argument("--recipe", choices=RECIPES, default=d["recipe"],
+                   help="thesis (SGD as in section 7.2), modern (AdamW, cosine), ridge (closed-form linear probe)")
+    p.add_argument("--epochs", type=positive_int, default=d["epochs"])
+    p.add_argument("--batch-size", type=positive_int, default=d["batch_size"])
+    p.add_argument("--augment", nargs="?", const="thesis", default=d["augment"], choices=AUGMENTS,
                    help="augment training batches: the thesis's transforms (the default when given alone), "
                         "or light ones (mirror, small turns, shifts, zooms) for fine-tuning")
-    p.add_argument("--size", type=int, default=None, help="input side (default: the dataset's image size)")
+    p.add_argument("--size", type=positive_int, default=d["size"], help="input side (default: the dataset's)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None, help="use only the first N rows of each split (smoke runs)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--lr", type=float, default=None, help="override the recipe's learning rate")
-    p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--patience", type=int, default=10, help="epochs without a better test loss before stopping")
-    p.add_argument("--init", default=None, metavar="RUN_DIR", help="start from another run's best weights")
+    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--limit", type=positive_int, default=d["limit"],
+                   help="use only the first N rows of each split (smoke runs)")
+    p.add_argument("--device", choices=DEVICES, default=d["device"])
+    p.add_argument("--lr", type=float, default=d["lr"], help="override the recipe's learning rate")
+    p.add_argument("--weight-decay", type=float, default=d["weight_decay"])
+    p.add_argument("--patience", type=positive_int, default=d["patience"],
+                   help="epochs without a better test loss before stopping")
+    p.add_argument("--targets", choices=("raw", "centred"), default=d["targets"],
+                   help="train on raw 1..9 ratings or on (rating - 5) / 4 (default: raw for thesis, else centred)")
+    p.add_argument("--init", default=d["init"], metavar="RUN_DIR", help="start from another run's best weights")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to the model's constructor, e.g. dropout=0.3 (values read as YAML)")
     p.set_defaults(run=_run_train)
@@ -93,18 +110,18 @@ def _model_options(pairs: list[str]) -> dict:
 
 
 def _run_train(args) -> int:
-    from .training.engine import TrainConfig, train
+    from .training.engine import train
 
     config = TrainConfig(data=str(args.data), model=args.model, out=str(args.out), recipe=args.recipe,
                          epochs=args.epochs, batch_size=args.batch_size, augment=args.augment, size=args.size,
                          seed=args.seed, limit=args.limit, device=args.device, lr=args.lr,
                          weight_decay=args.weight_decay, patience=args.patience, init=args.init,
-                         model_options=_model_options(args.model_option))
+                         model_options=_model_options(args.model_option), targets=args.targets)
     summary = train(config, resume=args.resume)
     print(f"{summary['epochs_run']} epochs, {summary['steps']} steps; best test loss "
           f"{summary['best_test_loss']:.4f} (RMSE {summary['best_test_rmse']:.3f}) at epoch {summary['best_epoch']}")
     print(f"wrote {args.out}/ (config.yaml, history.csv, loss.png, best.pt, last.pt, summary.json)")
-    return 0
+    return EXIT_OK
 
 
 def _add_evaluate(sub) -> None:
@@ -112,17 +129,17 @@ def _add_evaluate(sub) -> None:
                        description="RMSE, MAE, Pearson CC, CCC and SAGR with baselines and bootstrap intervals.")
     p.add_argument("model", help="a training run folder (or the name of a shipped model)")
     p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`")
-    p.add_argument("--split", choices=("train", "test", "validation", "all"), default="validation")
+    p.add_argument("--split", choices=SPLITS_OR_ALL, default="validation")
     p.add_argument("--out", type=Path, default=None, help="write metrics.json, report.md, predictions.csv, plots")
     p.add_argument("--by", choices=("source",), default=None, help="add one block per source")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.set_defaults(run=_run_evaluate)
 
 
 def _run_evaluate(args) -> int:
     from .evaluation.evaluate import evaluate
-    from .evaluation.report import metrics_markdown
+    from .evaluation.markdown import metrics_markdown
 
     result = evaluate(args.model, args.data, split=args.split, out=args.out, by_source=args.by == "source",
                       batch_size=args.batch_size, device=args.device)
@@ -137,26 +154,25 @@ def _add_experiment(sub) -> None:
     p.add_argument("which", choices=("thesis", "cross-dataset"))
     p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--models", default="emosepar,vgg16,inception_v3,xception",
+    p.add_argument("--epochs", type=positive_int, default=30)
+    p.add_argument("--models", default=",".join(THESIS_MODELS),
                    help="comma-separated (thesis); the first one is used for cross-dataset")
     p.add_argument("--recipe", choices=("thesis", "modern"), default="thesis", help="cross-dataset only")
-    p.add_argument("--limit", type=int, default=None, help="first N rows of each split (smoke runs)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--size", type=int, default=None)
-    p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--limit", type=positive_int, default=None, help="first N rows of each split (smoke runs)")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--size", type=positive_int, default=None)
+    p.add_argument("--patience", type=positive_int, default=10)
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.set_defaults(run=_run_experiment)
 
 
 def _run_experiment(args) -> int:
     from .evaluation.experiment import run_cross_dataset, run_thesis
-    from .models import names
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    unknown = [m for m in models if m not in names()]
+    unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
-        raise UsageError(f"--models: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(names())}")
+        raise UsageError(f"--models: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(MODELS)}")
     common = dict(epochs=args.epochs, limit=args.limit, batch_size=args.batch_size, size=args.size,
                   device=args.device, patience=args.patience)
     if args.which == "thesis":
@@ -170,68 +186,75 @@ def _run_experiment(args) -> int:
 
 def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="valence and arousal for pictures",
-                       description="Score pictures with the shipped default model or a trained run.")
+                       description="Score pictures with the shipped default model or a trained run. Exit status: "
+                                   "0 done, 1 some pictures or named paths failed (with --strict), 2 bad input.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="picture files, folders or globs")
     p.add_argument("--model", default="default", help="default (shipped), a run folder, or a checkpoint file")
     p.add_argument("--recursive", action="store_true", help="search folders (and ** globs) recursively")
     p.add_argument("--out", type=Path, default=None, help="write FILE.csv, .json, .jsonl or .parquet")
     p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table", help="stdout format without --out")
     p.add_argument("--scale", default=None, metavar="MIN,MAX", help="also give the values on this scale, e.g. 1,7")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per core)")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--workers", type=positive_int, default=None, help="decoding threads (default: one per core)")
     p.add_argument("--tta", action="store_true", help="average with the mirror image (slower, a little better)")
-    p.add_argument("--strict", action="store_true", help="exit non-zero if any picture could not be scored")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if any picture could not be scored or a named path does not exist")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.set_defaults(run=_run_predict)
+
+
+def _parse_scale(text: str | None):
+    from .scale import Scale
+
+    if text is None:
+        return None
+    try:
+        return Scale.parse(text)
+    except (ValueError, PicaffectError) as e:
+        raise UsageError(f"--scale {text}: {e}") from None
 
 
 def _run_predict(args) -> int:
     from tqdm.auto import tqdm
 
-    from .data.pictures import collect_pictures
+    from .inference import Predictor
     from .outputs import check_output_path, output_meta, render, write_predictions
-    from .predictor import Predictor, add_scaled
-    from .scale import Scale
 
-    try:
-        scale = Scale.parse(args.scale) if args.scale else None
-    except ValueError as e:
-        raise UsageError(f"--scale: {e}") from None
-    if args.out:
-        check_output_path(args.out)  # before scoring: a bad --out must not cost a whole run
-    pictures, notes = collect_pictures(args.paths, recursive=args.recursive)
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
-    if not pictures:
-        raise UsageError("no pictures to score")
+    scale = _parse_scale(args.scale)
+    if args.out is not None:
+        check_output_path(args.out)  # before any work: a bad --out should not cost a scoring run
     predictor = Predictor.from_pretrained(args.model, device=args.device, workers=args.workers)
-    rows = []
-    stream = predictor.predict_stream(pictures, batch_size=args.batch_size, tta=args.tta)
-    for row in tqdm(stream, total=len(pictures), unit="img", disable=len(pictures) < 50 or not sys.stderr.isatty()):
-        rows.append(add_scaled(row, scale) if scale else row)
+
+    def progress(stream, total):
+        return tqdm(stream, total=total, unit="img", disable=total < 50 or not sys.stderr.isatty())
+
+    run = predictor.predict_files(args.paths, recursive=args.recursive, batch_size=args.batch_size, tta=args.tta,
+                                  scale=scale, progress=progress)
+    for note in run.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not run.rows:
+        raise UsageError("no pictures to score")
     meta = output_meta(str(args.model), str(scale) if scale else None)
     if args.out:
-        write_predictions(rows, args.out, meta)
+        write_predictions(run.rows, args.out, meta)
     else:
-        print(render(rows, args.format, meta), end="")
-    failed = [r for r in rows if r["error"]]
-    for r in failed:
+        print(render(run.rows, args.format, meta), end="")
+    for r in run.failed:
         print(f"error: {r['path']}: {r['error']}", file=sys.stderr)
-    print(f"scored {len(rows) - len(failed)} of {len(rows)} pictures" + (f", {len(failed)} unreadable" if failed else "")
-          + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
-    return 1 if (failed or any(n.problem for n in notes)) and args.strict else 0
+    print(run.summary() + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
+    return EXIT_ITEMS_FAILED if args.strict and (run.failed or run.problems) else EXIT_OK
 
 
 def _add_retrain(sub) -> None:
     p = sub.add_parser("retrain", help="rebuild a model from its configuration (configs/default.yaml)")
     p.add_argument("config", type=Path)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.set_defaults(run=_run_retrain)
 
 
 def _run_retrain(args) -> int:
-    from .evaluation.report import metrics_markdown
-    from .training.pipeline import retrain
+    from .evaluation.markdown import metrics_markdown
+    from .workflows.retrain import retrain
 
     summary = retrain(args.config, device=args.device)
     print(metrics_markdown(summary["final"]))
@@ -239,19 +262,26 @@ def _run_retrain(args) -> int:
 
 
 def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="write a run's best weights as a slim fp16 checkpoint for shipping")
-    p.add_argument("run_dir", type=Path)
+    p = sub.add_parser("export", help="write a model as a slim fp16 checkpoint for shipping",
+                       description="MODEL is a training run folder (its best.pt), a checkpoint file, or a shipped "
+                                   "model's name. Optimiser and training state are left out.")
+    p.add_argument("model")
     p.add_argument("out", type=Path)
     p.add_argument("--fp32", action="store_true", help="keep 32-bit weights")
     p.set_defaults(run=_run_export)
 
 
 def _run_export(args) -> int:
-    from .training.engine import export
+    from .inference import export, resolve_model
 
-    path = export(args.run_dir, args.out, half=not args.fp32)
+    if args.out.is_dir():
+        raise UsageError(f"{args.out} is a folder; give the file to write, e.g. {args.out / 'model.pt'}")
+    if not args.out.parent.is_dir():
+        raise UsageError(f"cannot write {args.out}: {args.out.parent} is not an existing folder")
+    path = export(resolve_model(args.model), args.out, half=not args.fp32,
+                  metadata={"made_by": f"picaffect {__version__}: picaffect export {args.model} {args.out.name}"})
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    return 0
+    return EXIT_OK
 
 
 def _add_demo(sub) -> None:
@@ -262,21 +292,10 @@ def _add_demo(sub) -> None:
 
 
 def _run_demo(args) -> int:
-    from .demo import plot_predictions, sample_photographs
-    from .outputs import output_meta, render, write_predictions
-    from .predictor import Predictor
+    from .demo import run_demo
 
-    photos = sample_photographs(args.out / "photos")
-    if not photos:
-        raise UsageError("no sample photographs found: install the demo extras (pip install 'picaffect[demo]')")
-    predictor = Predictor.from_pretrained(args.model)
-    rows = list(predictor.predict_stream(photos))
-    meta = output_meta(args.model)
-    print(render(rows, "table", meta), end="")
-    write_predictions(rows, args.out / "predictions.csv", meta)
-    plot = plot_predictions(rows, args.out / "circumplex.png")
-    print(f"wrote {args.out / 'predictions.csv'} and {plot}")
-    return 0
+    run_demo(args.out, args.model)
+    return EXIT_OK
 
 
 def parser() -> argparse.ArgumentParser:
@@ -294,12 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (PicaffectError, FileNotFoundError, FileExistsError, ValueError) as e:
+    except PicaffectError as e:  # the user's input or request: one line; anything else is a bug and keeps its trace
         print(f"picaffect {args.command}: error: {e}", file=sys.stderr)
-        return getattr(e, "exit_code", 2)  # 1 where --strict met a bad item, 2 for usage and input errors
+        return getattr(e, "exit_code", EXIT_USAGE)  # 1 where --strict met a bad item (build), else 2
     except KeyboardInterrupt:
         print(f"picaffect {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 HEAVY_COMMANDS = {"train", "experiment", "evaluate", "predict", "retrain", "demo"}
@@ -312,7 +331,7 @@ def entry() -> None:
     import os
 
     if len(sys.argv) > 1 and sys.argv[1] in HEAVY_COMMANDS:
-        from .training.runtime import allocator_env
+        from .runtime import allocator_env
 
         env = allocator_env()
         if env is not None:

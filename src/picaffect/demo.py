@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .scale import SAM
 
 # scikit-image's bundled photographs (the rest of its data folder is test patterns and microscopy).
 SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "camera.png",
@@ -42,26 +41,21 @@ def sample_photographs(folder: Path) -> list[Path]:
     return copies
 
 
-def plot_predictions(rows: list[dict], path: Path) -> Path:
-    """The pictures' predictions on the valence-arousal plane, labelled by file name."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def run_demo(out: Path, model: str = "default") -> Path:
+    """Score the sample photographs into ``out`` (table, CSV, circumplex); returns the plot's path."""
+    from .errors import UsageError
+    from .inference import Predictor
+    from .outputs import output_meta, render, write_predictions
+    from .plots import labelled_circumplex
 
-    fig, ax = plt.subplots(figsize=(7, 6.2))
-    for r in rows:
-        if r["error"]:
-            continue
-        ax.scatter(r["valence"], r["arousal"], s=30)
-        ax.annotate(Path(r["path"]).stem.split("_", 1)[-1], (r["valence"], r["arousal"]), fontsize=8,
-                    xytext=(4, 3), textcoords="offset points")
-    ax.axhline(SAM.midpoint, color="grey", lw=0.5)
-    ax.axvline(SAM.midpoint, color="grey", lw=0.5)
-    for x, y, text in ((2.2, 8.6, "unpleasant, activated"), (7.8, 8.6, "pleasant, activated"),
-                       (2.2, 1.4, "unpleasant, calm"), (7.8, 1.4, "pleasant, calm")):
-        ax.text(x, y, text, ha="center", color="grey", fontsize=8)
-    ax.set(xlim=(SAM.min, SAM.max), ylim=(SAM.min, SAM.max), xlabel="valence (1 unpleasant .. 9 pleasant)",
-           ylabel="arousal (1 calm .. 9 excited)", title="picaffect: predicted feelings for the sample photographs")
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    photos = sample_photographs(out / "photos")
+    if not photos:
+        raise UsageError("no sample photographs found: install the demo extras (pip install 'picaffect[demo]')")
+    run = Predictor.from_pretrained(model).predict_files(photos)
+    meta = output_meta(model)
+    print(render(run.rows, "table", meta), end="")
+    write_predictions(run.rows, out / "predictions.csv", meta)
+    plot = labelled_circumplex(run.rows, out / "circumplex.png",
+                               title="picaffect: predicted feelings for the sample photographs")
+    print(f"wrote {out / 'predictions.csv'} and {plot}")
+    return plot

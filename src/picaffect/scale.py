@@ -55,3 +55,10 @@ def rescale(value, old: Scale, new: Scale = SAM):
     Plain arithmetic, so it serves floats, numpy arrays and torch tensors alike.
     """
     return (value - old.min) * (new.max - new.min) / (old.max - old.min) + new.min
+
+
+# How a network's outputs map to 1..9 ratings, rating = output * scale + offset (stored
+# in every checkpoint as numbers): raw ratings (the thesis), or ratings centred on the
+# midpoint and divided by the half-width, so outputs lie in [-1, 1] (its future work 9.2.1).
+RAW_MAPPING: tuple[float, float] = (1.0, 0.0)
+CENTRED_MAPPING: tuple[float, float] = (SAM.max - SAM.midpoint, SAM.midpoint)

@@ -95,29 +95,8 @@ def format_report(report: dict, max_skipped: int = 20) -> str:
 
 def plot_dataset(kept: pd.DataFrame, folder: Path) -> list[Path]:
     """Figure 6.1 (valence-arousal scatter by source) and 6.2 (histograms)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plots import rating_histograms, ratings_by_source
 
-    folder.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6.5, 6))
-    for name, rows in kept.groupby("source", sort=False):
-        ax.scatter(rows["valence"], rows["arousal"], s=6, alpha=0.5, label=f"{name} ({len(rows)})")
-    ax.set(xlim=(SAM.min, SAM.max), ylim=(SAM.min, SAM.max), xlabel="valence (1 unpleasant .. 9 pleasant)",
-           ylabel="arousal (1 calm .. 9 excited)", title="Valence and arousal by source")
-    ax.axhline(SAM.midpoint, color="grey", lw=0.5)
-    ax.axvline(SAM.midpoint, color="grey", lw=0.5)
-    ax.legend(markerscale=3, fontsize=8)
-    scatter = folder / "valence_arousal.png"
-    fig.savefig(scatter, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, column in zip(axes, ("valence", "arousal")):
-        ax.hist(kept[column], bins=32, range=(SAM.min, SAM.max), color="tab:blue" if column == "valence" else "tab:orange")
-        ax.set(xlabel=f"{column} (1..9)", title=f"{column} ({len(kept)} pictures)")
-    axes[0].set_ylabel("pictures")
-    hist = folder / "histograms.png"
-    fig.savefig(hist, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return [scatter, hist]
+    valence, arousal = kept["valence"].to_numpy(), kept["arousal"].to_numpy()
+    return [ratings_by_source(valence, arousal, kept["source"].to_numpy(), Path(folder) / "valence_arousal.png"),
+            rating_histograms(valence, arousal, Path(folder) / "histograms.png")]

@@ -14,11 +14,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.dataset import RatedImages
-from ..data.splits import SPLITS
-from .metrics import summarize
-from .plots import plot_circumplex, plot_predicted_vs_true
-from .report import metrics_markdown
+from ..data.dataset import RatedImages, make_loader
+from ..inference import Predictor
+from ..metrics import summarize
+from ..names import SPLITS_OR_ALL, check
+from ..plots import predicted_vs_true, prediction_errors
+from .markdown import metrics_markdown
+
+
+def predict_dataset(predictor: Predictor, dataset: RatedImages, batch_size: int = 64) -> np.ndarray:
+    """(rows, 2) unclipped ratings for a built dataset's rows, in order.
+
+    Unclipped on purpose: an evaluation describes the network as it is (a model
+    early in training predicts below 1, and clipping would hide it).
+    """
+    out = [predictor.score_images(images) for images, _ in make_loader(dataset, batch_size, shuffle=False)]
+    return np.concatenate(out) if out else np.empty((0, 2), np.float32)
 
 
 def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[str] = "validation",
@@ -29,19 +40,19 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
     ``split`` is train, test, validation, ``all`` (every kept row as one block), or a
     list of them. ``by_source`` adds one block per source, over the rows evaluated.
     """
-    from ..predictor import Predictor
-
     names = [split] if isinstance(split, str) else list(split)
     for name in names:
-        if name not in SPLITS + ("all",):
-            raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS + ('all',))}")
+        check("split", name, SPLITS_OR_ALL)
+    if batch_size < 1:
+        from ..errors import UsageError
+        raise UsageError(f"batch size must be at least 1, not {batch_size}")
     scorer = Predictor.from_pretrained(model_ref, device=device)
     train_y = RatedImages(data, "train").targets.numpy()
     result: dict = {"model": str(model_ref), "dataset": str(data), "splits": {}}
     frames = []
     for name in names:
         dataset = RatedImages(data, name)
-        predictions = scorer.predict_dataset(dataset, batch_size=batch_size)
+        predictions = predict_dataset(scorer, dataset, batch_size)
         result["splits"][name] = summarize(dataset.targets.numpy(), predictions, train_y=train_y, n_boot=n_boot,
                                            seed=seed)
         frames.append(dataset.rows.assign(valence_pred=predictions[:, 0], arousal_pred=predictions[:, 1]))
@@ -67,8 +78,8 @@ def write_outputs(out: Path, result: dict, rows: pd.DataFrame) -> None:
     table.to_csv(out / "predictions.csv", index=False, float_format="%.4f")
     y = rows[["valence", "arousal"]].to_numpy()
     yhat = rows[["valence_pred", "arousal_pred"]].to_numpy()
-    plot_predicted_vs_true(y, yhat, out / "predicted_vs_true.png")
-    plot_circumplex(y, yhat, out / "circumplex.png")
+    predicted_vs_true(y, yhat, out / "predicted_vs_true.png")
+    prediction_errors(y, yhat, out / "circumplex.png")
 
 
 def _jsonable(value):

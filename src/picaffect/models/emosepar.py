@@ -17,14 +17,17 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .layers import RegressionHead, SeparableConv2d, batch_norm, keras_init_
+from .layers import RegressionHead, RegressionModel, SeparableConv2d, batch_norm, keras_init_
 
 
-class Emosepar(nn.Module):
-    def __init__(self, dropout: float = 0.5, num_outputs: int = 2, in_chans: int = 3) -> None:
+class Emosepar(RegressionModel):
+    """The thesis's network; ``pretrained`` may name a state dict of an earlier Emosepar
+    (there are no ImageNet weights for it)."""
+
+    def __init__(self, *, num_outputs: int = 2, dropout: float = 0.5, pretrained: str | None = None) -> None:
         super().__init__()
         layers: list[nn.Module] = [
-            nn.Conv2d(in_chans, 32, 3, bias=False), batch_norm(32), nn.ReLU(inplace=True),
+            nn.Conv2d(3, 32, 3, bias=False), batch_norm(32), nn.ReLU(inplace=True),
             nn.MaxPool2d(3, stride=2),
         ]
         channels = 32
@@ -36,9 +39,15 @@ class Emosepar(nn.Module):
                 SeparableConv2d(width, width, 3, bias=True), batch_norm(width),
             ]
             channels = width
-        self.features = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
         self.head = RegressionHead(channels, num_outputs, dropout)
         keras_init_(self)
+        if pretrained is not None:
+            from ..errors import WeightsError
+            from .weights import load_weights
+            if str(pretrained) == "imagenet":
+                raise WeightsError("Emosepar has no ImageNet weights: it is trained from scratch (pretrained=None)")
+            load_weights(self, pretrained)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)

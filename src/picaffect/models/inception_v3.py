@@ -143,7 +143,7 @@ class InceptionE(nn.Module):
 class InceptionV3(ImageNetBackbone):
     imagenet_name = "inception_v3"
 
-    def __init__(self, dropout: float = 0.0, num_outputs: int = 2, pretrained: str | None = None) -> None:
+    def __init__(self, *, num_outputs: int = 2, dropout: float = 0.0, pretrained: str | None = None) -> None:
         super().__init__()
         self.normalize = Normalize()  # identity unless ImageNet weights are loaded (first child: runs first)
         self.Conv2d_1a_3x3 = ConvBNAct(3, 32, 3, stride=2)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-BN_EPS = 1e-3        # Keras BatchNormalization default
+BN_EPS = 1e-3        # Keras / TensorFlow BatchNormalization default
 BN_MOMENTUM = 0.01   # Keras momentum 0.99 = torch momentum 0.01
 
 
-def batch_norm(channels: int) -> nn.BatchNorm2d:
-    """``BatchNorm2d`` with Keras's defaults."""
-    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+def batch_norm(channels: int, eps: float = BN_EPS, momentum: float = BN_MOMENTUM) -> nn.BatchNorm2d:
+    """``BatchNorm2d`` with Keras's (and TensorFlow's) defaults unless told otherwise."""
+    return nn.BatchNorm2d(channels, eps=eps, momentum=momentum)
 
 
 class SeparableConv2d(nn.Module):
@@ -53,20 +53,44 @@ class ConvBNAct(nn.Module):
 
 
 class RegressionHead(nn.Module):
-    """Global average pooling -> optional dropout -> Linear(features, num_outputs).
+    """Global average pooling -> optional dropout -> Linear(width, num_outputs).
 
     The thesis's head for every model: the two outputs are valence and arousal,
-    with no activation (linear regression outputs).
+    with no activation (linear regression outputs). ``pre_logits`` stops after the
+    pooling, which is what a linear probe fits its ridge regression on.
     """
 
-    def __init__(self, features: int, num_outputs: int = 2, dropout: float = 0.0) -> None:
+    def __init__(self, width: int, num_outputs: int = 2, dropout: float = 0.0) -> None:
         super().__init__()
+        self.width = width
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(features, num_outputs)
+        self.fc = nn.Linear(width, num_outputs)
+
+    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        pooled = torch.flatten(self.pool(x), 1)
+        return pooled if pre_logits else self.fc(self.dropout(pooled))
+
+
+class RegressionModel(nn.Module):
+    """What every picaffect model is (timm's split): ``forward_features`` gives the
+    last feature map, ``forward_head`` pools it and maps it to (valence, arousal).
+
+    Subclasses define ``forward_features`` and a ``head`` (a ``RegressionHead``).
+    Every constructor is keyword-only with the same names: ``num_outputs``,
+    ``dropout``, ``pretrained`` (None, ``"imagenet"`` or a state-dict path).
+    """
+
+    head: RegressionHead
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(x, pre_logits=pre_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
+        return self.forward_head(self.forward_features(x))
 
 
 @torch.no_grad()
@@ -109,22 +133,31 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
-class ImageNetBackbone(nn.Module):
-    """A published ImageNet architecture under our regression head.
+class ImageNetBackbone(RegressionModel):
+    """A published ImageNet architecture (torchvision / timm layout) under our regression head.
 
     Subclasses register ``normalize`` first, then the network's own modules in
-    order, then ``head``; the forward pass runs the children in that order, which
-    keeps each architecture file a plain list of its layers.
+    order, then ``head``; ``forward_features`` runs the modules in that order,
+    which keeps each architecture file a plain list of its layers whose names
+    match the other library's state dict.
     """
 
     imagenet_name: str = ""
 
     def load_pretrained(self, pretrained: str | None) -> None:
-        """Load a local torchvision / timm ImageNet state dict and the input scaling it expects."""
+        """Load a local torchvision / timm ImageNet state dict and the input scaling it expects.
+
+        No ImageNet weights for these architectures ship with picaffect or can be
+        fetched offline, so ``"imagenet"`` asks for a path instead.
+        """
         if pretrained is None:
             return
-        from .pretrained import INPUT_NORMALIZATION, load_imagenet_weights
-        load_imagenet_weights(self, pretrained)
+        from ..errors import WeightsError
+        from .weights import INPUT_NORMALIZATION, load_weights
+        if str(pretrained) == "imagenet":
+            raise WeightsError(f"no ImageNet weights ship for {self.imagenet_name}: pass the path of a torchvision/"
+                               f"timm state dict saved with torch.save(model.state_dict(), path)")
+        load_weights(self, pretrained)
         self.normalize.set(*INPUT_NORMALIZATION[self.imagenet_name])
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,9 +165,6 @@ class ImageNetBackbone(nn.Module):
             if name != "head":
                 x = module(x)
         return x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x))
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ CONFIG_D: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
 class VGG16(ImageNetBackbone):
     imagenet_name = "vgg16"
 
-    def __init__(self, dropout: float = 0.0, num_outputs: int = 2, pretrained: str | None = None) -> None:
+    def __init__(self, *, num_outputs: int = 2, dropout: float = 0.0, pretrained: str | None = None) -> None:
         super().__init__()
         self.normalize = Normalize()  # identity unless ImageNet weights are loaded (first child: runs first)
         layers: list[nn.Module] = []

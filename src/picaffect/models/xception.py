@@ -64,7 +64,7 @@ class Block(nn.Module):
 class Xception(ImageNetBackbone):
     imagenet_name = "xception"
 
-    def __init__(self, dropout: float = 0.0, num_outputs: int = 2, pretrained: str | None = None) -> None:
+    def __init__(self, *, num_outputs: int = 2, dropout: float = 0.0, pretrained: str | None = None) -> None:
         super().__init__()
         self.normalize = Normalize()  # identity unless ImageNet weights are loaded (first child: runs first)
         # Entry flow.

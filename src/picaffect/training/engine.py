@@ -9,28 +9,30 @@ split watched after each epoch (as in the thesis) for early stopping and
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
 from tqdm.auto import tqdm
 
 from .. import models
 from ..data.dataset import RatedImages, make_loader
-from ..errors import PicaffectError
-from ..evaluation.metrics import pcc, rmse, sagr
+from ..errors import CheckpointError, PicaffectError, UsageError
+from ..inference.checkpoint import ModelSpec, model_record, read, save_atomic
+from ..inference.forward import ratings, to_input
+from ..metrics import pcc, rmse, sagr
+from ..plots import loss_curves
+from ..runtime import pick_device
 from ..scale import SAM
-from . import checkpoint
-from .augment import AUGMENTS
+from .augment import AUGMENTS as AUGMENT_TRANSFORMS
+from .config import TrainConfig
+from .probe import fit_ridge_probe
 from .recipes import make_recipe
-from .runtime import pick_device, tune_allocator
 
 HISTORY_FIELDS = ["epoch", "step", "train_loss", "test_loss", "test_rmse", "test_pcc", "test_sagr", "lr", "seconds",
                   "images_per_s"]
@@ -40,61 +42,18 @@ class TrainingDiverged(PicaffectError):
     """The loss became NaN or infinite; the last good checkpoint is left in place."""
 
 
-@dataclass
-class TrainConfig:
-    data: str
-    model: str
-    out: str
-    recipe: str = "thesis"
-    epochs: int = 10
-    batch_size: int = 64
-    augment: str = "none"            # "none", "thesis" (section 7.3) or "light" (for fine-tuning)
-    size: int | None = None          # input side; None = the dataset's cache size
-    seed: int = 0
-    limit: int | None = None         # first N rows of each split, for smoke runs
-    device: str = "auto"
-    lr: float | None = None
-    weight_decay: float | None = None
-    patience: int = 10               # epochs without a better test loss before stopping
-    checkpoint_every: int = 50       # steps between last.pt writes inside an epoch
-    init: str | None = None          # start from this run folder's best.pt (or a checkpoint file)
-    model_options: dict = field(default_factory=dict)
-
-    def save(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
-
-    @classmethod
-    def load(cls, path: Path) -> "TrainConfig":
-        return cls(**yaml.safe_load(path.read_text()))
-
-
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
     """The shuffled batches of one epoch: a function of (seed, epoch) alone."""
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def to_input(images: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
-    """uint8 (N,3,H,W) -> float in [0, 1], channels_last, resized to ``size`` if needed."""
-    x = images.to(device, non_blocking=True).float().div_(255.0)
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.contiguous(memory_format=torch.channels_last)
-
-
 @torch.no_grad()
-def predict_loader(model: torch.nn.Module, dataset: RatedImages, recipe, size: int, device: torch.device,
-                   batch_size: int = 64, tta: bool = False) -> torch.Tensor:
-    """Predictions on 1..9 for a whole dataset, in dataset order."""
+def score_split(model: torch.nn.Module, dataset: RatedImages, spec: ModelSpec, device: torch.device,
+                batch_size: int = 64) -> torch.Tensor:
+    """(rows, 2) ratings on 1..9 for a whole split, in dataset order, through the inference forward pass."""
     model.eval()
-    out = []
-    for images, _ in make_loader(dataset, batch_size, shuffle=False):
-        x = to_input(images, size, device)
-        with _autocast(device):
-            y = model(x).float()
-            if tta:
-                y = (y + model(x.flip(-1)).float()) / 2
-        out.append(recipe.decode(y).cpu())
+    out = [ratings(model, images, spec, device) for images, _ in make_loader(dataset, batch_size, shuffle=False)]
     return torch.cat(out) if out else torch.empty(0, 2)
 
 
@@ -106,17 +65,22 @@ def _autocast(device: torch.device):
 
 class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False, progress: bool | None = None) -> None:
-        tune_allocator()
+        config.check()
         self.config = config
         self.out = Path(config.out)
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.device = pick_device(config.device)
-        self.recipe = make_recipe(config.recipe, config.lr, config.weight_decay)
+        self.probe = config.recipe == "ridge"  # solved in closed form: no optimiser, nothing to step
+        self.recipe = None if self.probe else make_recipe(config.recipe, config.lr, config.weight_decay)
         self.train_set = RatedImages(config.data, "train", limit=config.limit)
         self.test_set = RatedImages(config.data, "test", limit=config.limit)
         if len(self.train_set) == 0:
-            raise ValueError(f"{config.data} has no training rows")
-        self.size = config.size or self.train_set.image_size
+            raise UsageError(f"{config.data} has no training rows")
+        scale, offset = config.output_mapping
+        arguments = {k: v for k, v in config.model_options.items() if k != "pretrained"}
+        self.spec = ModelSpec(architecture=config.model, size=config.size or self.train_set.image_size,
+                              arguments=arguments, output_scale=scale, output_offset=offset)
+        self.size = self.spec.size
         torch.manual_seed(config.seed)
         self.model = models.create(config.model, **config.model_options).to(self.device)
         if config.init:
@@ -124,12 +88,10 @@ class Trainer:
         self.model = self.model.to(memory_format=torch.channels_last)
         self.steps_per_epoch = math.ceil(len(self.train_set) / config.batch_size)
         self.optimizer = self.scheduler = None
-        if self.recipe.name != "ridge":  # the probe is solved in closed form: nothing to step
+        if self.recipe is not None:
             self.optimizer = self.recipe.optimizer([p for p in self.model.parameters() if p.requires_grad])
             self.scheduler = self.recipe.schedule(self.optimizer, self.steps_per_epoch * config.epochs)
-        if config.augment not in ("none", *AUGMENTS):
-            raise ValueError(f"unknown augmentation {config.augment!r}; choose none, {', '.join(AUGMENTS)}")
-        self.augment = AUGMENTS.get(config.augment)
+        self.augment = AUGMENT_TRANSFORMS.get(config.augment)
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.best_loss, self.stale_epochs = math.inf, 0
         self.history: list[dict] = []
@@ -139,41 +101,58 @@ class Trainer:
     def _init_from(self, path: Path) -> None:
         """Start from another run's weights (a linear probe before fine-tuning, say)."""
         path = path / "best.pt" if path.is_dir() else path
-        if not path.is_file():
-            raise FileNotFoundError(f"--init {path}: no such checkpoint")
-        state = checkpoint.load(path)
-        if state["config"]["model"] != self.config.model:
-            raise ValueError(f"--init {path} holds a {state['config']['model']} model, not {self.config.model}")
-        if make_recipe(state["config"]["recipe"]).normalize_targets != self.recipe.normalize_targets:
-            raise ValueError(f"--init {path} was trained with another target mapping than recipe {self.recipe.name}")
-        self.model.load_state_dict(checkpoint.float_weights(state))
+        record = read(path)
+        spec = ModelSpec.from_dict(record["spec"])
+        if spec.architecture != self.config.model:
+            raise UsageError(f"--init {path} holds a {spec.architecture} model, not {self.config.model}")
+        if (spec.output_scale, spec.output_offset) != (self.spec.output_scale, self.spec.output_offset):
+            raise UsageError(f"--init {path} maps outputs to ratings as {spec.output_scale} x + {spec.output_offset}, "
+                             f"this run as {self.spec.output_scale} x + {self.spec.output_offset}: choose --targets "
+                             f"to match")
+        weights = {k: v.float() if v.is_floating_point() else v for k, v in record["weights"].items()}
+        self.model.load_state_dict(weights)
 
     # -- state ---------------------------------------------------------------------------------------------------
     def _start(self, resume: bool) -> None:
         last = self.out / "last.pt"
         if last.exists() and not resume:
-            raise FileExistsError(f"{self.out} already holds a run; add --resume to continue it or pick another --out")
-        self.out.mkdir(parents=True, exist_ok=True)
-        if resume and last.exists():
+            raise UsageError(f"{self.out} already holds a run; add --resume to continue it or pick another --out")
+        if resume and not last.exists():
+            raise UsageError(f"--resume: {self.out} holds no last.pt to continue from; leave out --resume to start "
+                             f"a new run there")
+        if self.out.exists() and not self.out.is_dir():
+            raise UsageError(f"--out {self.out} is a file, not a folder")
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--out {self.out}: cannot create the run folder ({e.strerror})") from None
+        if resume:
             saved = TrainConfig.load(self.out / "config.yaml")
             if (saved.model, saved.recipe, saved.data) != (self.config.model, self.config.recipe, self.config.data):
-                raise ValueError(f"{self.out} was trained with model {saved.model}, recipe {saved.recipe} on "
+                raise UsageError(f"{self.out} was trained with model {saved.model}, recipe {saved.recipe} on "
                                  f"{saved.data}; --resume needs the same")
-            self._load_state(checkpoint.load(last))
+            record = read(last)
+            if "training" not in record:
+                raise CheckpointError(f"{last} was written by picaffect 0.1 and cannot be resumed by this version; "
+                                      f"its best.pt still works with predict, evaluate and --init")
+            self._load_state(record)
         else:
             self.config.save(self.out / "config.yaml")
 
     def _state(self) -> dict:
-        return {"model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict() if self.optimizer else None,
-                "scheduler": self.scheduler.state_dict() if self.scheduler else None, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                "step": self.step, "best_loss": self.best_loss, "stale_epochs": self.stale_epochs,
-                "history": self.history, "train_loss_sum": self.train_loss_sum, "train_seen": self.train_seen,
-                "rng": torch.get_rng_state(), "config": asdict(self.config), "recipe": asdict(self.recipe),
-                "size": self.size}
+        """A checkpoint: the model part every reader understands, plus what resuming needs."""
+        record = model_record(self.model, self.spec, metadata={"trained_with": asdict(self.config)})
+        record["training"] = {
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None, "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch, "step": self.step, "best_loss": self.best_loss,
+            "stale_epochs": self.stale_epochs, "history": self.history, "train_loss_sum": self.train_loss_sum,
+            "train_seen": self.train_seen, "rng": torch.get_rng_state(), "config": asdict(self.config)}
+        return record
 
-    def _load_state(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+    def _load_state(self, record: dict) -> None:
+        self.model.load_state_dict(record["weights"])
+        state = record["training"]
         if self.optimizer is not None:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
@@ -183,12 +162,12 @@ class Trainer:
         torch.set_rng_state(state["rng"])
 
     def _save(self, name: str) -> None:
-        checkpoint.save_atomic(self._state(), self.out / name)
+        save_atomic(self._state(), self.out / name)
 
     # -- loop ----------------------------------------------------------------------------------------------------
     def fit(self) -> dict:
         cfg = self.config
-        if self.recipe.name == "ridge":
+        if self.probe:
             self._fit_probe()
         else:
             while self.epoch < cfg.epochs and self.stale_epochs < cfg.patience:
@@ -222,22 +201,20 @@ class Trainer:
         bar.close()
 
     def _fit_probe(self) -> None:
-        """The ridge recipe: one closed-form 'epoch' on frozen features."""
-        from .probe import fit_probe
-
+        """``--recipe ridge``: one closed-form 'epoch' on frozen features."""
         self._epoch_start, self._epoch_images = time.perf_counter(), len(self.train_set)
-        probe = fit_probe(self.model, self.train_set, self.test_set, self.size, self.device, self.recipe)
+        probe = fit_ridge_probe(self.model, self.train_set, self.test_set, self.spec, self.device)
         (self.out / "probe.json").write_text(json.dumps(probe, indent=2) + "\n")
         row = self._end_epoch()
         print(f"ridge probe: penalty {probe['alpha']:.3g} chosen on the test split", flush=True)
         self._log_epoch(row)
 
     def _step(self, images: torch.Tensor, targets: torch.Tensor, batch: int) -> float:
-        x = to_input(images, self.size, self.device)
+        x = to_input(images, self.spec, self.device)
         if self.augment is not None:
             gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
             x = self.augment(x, gen).contiguous(memory_format=torch.channels_last)
-        y = self.recipe.encode(targets.to(self.device))
+        y = self.spec.encode(targets.to(self.device))
         with _autocast(self.device):
             loss = F.mse_loss(self.model(x).float(), y)
         if not torch.isfinite(loss):
@@ -253,9 +230,9 @@ class Trainer:
 
     def _end_epoch(self) -> dict:
         seconds = time.perf_counter() - self._epoch_start
-        pred = predict_loader(self.model, self.test_set, self.recipe, self.size, self.device, self.config.batch_size)
+        pred = score_split(self.model, self.test_set, self.spec, self.device, self.config.batch_size)
         truth = self.test_set.targets
-        test_loss = float(F.mse_loss(self.recipe.encode(pred), self.recipe.encode(truth))) if len(truth) else math.nan
+        test_loss = float(F.mse_loss(self.spec.encode(pred), self.spec.encode(truth))) if len(truth) else math.nan
         y, yhat = truth.numpy().ravel(), pred.numpy().ravel()
         row = {"epoch": self.epoch + 1, "step": self.step,
                "train_loss": self.train_loss_sum / self.train_seen if self.train_seen else math.nan,
@@ -290,7 +267,7 @@ class Trainer:
             writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
             writer.writeheader()
             writer.writerows(self.history)
-        plot_history(self.history, self.out / "loss.png")
+        loss_curves(self.history, self.out / "loss.png")
 
     def _summary(self) -> dict:
         best = min(self.history, key=lambda r: r["test_loss"]) if self.history else {}
@@ -301,57 +278,6 @@ class Trainer:
                 "parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad)}
 
 
-def plot_history(history: list[dict], path: Path) -> None:
-    """The thesis's figure 1: train and test loss per epoch."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train")
-    ax.plot(epochs, [r["test_loss"] for r in history], marker="o", label="test")
-    ax.set(xlabel="epoch", ylabel="loss (MSE)", title="Training and test loss")
-    ax.legend()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
 def train(config: TrainConfig, resume: bool = False, progress: bool | None = None) -> dict:
     """Train one model; returns the run's summary (also in RUN_DIR/summary.json)."""
     return Trainer(config, resume=resume, progress=progress).fit()
-
-
-def load_checkpoint(path: str | Path):
-    """A model from a picaffect checkpoint file, with its recipe and input size, in eval mode."""
-    state = checkpoint.load(path)
-    cfg = state["config"]
-    options = dict(cfg.get("model_options", {}))
-    if "pretrained" in inspect.signature(models.model_class(cfg["model"])).parameters:
-        options["pretrained"] = None  # the checkpoint holds every weight: no need to read ImageNet files again
-    model = models.create(cfg["model"], **options)
-    model.load_state_dict(checkpoint.float_weights(state))
-    recipe = make_recipe(cfg["recipe"], cfg.get("lr"), cfg.get("weight_decay"))
-    return model.eval(), recipe, int(state["size"])
-
-
-def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):
-    """The ``best`` (or ``last``) model of a training run, ready for inference."""
-    path = Path(run_dir) / f"{which}.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} holds no {which}.pt: is it a picaffect training run?")
-    model, recipe, size = load_checkpoint(path)
-    return model.to(pick_device(device)), recipe, size
-
-
-def export(run_dir: str | Path, out: str | Path, which: str = "best", half: bool = True,
-           metadata: dict | None = None) -> Path:
-    """A slim checkpoint for shipping: weights (fp16 by default), config and size, no optimiser state."""
-    state = checkpoint.load(Path(run_dir) / f"{which}.pt")
-    weights = {k: v.half() if half and v.is_floating_point() else v for k, v in state["model"].items()}
-    slim = {"model": weights, "config": state["config"], "recipe": state["recipe"], "size": state["size"],
-            "epoch": state["epoch"], "metadata": metadata or {}}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint.save_atomic(slim, out)
-    return out

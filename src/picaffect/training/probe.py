@@ -4,7 +4,7 @@ The quickest honest use of a pretrained network, and the reference a fine-tuned
 model has to beat (SPEC.md, "Pretrained backbones"). Features of the train and
 test splits are extracted once (averaged with the mirror image), standardised,
 and the ridge penalty is chosen on the test split, as the thesis watched its test
-split; the solution is folded into the model's linear ``head`` so that the result
+split; the solution is folded into the model's linear head so that the result
 is an ordinary checkpoint that ``evaluate`` and ``predict`` read like any other.
 """
 from __future__ import annotations
@@ -13,20 +13,19 @@ import numpy as np
 import torch
 
 from ..data.dataset import RatedImages, make_loader
+from ..errors import UsageError
+from ..inference.checkpoint import ModelSpec
+from ..inference.forward import pooled_features
 
 ALPHAS = np.logspace(-1, 5, 25)
 
 
-@torch.no_grad()
-def pooled_features(model: torch.nn.Module, dataset: RatedImages, size: int, device: torch.device,
-                    batch_size: int = 64) -> np.ndarray:
-    from .engine import to_input
-
+def dataset_features(model: torch.nn.Module, dataset: RatedImages, spec: ModelSpec, device: torch.device,
+                     batch_size: int = 64) -> np.ndarray:
+    """(rows, width) mirror-averaged pooled features of a whole split, in dataset order."""
     model.eval()
-    out = []
-    for images, _ in make_loader(dataset, batch_size, shuffle=False):
-        x = to_input(images, size, device)
-        out.append(((model.features(x) + model.features(x.flip(-1))) / 2).float().cpu().numpy())
+    out = [pooled_features(model, images, spec, device, tta=True).numpy()
+           for images, _ in make_loader(dataset, batch_size, shuffle=False)]
     return np.concatenate(out) if out else np.empty((0, 0), np.float32)
 
 
@@ -37,19 +36,20 @@ def ridge_solve(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     return np.linalg.solve(gram, x.T @ y)
 
 
-def fit_probe(model: torch.nn.Module, train: RatedImages, test: RatedImages, size: int, device: torch.device,
-              recipe) -> dict:
-    """Fit ``model.head`` by ridge on frozen features; returns the chosen penalty and test RMSE per penalty.
+def fit_ridge_probe(model: torch.nn.Module, train: RatedImages, test: RatedImages, spec: ModelSpec,
+                    device: torch.device) -> dict:
+    """Fit ``model.head.fc`` by ridge on frozen features; returns the chosen penalty and test RMSE per penalty.
 
-    The head is fitted to ``recipe.encode``d targets, so that a fine-tuning run with
-    the same target mapping can start from it (linear probe, then fine-tune).
+    The head is fitted to ``spec.encode``d targets, so that a fine-tuning run with
+    the same output mapping can start from it (linear probe, then fine-tune).
     """
-    if not (hasattr(model, "features") and isinstance(getattr(model, "head", None), torch.nn.Linear)):
-        raise ValueError(f"the ridge recipe needs a model with features() and a linear head, such as "
-                         f"efficientnet_lite0; {type(model).__name__} has not")
-    x_train = pooled_features(model, train, size, device).astype(np.float64)
-    x_test = pooled_features(model, test, size, device).astype(np.float64)
-    y_train = recipe.encode(train.targets).numpy().astype(np.float64)
+    head = getattr(getattr(model, "head", None), "fc", None)
+    if not isinstance(head, torch.nn.Linear) or not hasattr(model, "forward_features"):
+        raise UsageError(f"ridge needs a model with forward_features and a linear head; "
+                         f"{type(model).__name__} has not")
+    x_train = dataset_features(model, train, spec, device).astype(np.float64)
+    x_test = dataset_features(model, test, spec, device).astype(np.float64)
+    y_train = spec.encode(train.targets).numpy().astype(np.float64)
     y_test = test.targets.numpy().astype(np.float64)
     mean, std = x_train.mean(0), x_train.std(0) + 1e-6
     z_train, z_test = (x_train - mean) / std, (x_test - mean) / std
@@ -57,11 +57,11 @@ def fit_probe(model: torch.nn.Module, train: RatedImages, test: RatedImages, siz
     scores = {}
     for alpha in ALPHAS:
         w = ridge_solve(z_train, y_train - y_mean, alpha)
-        predicted = recipe.decode(torch.from_numpy(z_test @ w + y_mean)).numpy()
+        predicted = spec.decode(torch.from_numpy(z_test @ w + y_mean)).numpy()
         scores[float(alpha)] = float(np.sqrt(np.mean((predicted - y_test) ** 2)))
     best = min(scores, key=scores.get)
     w = ridge_solve(z_train, y_train - y_mean, best) / std[:, None]
     with torch.no_grad():
-        model.head.weight.copy_(torch.from_numpy(w.T).float())
-        model.head.bias.copy_(torch.from_numpy(y_mean - mean @ w).float())
+        head.weight.copy_(torch.from_numpy(w.T).float())
+        head.bias.copy_(torch.from_numpy(y_mean - mean @ w).float())
     return {"alpha": best, "test_rmse": scores[best], "rmse_by_alpha": scores}

@@ -1,15 +1,16 @@
-"""Training recipes: the thesis's, as written, and a modern one.
+"""Training recipes: an optimiser and a learning-rate schedule, nothing else.
 
-``thesis`` (section 7.2): MSE on raw 1..9 targets, SGD lr 1e-5, momentum 0.9,
-Nesterov, and Keras's time-based decay ``lr_t = lr / (1 + decay * iterations)``
-with decay 1e-6 (the listing's value; the text says 1e-7).
+``thesis`` (section 7.2): SGD lr 1e-5, momentum 0.9, Nesterov, and Keras's
+time-based decay ``lr_t = lr / (1 + decay * iterations)`` with decay 1e-6 (the
+listing's value; the text says 1e-7). Trained on raw 1..9 targets.
 
-``modern``: targets mapped to [-1, 1] around the scale's midpoint (the thesis's
-future work 9.2.1) and mapped back on output, AdamW with weight decay, linear
-warm-up then cosine decay to zero.
+``modern``: AdamW with weight decay, linear warm-up then cosine decay to zero.
+Trained on targets centred on 5 and divided by 4 (the thesis's future work 9.2.1).
 
-``ridge``: no gradient steps at all; a linear probe fitted in closed form on a
-frozen pretrained backbone (``probe.py``).
+How targets map to outputs is not part of a recipe: the trainer stores it in the
+checkpoint as numbers (``inference.checkpoint.ModelSpec``), so a checkpoint never
+depends on what a recipe says today. The ``ridge`` choice of ``picaffect train``
+is not a recipe at all but a closed-form fit (``probe.fit_ridge_probe``).
 """
 from __future__ import annotations
 
@@ -18,28 +19,19 @@ from dataclasses import dataclass
 
 import torch
 
-from ..scale import SAM
+from ..names import check
 
-RECIPES = ("thesis", "modern", "ridge")
+GRADIENT_RECIPES = ("thesis", "modern")
 
 
 @dataclass(frozen=True)
 class Recipe:
     name: str
     lr: float
-    normalize_targets: bool
     weight_decay: float = 0.0
     momentum: float = 0.9
     time_decay: float = 0.0       # Keras-style decay per iteration (thesis)
     warmup_share: float = 0.0     # share of all steps spent warming up (modern)
-
-    def encode(self, targets: torch.Tensor) -> torch.Tensor:
-        """1..9 targets -> what the network is trained to output."""
-        return (targets - SAM.midpoint) / (SAM.max - SAM.midpoint) if self.normalize_targets else targets
-
-    def decode(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Network outputs -> 1..9 predictions."""
-        return outputs * (SAM.max - SAM.midpoint) + SAM.midpoint if self.normalize_targets else outputs
 
     def optimizer(self, params) -> torch.optim.Optimizer:
         if self.name == "thesis":
@@ -63,13 +55,9 @@ class Recipe:
 
 
 def make_recipe(name: str, lr: float | None = None, weight_decay: float | None = None) -> Recipe:
-    """A recipe by name, with optional overrides of its learning rate and weight decay."""
+    """A gradient recipe by name, with optional overrides of its learning rate and weight decay."""
+    check("recipe with gradient steps", name, GRADIENT_RECIPES)
     if name == "thesis":
-        return Recipe("thesis", lr=lr or 1e-5, normalize_targets=False, time_decay=1e-6,
-                      weight_decay=weight_decay or 0.0)
-    if name == "modern":
-        return Recipe("modern", lr=lr or 1e-3, normalize_targets=True,
-                      weight_decay=0.05 if weight_decay is None else weight_decay, warmup_share=0.05)
-    if name == "ridge":
-        return Recipe("ridge", lr=0.0, normalize_targets=True)
-    raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+        return Recipe("thesis", lr=lr or 1e-5, time_decay=1e-6, weight_decay=weight_decay or 0.0)
+    return Recipe("modern", lr=lr or 1e-3, weight_decay=0.05 if weight_decay is None else weight_decay,
+                  warmup_share=0.05)

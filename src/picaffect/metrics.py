@@ -181,13 +181,17 @@ def sagr_majority(y: ArrayLike, train_y: ArrayLike, midpoint: float = 5.0) -> fl
 
     The floor SAGR must beat: on a set that is mostly pleasant, "always pleasant"
     already scores high. See :func:`majority_sign` for ties (they go to +1).
-    NaN when y or train_y is empty.
+    With (N, k) ``y`` and (M, k) ``train_y`` each column gets its own training
+    majority and the agreements are pooled. NaN when y or train_y is empty.
     """
-    y_arr = _as_float(y, "y").ravel()
-    sign = majority_sign(train_y, midpoint)
-    if y_arr.size == 0 or np.isnan(sign):
+    y_arr, t = _as_float(y, "y"), _as_float(train_y, "train_y")
+    if y_arr.ndim == 2 and t.ndim == 2:  # one sign per column (dimension), agreements pooled
+        signs = np.array([majority_sign(t[:, j], midpoint) for j in range(t.shape[1])])
+    else:
+        y_arr, signs = y_arr.ravel(), np.array(majority_sign(t, midpoint))
+    if y_arr.size == 0 or np.isnan(signs).any():
         return float("nan")
-    return float(np.mean(np.sign(y_arr - midpoint) == sign))
+    return float(np.mean(np.sign(y_arr - midpoint) == signs))
 
 
 def rmse_mean_baseline(y: ArrayLike, train_mean: float) -> float:
@@ -330,20 +334,9 @@ def summarize(
             "sagr": sagr(a, b, midpoint=m),
         }
         if train is not None:
-            t = train[:, cols]
-            if t.shape[0]:
-                means = t.mean(axis=0)
-                signs = np.array([majority_sign(t[:, j], m) for j in range(len(cols))])
-            else:
-                means = signs = np.full(len(cols), np.nan)
-            a2 = a.reshape(-1, len(cols))
-            if a2.size and not np.isnan(signs).any():
-                out["sagr_majority"] = float(np.mean(np.sign(a2 - m) == signs))
-            else:
-                out["sagr_majority"] = float("nan")
-            out["rmse_mean_baseline"] = (
-                float("nan") if np.isnan(means).any() else rmse(a2, np.broadcast_to(means, a2.shape))
-            )
+            t, a2 = train[:, cols], a.reshape(-1, len(cols))
+            out["sagr_majority"] = sagr_majority(a2, t, m)
+            out["rmse_mean_baseline"] = rmse_mean_baseline(a2, t.mean(axis=0)) if t.shape[0] else float("nan")
         if ci:
             fns = {"rmse": rmse, "pcc": pcc, "ccc": ccc, "sagr": partial(sagr, midpoint=m)}
             ci95 = {}

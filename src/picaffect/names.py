@@ -1,0 +1,37 @@
+"""The names users can choose from, in one torch-free place.
+
+The command line offers these as choices and the Python API checks against
+them, so the two can never drift apart; importing this module costs nothing,
+which keeps ``picaffect --help`` and ``picaffect build`` free of torch.
+"""
+from __future__ import annotations
+
+# Architectures, in the order of the thesis, then the pretrained backbone: "file:Class" under models/.
+MODEL_CLASSES: dict[str, str] = {
+    "emosepar": "emosepar:Emosepar",
+    "vgg16": "vgg16:VGG16",
+    "inception_v3": "inception_v3:InceptionV3",
+    "xception": "xception:Xception",
+    "efficientnet_lite0": "efficientnet_lite0:EfficientNetLite0",
+}
+MODELS: tuple[str, ...] = tuple(MODEL_CLASSES)
+THESIS_MODELS: tuple[str, ...] = MODELS[:4]
+# Training recipes (training/recipes.py): optimiser and schedule; ``ridge`` is the closed-form probe.
+RECIPES: tuple[str, ...] = ("thesis", "modern", "ridge")
+# Augmentation of training batches (training/augment.py).
+AUGMENTS: tuple[str, ...] = ("none", "thesis", "light")
+# Dataset splits (data/splits.py); ``all`` means every kept row.
+SPLITS: tuple[str, ...] = ("train", "test", "validation")
+SPLITS_OR_ALL: tuple[str, ...] = SPLITS + ("all",)
+# Compute devices; ``auto`` takes CUDA when there is one.
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+# Models that ship inside the package (weights/<file>).
+SHIPPED: dict[str, str] = {"default": "default.pt"}
+
+
+def check(kind: str, value: str, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed``; otherwise a ``UsageError`` listing them."""
+    if value not in allowed:
+        from .errors import UsageError
+        raise UsageError(f"unknown {kind} {value!r}; choose one of {', '.join(allowed)}")
+    return value

@@ -1,0 +1,79 @@
+"""The settings of one training run, torch-free so that the command line can take
+its option defaults from here without paying for importing torch."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError, UsageError
+from ..names import AUGMENTS, DEVICES, MODELS, RECIPES, check
+from ..scale import CENTRED_MAPPING, RAW_MAPPING
+
+TARGET_MAPPINGS = {"raw": RAW_MAPPING, "centred": CENTRED_MAPPING}
+
+
+@dataclass
+class TrainConfig:
+    """One training run. The command line takes its defaults from here; ``check``
+    refuses impossible values before any work starts."""
+    data: str
+    model: str
+    out: str
+    recipe: str = "thesis"
+    epochs: int = 10
+    batch_size: int = 64
+    augment: str = "none"            # "none", "thesis" (section 7.3) or "light" (for fine-tuning)
+    size: int | None = None          # input side; None = the dataset's cache size
+    seed: int = 0
+    limit: int | None = None         # first N rows of each split, for smoke runs
+    device: str = "auto"
+    lr: float | None = None
+    weight_decay: float | None = None
+    patience: int = 10               # epochs without a better test loss before stopping
+    checkpoint_every: int = 50       # steps between last.pt writes inside an epoch
+    init: str | None = None          # start from this run folder's best.pt (or a checkpoint file)
+    model_options: dict = field(default_factory=dict)
+    targets: str | None = None       # "raw" (1..9) or "centred" ((y - 5) / 4); None: raw for thesis, else centred
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise a ``UsageError`` naming the first impossible setting."""
+        check("model", self.model, MODELS)
+        check("recipe", self.recipe, RECIPES)
+        check("augmentation", self.augment, AUGMENTS)
+        check("device", self.device, DEVICES)
+        if self.targets is not None:
+            check("target mapping", self.targets, tuple(TARGET_MAPPINGS))
+        for name in ("epochs", "batch_size", "patience", "checkpoint_every"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise UsageError(f"{name.replace('_', ' ')} must be a whole number of at least 1, "
+                                 f"not {getattr(self, name)!r}")
+        for name in ("size", "limit"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UsageError(f"{name} must be a whole number of at least 1, not {value!r}")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise UsageError(f"{name.replace('_', ' ')} must be a finite number >= 0, not {value!r}")
+
+    @property
+    def output_mapping(self) -> tuple[float, float]:
+        """(scale, offset) with rating = output * scale + offset."""
+        return TARGET_MAPPINGS[self.targets or ("raw" if self.recipe == "thesis" else "centred")]
+
+    def save(self, path: Path) -> None:
+        path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        values = yaml.safe_load(path.read_text())
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
+        return cls(**values)
