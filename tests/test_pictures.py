@@ -110,3 +110,33 @@ def test_unreadable_folder_is_a_problem_note(tree):
     finally:
         locked.chmod(0o755)
     assert notes == [Note(str(locked), "folder not searched: permission denied", problem=True)]
+
+
+def _denied(monkeypatch, name: str, target: Path) -> None:
+    """``os.<name>`` raises "permission denied" for ``target`` alone (root reads everything otherwise)."""
+    real = getattr(os, name)
+
+    def fake(path, *args, **kwargs):
+        if os.fspath(path) == os.fspath(target):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, name, fake)
+
+
+def test_permission_denied_file_is_a_row_saying_so(tree, monkeypatch):
+    from picaffect.data.images import ImageProblem, load_square
+
+    _denied(monkeypatch, "stat", tree / "a.jpg")
+    assert file_problem(tree / "a.jpg") == "permission denied"
+    with pytest.raises(ImageProblem, match="^permission denied$"):
+        load_square(tree / "a.jpg", 8)
+
+
+def test_permission_denied_folder_is_a_problem_note(tree, monkeypatch):
+    _denied(monkeypatch, "scandir", tree / "sub")
+    pictures, notes = collect_pictures([tree], recursive=True)
+    assert _names(pictures) == ["B.PNG", "a.jpg"]
+    assert Note(str(tree / "sub"), "folder not searched: permission denied", problem=True) in notes  # --strict fails
+    _, notes = collect_pictures([tree / "sub"])
+    assert notes == [Note(str(tree / "sub"), "folder not searched: permission denied", problem=True)]

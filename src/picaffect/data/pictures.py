@@ -143,7 +143,7 @@ def _folder(root: Path, recursive: bool) -> tuple[list[Path], list[Note]]:
     seen_files: dict[str, Path] = {}
     unsearched: list[str] = []
 
-    def visit(folder: Path, named: bool) -> None:
+    def visit(folder: Path) -> None:
         try:
             st = os.stat(folder)
         except OSError as e:
@@ -158,13 +158,13 @@ def _folder(root: Path, recursive: bool) -> tuple[list[Path], list[Note]]:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as e:
-            notes.append(Note(str(folder), f"folder not searched: {_os_reason(e)}", problem=named))
+            notes.append(Note(str(folder), f"folder not searched: {_os_reason(e)}", problem=True))
             return
         for entry in entries:
             path = folder / entry.name
             if _is_dir(entry):
                 if recursive:
-                    visit(path, named=False)
+                    visit(path)
                 else:
                     unsearched.append(entry.name)
                 continue
@@ -180,7 +180,7 @@ def _folder(root: Path, recursive: bool) -> tuple[list[Path], list[Note]]:
                 why = "not a picture file" if problem is None or problem.startswith("empty") else problem
                 notes.append(Note(str(path), f"skipped, {why}"))
 
-    visit(root, named=True)
+    visit(root)
     if unsearched:
         notes.append(Note(str(root), f"{len(unsearched)} sub-folder(s) not searched (add --recursive)"))
     return pictures, notes
