@@ -415,7 +415,17 @@ def _header_index(path: Path, rows: list[Row], required: Mapping[str, str], head
             best, best_found = i, found
     header = [c.strip() for c in rows[best].cells]
     option, spec = next((k, v) for k, v in named.items() if find_column(header, v) is None)
-    raise RatingFileError(path, "no header row found: " + _missing(option, spec, header, rows[best].where))
+    hint = ""
+    if sum(_is_number(c) for c in rows[0].cells) >= 2:
+        hint = f"; {rows[0].where} holds numbers, as data does: does the file lack its header line?"
+    raise RatingFileError(path, "no header row found: " + _missing(option, spec, header, rows[best].where) + hint)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return not math.isnan(to_float(text)) and bool(text.strip())
+    except ValueError:
+        return False
 
 
 def _missing(option: str, spec: str, header: list[str], where: str) -> str:
