@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_image
-from picaffect.data.pictures import Note, collect_pictures, file_problem, is_picture_name
+from picaffect.data.pictures import PICTURE_SUFFIXES, Note, collect_pictures, file_problem, is_picture_name
 
 
 @pytest.fixture()
@@ -22,6 +22,18 @@ def tree(tmp_path) -> Path:
 
 def _names(paths) -> list[str]:
     return [p.name for p in paths]
+
+
+def test_every_picture_ending_has_a_pillow_reader():
+    import subprocess
+    import sys
+
+    # in a child process: Image.init() reorders Pillow's plugins for the whole process
+    code = (f"from PIL import Image; Image.init(); S = set({sorted(PICTURE_SUFFIXES)!r}); "
+            "readable = {e for e, f in Image.registered_extensions().items() if f in Image.OPEN}; "
+            "print(sorted(S - readable))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_picture_names_are_pillows_readable_endings():
@@ -98,3 +110,33 @@ def test_unreadable_folder_is_a_problem_note(tree):
     finally:
         locked.chmod(0o755)
     assert notes == [Note(str(locked), "folder not searched: permission denied", problem=True)]
+
+
+def _denied(monkeypatch, name: str, target: Path) -> None:
+    """``os.<name>`` raises "permission denied" for ``target`` alone (root reads everything otherwise)."""
+    real = getattr(os, name)
+
+    def fake(path, *args, **kwargs):
+        if os.fspath(path) == os.fspath(target):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, name, fake)
+
+
+def test_permission_denied_file_is_a_row_saying_so(tree, monkeypatch):
+    from picaffect.data.images import ImageProblem, load_square
+
+    _denied(monkeypatch, "stat", tree / "a.jpg")
+    assert file_problem(tree / "a.jpg") == "permission denied"
+    with pytest.raises(ImageProblem, match="^permission denied$"):
+        load_square(tree / "a.jpg", 8)
+
+
+def test_permission_denied_folder_is_a_problem_note(tree, monkeypatch):
+    _denied(monkeypatch, "scandir", tree / "sub")
+    pictures, notes = collect_pictures([tree], recursive=True)
+    assert _names(pictures) == ["B.PNG", "a.jpg"]
+    assert Note(str(tree / "sub"), "folder not searched: permission denied", problem=True) in notes  # --strict fails
+    _, notes = collect_pictures([tree / "sub"])
+    assert notes == [Note(str(tree / "sub"), "folder not searched: permission denied", problem=True)]

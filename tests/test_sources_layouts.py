@@ -289,3 +289,11 @@ def test_header_only_file_stops(tmp_path):
     (tmp_path / "OASIS.csv").write_text(",Theme,Category,Source,Valence_mean,Valence_SD,Valence_N,Arousal_mean\n")
     with pytest.raises(RatingFileError, match=r"OASIS.csv: has a header \(OASIS.csv line 1\) but no data rows"):
         read_source("oasis", tmp_path)
+
+
+def test_named_columns_in_a_file_without_header_say_so(tmp_path):
+    (tmp_path / "OASIS.csv").write_text("I1,Acorns 1,Object,Pixabay,4.68,0.9,102,2.1,1.6,101\n"
+                                        "I2,Acorns 2,Object,Pixabay,4.5,0.8,102,2.5,1.4,101\n")
+    with pytest.raises(RatingFileError, match="no column 'Theme'.*OASIS.csv line 1 holds numbers, as data does: "
+                                              "does the file lack its header line"):
+        read_source("oasis", tmp_path)

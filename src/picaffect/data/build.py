@@ -225,6 +225,8 @@ def staging(out: Path) -> Iterator[Path]:
                 if old.exists():
                     os.replace(old, out)
                 raise
+        if old.is_symlink():  # the target was a link to a dataset folder: the link is replaced, its folder kept
+            old.unlink()
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(temp, ignore_errors=True)

@@ -111,7 +111,8 @@ def to_rgb(im: Image.Image, size: int | None = None, path: Path | None = None) -
             raise ImageProblem("the PIL image is closed: keep it open (or copy it) until it is scored") from None
         raise
     with _named_warnings(path):
-        im = ImageOps.exif_transpose(im)
+        im.getexif()  # parsed (and cached) here, where a damaged EXIF block's warning gets the file's name
+    im = ImageOps.exif_transpose(im)
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         im = _wide_to_l(im)

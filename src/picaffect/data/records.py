@@ -33,9 +33,10 @@ class Record:
 
     def __post_init__(self) -> None:
         if self.problem is None:
-            self.problem = self._rating_problem()
+            self.problem = self._own_problem()
 
-    def _rating_problem(self) -> str | None:
+    def _own_problem(self) -> str | None:
+        """What every reader would otherwise check itself: an id to name the picture, ratings on the scale."""
         if not str(self.id).strip():
             return "empty id cell: the row names no picture"
         for name, value in (("valence", self.valence_raw), ("arousal", self.arousal_raw)):

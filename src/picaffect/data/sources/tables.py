@@ -390,8 +390,8 @@ def _refuse_data_as_header(path: Path, header: list[str], required: Mapping[str,
             return
         cells.append(header[index])
     raise RatingFileError(path, f"{where} looks like data, not a header (ratings {', '.join(cells)}): "
-                                "this file seems to have no header line; add one, or set the option "
-                                "header_row=0 to read every line as data with columns by position")
+                                "this file seems to have no header line; add one (or read it with the csv "
+                                "preset and its option header_row=0: every line data, columns by position)")
 
 
 def _header_index(path: Path, rows: list[Row], required: Mapping[str, str], header_row: str) -> int:
@@ -415,7 +415,17 @@ def _header_index(path: Path, rows: list[Row], required: Mapping[str, str], head
             best, best_found = i, found
     header = [c.strip() for c in rows[best].cells]
     option, spec = next((k, v) for k, v in named.items() if find_column(header, v) is None)
-    raise RatingFileError(path, "no header row found: " + _missing(option, spec, header, rows[best].where))
+    hint = ""
+    if sum(_is_number(c) for c in rows[0].cells) >= 2:
+        hint = f"; {rows[0].where} holds numbers, as data does: does the file lack its header line?"
+    raise RatingFileError(path, "no header row found: " + _missing(option, spec, header, rows[best].where) + hint)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return not math.isnan(to_float(text)) and bool(text.strip())
+    except ValueError:
+        return False
 
 
 def _missing(option: str, spec: str, header: list[str], where: str) -> str:
