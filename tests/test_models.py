@@ -36,8 +36,10 @@ def big_models() -> dict[str, nn.Module]:
 # ---------------------------------------------------------------- Emosepar
 
 def test_emosepar_layer_sequence():
+    from picaffect.models.layers import KerasBatchNorm2d
+
     seq = [type(m) for m in Emosepar().features]
-    conv, bn, relu, pool, sep = nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, SeparableConv2d
+    conv, bn, relu, pool, sep = nn.Conv2d, KerasBatchNorm2d, nn.ReLU, nn.MaxPool2d, SeparableConv2d
     block = [sep, bn, relu, sep, bn]
     assert seq == [conv, bn, relu, pool] + block + [pool] + block + [pool] + block
     head = Emosepar().head
