@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__
 from .errors import PicaffectError, UsageError
 from .training.config import TrainConfig
-from .names import AUGMENTS, DEVICES, MODELS, RECIPES, SPLITS, SPLITS_OR_ALL, THESIS_MODELS
+from .names import AUGMENTS, BACKENDS, DEVICES, ENGINES, MODELS, RECIPES, SPLITS, SPLITS_OR_ALL, THESIS_MODELS
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -200,6 +200,17 @@ def _add_predict(sub) -> None:
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any picture could not be scored or a named path does not exist")
     p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="onnx (onnxruntime, no torch), torch, or auto: ONNX when the model has an ONNX file (the "
+                        "shipped default does) and no GPU is in play, the faster one on a CPU")
+    p.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: in this process; ray: a Ray Data job (decoding tasks, an actor pool of models, "
+                        "Parquet shards in --out DIR/)")
+    p.add_argument("--address", default=None,
+                   help="--engine ray: the cluster (auto, ray://HOST:10001); default $RAY_ADDRESS or a local Ray")
+    p.add_argument("--actors", type=positive_int, default=None,
+                   help="--engine ray: model actors, each holding one model (default: 1 per 2 CPUs)")
+    p.add_argument("--path-column", default="path", help="--engine ray with a Parquet/CSV SOURCE: its path column")
     p.set_defaults(run=_run_predict)
 
 
@@ -215,7 +226,8 @@ def _parse_scale(text: str | None):
 
 
 def _run_predict(args) -> int:
-    from tqdm.auto import tqdm
+    if args.engine == "ray":
+        return _run_predict_ray(args)
 
     from .inference import Predictor
     from .io import check_output_path, output_meta, render, write_predictions
@@ -223,10 +235,14 @@ def _run_predict(args) -> int:
     scale = _parse_scale(args.scale)
     if args.out is not None:
         check_output_path(args.out)  # before any work: a bad --out should not cost a scoring run
-    predictor = Predictor.from_pretrained(args.model, device=args.device, workers=args.workers)
+    predictor = Predictor.from_pretrained(args.model, device=args.device, workers=args.workers, backend=args.backend)
 
     def progress(stream, total):
-        return tqdm(stream, total=total, unit="img", disable=total < 50 or not sys.stderr.isatty())
+        if total < 50 or not sys.stderr.isatty():
+            return stream
+        from tqdm.auto import tqdm  # only when a bar is shown: importing it costs a tenth of a second
+
+        return tqdm(stream, total=total, unit="img")
 
     run = predictor.predict_files(args.paths, recursive=args.recursive, batch_size=args.batch_size, tta=args.tta,
                                   scale=scale, progress=progress)
@@ -243,6 +259,23 @@ def _run_predict(args) -> int:
         print(f"error: {r['path']}: {r['error']}", file=sys.stderr)
     print(run.summary() + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
     return EXIT_ITEMS_FAILED if args.strict and (run.failed or run.missing) else EXIT_OK
+
+
+def _run_predict_ray(args) -> int:
+    from .batch.ray_job import score_with_ray
+
+    if args.out is None:
+        raise UsageError("--engine ray writes Parquet shards: give --out DIR/")
+    if args.out.suffix:
+        raise UsageError(f"--engine ray: --out {args.out} should be a folder (shards and summary.json go there)")
+    summary = score_with_ray(args.paths, args.out, model=args.model, address=args.address, actors=args.actors,
+                             batch_size=args.batch_size, tta=args.tta, recursive=args.recursive,
+                             path_column=args.path_column, backend=args.backend)
+    print(f"scored {summary['scored']} of {summary['rows']} pictures"
+          + (f", {summary['failed']} unreadable" if summary["failed"] else "")
+          + f" in {summary['seconds']:.1f} s on Ray; wrote {args.out}/ ({summary['shards']} shards, summary.json)",
+          file=sys.stderr)
+    return EXIT_ITEMS_FAILED if args.strict and summary["failed"] else EXIT_OK
 
 
 def _add_retrain(sub) -> None:
@@ -262,12 +295,15 @@ def _run_retrain(args) -> int:
 
 
 def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="write a model as a slim fp16 checkpoint for shipping",
+    p = sub.add_parser("export", help="write a model as a slim fp16 checkpoint or an ONNX file for shipping",
                        description="MODEL is a training run folder (its best.pt), a checkpoint file, or a shipped "
-                                   "model's name. Optimiser and training state are left out.")
+                                   "model's name. OUT ending in .onnx: an ONNX file with the input size, input "
+                                   "scaling, output mapping and model name in its metadata, enough to score with "
+                                   "onnxruntime alone (picaffect predict --model OUT.onnx); otherwise a checkpoint "
+                                   "without optimiser and training state.")
     p.add_argument("model")
-    p.add_argument("out", type=Path)
-    p.add_argument("--fp32", action="store_true", help="keep 32-bit weights")
+    p.add_argument("out", type=Path, help="FILE.pt (a checkpoint) or FILE.onnx")
+    p.add_argument("--fp32", action="store_true", help="keep 32-bit weights (.pt only; .onnx keeps them exact)")
     p.set_defaults(run=_run_export)
 
 
@@ -278,8 +314,13 @@ def _run_export(args) -> int:
         raise UsageError(f"{args.out} is a folder; give the file to write, e.g. {args.out / 'model.pt'}")
     if not args.out.parent.is_dir():
         raise UsageError(f"cannot write {args.out}: {args.out.parent} is not an existing folder")
-    path = export(resolve_model(args.model), args.out, half=not args.fp32,
-                  metadata={"made_by": f"picaffect {__version__}: picaffect export {args.model} {args.out.name}"})
+    made_by = {"made_by": f"picaffect {__version__}: picaffect export {args.model} {args.out.name}"}
+    if args.out.suffix.lower() == ".onnx":
+        from .inference.onnx_export import export_onnx
+
+        path = export_onnx(resolve_model(args.model), args.out, name=Path(str(args.model)).stem, metadata=made_by)
+    else:
+        path = export(resolve_model(args.model), args.out, half=not args.fp32, metadata=made_by)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return EXIT_OK
 
@@ -321,7 +362,31 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-HEAVY_COMMANDS = {"train", "experiment", "evaluate", "predict", "retrain", "demo"}
+HEAVY_COMMANDS = {"train", "experiment", "evaluate", "retrain", "demo"}
+
+
+def _wants_allocator(argv: list[str]) -> bool:
+    """Whether this command line will run torch, whose CPU speed the allocator setting doubles.
+
+    ``predict`` on the ONNX backend (the default with the shipped model) does not: it
+    starts at once, without a second interpreter and without importing torch.
+    """
+    if not argv or argv[0] not in HEAVY_COMMANDS | {"predict"}:
+        return False
+    if argv[0] != "predict":
+        return True
+    try:
+        args, _ = parser().parse_known_args(argv)
+    except SystemExit:  # let main() print the usage error
+        return False
+    if args.engine == "ray":
+        return False
+    from .inference.backends import choose
+
+    try:
+        return choose(args.model, args.backend, args.device) == "torch"
+    except PicaffectError:
+        return False
 
 
 def entry() -> None:
@@ -330,7 +395,7 @@ def entry() -> None:
     twice the CPU training speed, which an in-process setting only partly gets."""
     import os
 
-    if len(sys.argv) > 1 and sys.argv[1] in HEAVY_COMMANDS:
+    if _wants_allocator(sys.argv[1:]):
         from .runtime import allocator_env
 
         env = allocator_env()
