@@ -94,6 +94,9 @@ def _add_train(sub) -> None:
     p.add_argument("--init", default=d["init"], metavar="RUN_DIR", help="start from another run's best weights")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to the model's constructor, e.g. dropout=0.3 (values read as YAML)")
+    p.add_argument("--nproc", type=positive_int, default=1,
+                   help="data-parallel processes on this machine (DistributedDataParallel; gloo on CPU, NCCL on "
+                        "CUDA): the same as `torchrun --standalone --nproc_per_node N -m picaffect train ...`")
     p.set_defaults(run=_run_train)
 
 
@@ -109,7 +112,34 @@ def _model_options(pairs: list[str]) -> dict:
     return options
 
 
+def _launch_torchrun(nproc: int) -> int:
+    """``--nproc N``: start N ranks of this same command under torchrun (one machine) and wait for them."""
+    import os
+    import subprocess
+
+    from .runtime import allocator_env
+
+    argv, rest = list(_ARGV), []
+    while argv:  # drop --nproc N / --nproc=N: the ranks themselves must not launch again
+        a = argv.pop(0)
+        if a == "--nproc":
+            argv.pop(0)
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    env = allocator_env() or dict(os.environ)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "picaffect", *rest]
+    return subprocess.call(command, env=env)
+
+
 def _run_train(args) -> int:
+    import os
+
+    if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        code = _launch_torchrun(args.nproc)
+        if code:
+            raise UsageError(f"torchrun with {args.nproc} processes failed (exit status {code}); see above")
+        return EXIT_OK
     from .training.engine import train
 
     config = TrainConfig(data=str(args.data), model=args.model, out=str(args.out), recipe=args.recipe,
@@ -118,6 +148,8 @@ def _run_train(args) -> int:
                          weight_decay=args.weight_decay, patience=args.patience, init=args.init,
                          model_options=_model_options(args.model_option), targets=args.targets)
     summary = train(config, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun rank 0 reports
+        return EXIT_OK
     print(f"{summary['epochs_run']} epochs, {summary['steps']} steps; best test loss "
           f"{summary['best_test_loss']:.4f} (RMSE {summary['best_test_rmse']:.3f}) at epoch {summary['best_epoch']}")
     print(f"wrote {args.out}/ (config.yaml, history.csv, loss.png, best.pt, last.pt, summary.json)")
@@ -350,7 +382,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+_ARGV: list[str] = []  # the command line main() was given (``--nproc`` hands it to torchrun)
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _ARGV
+    _ARGV = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     try:
         return args.run(args)
