@@ -30,12 +30,12 @@ def test_ray_job_accounts_for_every_input_and_survives_a_dead_actor(pictures, tm
     summary = score_with_ray([str(pictures)], out, actors=2, batch_size=8, num_cpus=2, crash_once=str(marker))
     assert marker.exists(), "one actor was killed mid-run"
     assert not ray.is_initialized(), "the local Ray started for the job is stopped after it"
-    table = pq.read_table(out).to_pylist()
+    table = pq.read_table(out).to_pylist()  # the folder reads as one table (_summary.json is skipped)
     assert len(table) == summary["rows"] == summary["inputs"] == 42  # rows out = inputs in
     assert summary["failed"] == 2 and summary["scored"] == 40
     assert sorted(r["path"].split("/")[-1] for r in table if r["error"]) == ["broken.jpg", "empty.png"]
     assert len({r["path"] for r in table}) == 42
-    assert json.loads((out / "summary.json").read_text())["rows"] == 42
+    assert json.loads((out / "_summary.json").read_text())["rows"] == 42
     # the same numbers as the local engine
     local = {r["path"]: r for r in Predictor.from_pretrained("default").predict_files([pictures]).rows}
     for row in table:

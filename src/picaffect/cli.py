@@ -305,7 +305,7 @@ def _run_predict_ray(args) -> int:
                              path_column=args.path_column, backend=args.backend)
     print(f"scored {summary['scored']} of {summary['rows']} pictures"
           + (f", {summary['failed']} unreadable" if summary["failed"] else "")
-          + f" in {summary['seconds']:.1f} s on Ray; wrote {args.out}/ ({summary['shards']} shards, summary.json)",
+          + f" in {summary['seconds']:.1f} s on Ray; wrote {args.out}/ ({summary['shards']} Parquet shards, _summary.json)",
           file=sys.stderr)
     return EXIT_ITEMS_FAILED if args.strict and summary["failed"] else EXIT_OK
 

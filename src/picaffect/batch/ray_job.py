@@ -10,7 +10,7 @@ The job: the paths become a Ray dataset; ``map_batches`` decodes them in paralle
 tasks (EXIF-rotated RGB squashed to the model's square, as everywhere else); a
 pool of actors, each holding one model (ONNX by default), scores them; the rows
 (path, valence, arousal, quadrant, error) go to ``OUT/*.parquet`` and the counts to
-``OUT/summary.json``. Every input is a row: an unreadable picture is a row with its
+``OUT/_summary.json``. Every input is a row: an unreadable picture is a row with its
 error. Actors that die are restarted and their batches retried.
 
 The cluster: ``--address`` (``auto``, ``ray://HOST:10001``), else ``RAY_ADDRESS``,
@@ -29,6 +29,8 @@ import numpy as np
 from ..errors import UsageError
 
 COLUMNS = ["path", "valence", "arousal", "quadrant", "error"]
+# Beside the shards; the leading "_" keeps Parquet readers of the folder (pandas, pyarrow, Spark) off it.
+SUMMARY = "_summary.json"
 TABLE_ENDINGS = (".parquet", ".csv")
 
 
@@ -156,7 +158,8 @@ def score_with_ray(sources: list[str], out: str | Path, *, model: str = "default
         threads = max(1, cpus // actors)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
-        ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, min(len(paths) // 64, 64)))
+        blocks = max(1, min(200, -(-len(paths) // batch_size)))  # enough blocks to keep every actor busy
+        ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
         ds = ds.map_batches(_decode, fn_kwargs={"size": size}, batch_size=decode_batch, batch_format="numpy",
                             num_cpus=0.25, max_retries=3)
         ds = ds.map_batches(Scorer, fn_constructor_kwargs={"model": str(model), "backend": kind, "threads": threads,
@@ -168,10 +171,12 @@ def score_with_ray(sources: list[str], out: str | Path, *, model: str = "default
     finally:
         if own_cluster:
             ray.shutdown()
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     shards = sorted(out.glob("*.parquet"))
-    errors = pq.read_table(out, columns=["error"]).column("error") if shards else None
+    errors = pa.concat_tables([pq.read_table(s, columns=["error"]) for s in shards]).column("error") \
+        if shards else None
     rows_out = len(errors) if errors is not None else 0
     failed = rows_out - errors.null_count if errors is not None else 0
     seconds = time.perf_counter() - started
@@ -180,9 +185,9 @@ def score_with_ray(sources: list[str], out: str | Path, *, model: str = "default
                "failed": failed, "notes": notes, "shards": len(shards), "seconds": round(seconds, 2),
                "images_per_s": round(len(paths) / seconds, 1) if seconds > 0 else None,
                "columns": COLUMNS, "scale": "1..9"}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / SUMMARY).write_text(json.dumps(summary, indent=1) + "\n")
     if rows_out != len(paths):
-        raise RuntimeError(f"Ray job wrote {rows_out} rows for {len(paths)} inputs (see {out}/summary.json)")
+        raise RuntimeError(f"Ray job wrote {rows_out} rows for {len(paths)} inputs (see {out / SUMMARY})")
     return summary
 
 
