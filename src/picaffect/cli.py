@@ -382,6 +382,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# Commands that need the training extra (torch, pandas, ...); `predict` and `demo` run without it.
+TRAIN_COMMANDS = {"build", "train", "evaluate", "experiment", "retrain", "export"}
+
+
+def _check_extras(command: str) -> None:
+    from importlib.util import find_spec
+
+    if command in TRAIN_COMMANDS and (find_spec("torch") is None or find_spec("pandas") is None):
+        raise UsageError(f"`picaffect {command}` needs the training extra: pip install 'picaffect[train]' "
+                         f"(this install scores pictures only)")
+
+
 _ARGV: list[str] = []  # the command line main() was given (``--nproc`` hands it to torchrun)
 
 
@@ -390,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     _ARGV = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     try:
+        _check_extras(args.command)
         return args.run(args)
     except PicaffectError as e:  # the user's input or request: one line; anything else is a bug and keeps its trace
         print(f"picaffect {args.command}: error: {e}", file=sys.stderr)

@@ -77,6 +77,11 @@ def check_output_path(out: Path) -> Path:
         raise UsageError(f"--out {out}: unknown ending; use one of {', '.join(FORMATS)}")
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; name the file to write")
+    if out.suffix.lower() == ".parquet":
+        from importlib.util import find_spec
+        if find_spec("pyarrow") is None:
+            raise UsageError(f"--out {out}: writing Parquet needs pyarrow: pip install 'picaffect[parquet]' "
+                             f"(or write .csv, .json or .jsonl)")
     parent = out.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
