@@ -299,13 +299,14 @@ def _run_predict_ray(args) -> int:
     if args.out is None:
         raise UsageError("--engine ray writes Parquet shards: give --out DIR/")
     if args.out.suffix:
-        raise UsageError(f"--engine ray: --out {args.out} should be a folder (shards and summary.json go there)")
+        raise UsageError(f"--engine ray: --out {args.out} should be a folder (shards and _summary.json go there)")
     summary = score_with_ray(args.paths, args.out, model=args.model, address=args.address, actors=args.actors,
                              batch_size=args.batch_size, tta=args.tta, recursive=args.recursive,
                              path_column=args.path_column, backend=args.backend)
     print(f"scored {summary['scored']} of {summary['rows']} pictures"
           + (f", {summary['failed']} unreadable" if summary["failed"] else "")
-          + f" in {summary['seconds']:.1f} s on Ray; wrote {args.out}/ ({summary['shards']} Parquet shards, _summary.json)",
+          + f" in {summary['seconds']:.1f} s on Ray; wrote {args.out}/ ({summary['shards']} Parquet shards, "
+            f"_summary.json)",
           file=sys.stderr)
     return EXIT_ITEMS_FAILED if args.strict and summary["failed"] else EXIT_OK
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,7 @@ def score_with_ray(sources: list[str], out: str | Path, *, model: str = "default
                    actors: int | None = None, batch_size: int = 32, tta: bool = False, recursive: bool = False,
                    path_column: str = "path", backend: str = "auto", num_cpus: int | None = None,
                    decode_batch: int = 16, crash_once: str | None = None) -> dict[str, Any]:
-    """Run the job; returns (and writes to ``out/summary.json``) the counts."""
+    """Run the job; returns (and writes to ``out/_summary.json``) the counts."""
     ray = _ray()
     out = Path(out)
     if out.exists() and any(out.glob("*.parquet")):
@@ -150,27 +151,30 @@ def score_with_ray(sources: list[str], out: str | Path, *, model: str = "default
         if address is None:
             kwargs.update(num_cpus=num_cpus, object_store_memory=_object_store_bytes())
         ray.init(**kwargs)
-    try:
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        actors = actors or max(1, cpus // 2)
-        # Leave a quarter of the CPUs to the decoding tasks, so the pool never starves them.
-        actor_cpus = min(1.0, 0.75 * cpus / actors)
-        threads = max(1, cpus // actors)
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        blocks = max(1, min(200, -(-len(paths) // batch_size)))  # enough blocks to keep every actor busy
-        ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
-        ds = ds.map_batches(_decode, fn_kwargs={"size": size}, batch_size=decode_batch, batch_format="numpy",
-                            num_cpus=0.25, max_retries=3)
-        ds = ds.map_batches(Scorer, fn_constructor_kwargs={"model": str(model), "backend": kind, "threads": threads,
-                                                           "tta": tta, "crash_once": crash_once},
-                            batch_size=batch_size, batch_format="numpy", concurrency=actors, num_cpus=actor_cpus,
-                            max_restarts=3, max_task_retries=3)
-        out.mkdir(parents=True, exist_ok=True)
-        ds.write_parquet(str(out))
-    finally:
-        if own_cluster:
-            ray.shutdown()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*")  # retries have no named parameter yet
+        try:
+            cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            actors = actors or max(1, cpus // 2)
+            # Leave a quarter of the CPUs to the decoding tasks, so the pool never starves them.
+            actor_cpus = min(1.0, 0.75 * cpus / actors)
+            threads = max(1, cpus // actors)
+            context = ray.data.DataContext.get_current()
+            context.enable_progress_bars = False
+            blocks = max(1, min(200, -(-len(paths) // batch_size)))  # enough blocks to keep every actor busy
+            ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
+            ds = ds.map_batches(_decode, fn_kwargs={"size": size}, batch_size=decode_batch, batch_format="numpy",
+                                num_cpus=0.25, max_retries=3)
+            scorer = {"model": str(model), "backend": kind, "threads": threads, "tta": tta, "crash_once": crash_once}
+            ds = ds.map_batches(Scorer, fn_constructor_kwargs=scorer,
+                                batch_size=batch_size, batch_format="numpy",
+                                compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus,
+                                max_restarts=3, max_task_retries=3)
+            out.mkdir(parents=True, exist_ok=True)
+            ds.write_parquet(str(out))
+        finally:
+            if own_cluster:
+                ray.shutdown()
     import pyarrow as pa
     import pyarrow.parquet as pq
 
