@@ -5,17 +5,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 
-.PHONY: demo test test-all default-model clean
+.PHONY: demo test test-all default-model default-onnx clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[demo]'
+	$(PY) -m pip install -q -e '.[train,demo]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[test,demo]'
+	$(PY) -m pip install -q -e '.[train,ray,test,demo]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -33,3 +33,8 @@ clean:
 # Retrain the shipped default model from the rated sets (about an hour on 2 cores).
 default-model: $(VENV)/.installed
 	$(VENV)/bin/picaffect retrain configs/default.yaml
+	$(MAKE) default-onnx
+
+# The shipped default as ONNX, for the torch-free predict path (run after changing weights/default.pt).
+default-onnx: $(VENV)/.installed
+	$(VENV)/bin/picaffect export default src/picaffect/weights/default.onnx

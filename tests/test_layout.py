@@ -24,6 +24,7 @@ ALLOWED = {
     "training": {"data", "models", "inference"},
     "evaluation": {"data", "models", "inference"},
     "service": {"data", "models", "inference"},
+    "batch": {"data", "models", "inference"},
     "workflows": {"data", "models", "inference", "training", "evaluation"},
 }
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__
 from .errors import PicaffectError, UsageError
 from .training.config import TrainConfig
-from .names import AUGMENTS, DEVICES, MODELS, PRECISIONS, RECIPES, SPLITS, SPLITS_OR_ALL, THESIS_MODELS
+from .names import AUGMENTS, BACKENDS, DEVICES, ENGINES, MODELS, PRECISIONS, RECIPES, SPLITS, SPLITS_OR_ALL, THESIS_MODELS
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -95,6 +95,9 @@ def _add_train(sub) -> None:
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to the model's constructor, e.g. dropout=0.3 (values read as YAML)")
     _add_speed_options(p)
+    p.add_argument("--nproc", type=positive_int, default=1,
+                   help="data-parallel processes on this machine (DistributedDataParallel; gloo on CPU, NCCL on "
+                        "CUDA): the same as `torchrun --standalone --nproc_per_node N -m picaffect train ...`")
     p.set_defaults(run=_run_train)
 
 
@@ -117,7 +120,34 @@ def _model_options(pairs: list[str]) -> dict:
     return options
 
 
+def _launch_torchrun(nproc: int) -> int:
+    """``--nproc N``: start N ranks of this same command under torchrun (one machine) and wait for them."""
+    import os
+    import subprocess
+
+    from .runtime import allocator_env
+
+    argv, rest = list(_ARGV), []
+    while argv:  # drop --nproc N / --nproc=N: the ranks themselves must not launch again
+        a = argv.pop(0)
+        if a == "--nproc":
+            argv.pop(0)
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    env = allocator_env() or dict(os.environ)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "picaffect", *rest]
+    return subprocess.call(command, env=env)
+
+
 def _run_train(args) -> int:
+    import os
+
+    if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        code = _launch_torchrun(args.nproc)
+        if code:
+            raise UsageError(f"torchrun with {args.nproc} processes failed (exit status {code}); see above")
+        return EXIT_OK
     from .training.engine import train
 
     config = TrainConfig(data=str(args.data), model=args.model, out=str(args.out), recipe=args.recipe,
@@ -127,6 +157,8 @@ def _run_train(args) -> int:
                          model_options=_model_options(args.model_option), targets=args.targets,
                          precision=args.precision, budget_minutes=args.budget_minutes)
     summary = train(config, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun rank 0 reports
+        return EXIT_OK
     print(f"{summary['epochs_run']} epochs, {summary['steps']} steps; best test loss "
           f"{summary['best_test_loss']:.4f} (RMSE {summary['best_test_rmse']:.3f}) at epoch {summary['best_epoch']}")
     print(f"wrote {args.out}/ (config.yaml, history.csv, loss.png, best.pt, last.pt, summary.json)")
@@ -225,6 +257,17 @@ def _add_predict(sub) -> None:
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any picture could not be scored or a named path does not exist")
     p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="onnx (onnxruntime, no torch), torch, or auto: ONNX when the model has an ONNX file (the "
+                        "shipped default does) and no GPU is in play, the faster one on a CPU")
+    p.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: in this process; ray: a Ray Data job (decoding tasks, an actor pool of models, "
+                        "Parquet shards in --out DIR/)")
+    p.add_argument("--address", default=None,
+                   help="--engine ray: the cluster (auto, ray://HOST:10001); default $RAY_ADDRESS or a local Ray")
+    p.add_argument("--actors", type=positive_int, default=None,
+                   help="--engine ray: model actors, each holding one model (default: 1 per 2 CPUs)")
+    p.add_argument("--path-column", default="path", help="--engine ray with a Parquet/CSV SOURCE: its path column")
     p.set_defaults(run=_run_predict)
 
 
@@ -240,7 +283,8 @@ def _parse_scale(text: str | None):
 
 
 def _run_predict(args) -> int:
-    from tqdm.auto import tqdm
+    if args.engine == "ray":
+        return _run_predict_ray(args)
 
     from .inference import Predictor
     from .outputs import check_output_path, output_meta, render, write_predictions
@@ -248,10 +292,14 @@ def _run_predict(args) -> int:
     scale = _parse_scale(args.scale)
     if args.out is not None:
         check_output_path(args.out)  # before any work: a bad --out should not cost a scoring run
-    predictor = Predictor.from_pretrained(args.model, device=args.device, workers=args.workers)
+    predictor = Predictor.from_pretrained(args.model, device=args.device, workers=args.workers, backend=args.backend)
 
     def progress(stream, total):
-        return tqdm(stream, total=total, unit="img", disable=total < 50 or not sys.stderr.isatty())
+        if total < 50 or not sys.stderr.isatty():
+            return stream
+        from tqdm.auto import tqdm  # only when a bar is shown: importing it costs a tenth of a second
+
+        return tqdm(stream, total=total, unit="img")
 
     run = predictor.predict_files(args.paths, recursive=args.recursive, batch_size=args.batch_size, tta=args.tta,
                                   scale=scale, progress=progress)
@@ -268,6 +316,24 @@ def _run_predict(args) -> int:
         print(f"error: {r['path']}: {r['error']}", file=sys.stderr)
     print(run.summary() + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
     return EXIT_ITEMS_FAILED if args.strict and (run.failed or run.problems) else EXIT_OK
+
+
+def _run_predict_ray(args) -> int:
+    from .batch.ray_job import score_with_ray
+
+    if args.out is None:
+        raise UsageError("--engine ray writes Parquet shards: give --out DIR/")
+    if args.out.suffix:
+        raise UsageError(f"--engine ray: --out {args.out} should be a folder (shards and _summary.json go there)")
+    summary = score_with_ray(args.paths, args.out, model=args.model, address=args.address, actors=args.actors,
+                             batch_size=args.batch_size, tta=args.tta, recursive=args.recursive,
+                             path_column=args.path_column, backend=args.backend)
+    print(f"scored {summary['scored']} of {summary['rows']} pictures"
+          + (f", {summary['failed']} unreadable" if summary["failed"] else "")
+          + f" in {summary['seconds']:.1f} s on Ray; wrote {args.out}/ ({summary['shards']} Parquet shards, "
+            f"_summary.json)",
+          file=sys.stderr)
+    return EXIT_ITEMS_FAILED if args.strict and summary["failed"] else EXIT_OK
 
 
 def _add_retrain(sub) -> None:
@@ -287,12 +353,15 @@ def _run_retrain(args) -> int:
 
 
 def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="write a model as a slim fp16 checkpoint for shipping",
+    p = sub.add_parser("export", help="write a model as a slim fp16 checkpoint or an ONNX file for shipping",
                        description="MODEL is a training run folder (its best.pt), a checkpoint file, or a shipped "
-                                   "model's name. Optimiser and training state are left out.")
+                                   "model's name. OUT ending in .onnx: an ONNX file with the input size, input "
+                                   "scaling, output mapping and model name in its metadata, enough to score with "
+                                   "onnxruntime alone (picaffect predict --model OUT.onnx); otherwise a checkpoint "
+                                   "without optimiser and training state.")
     p.add_argument("model")
-    p.add_argument("out", type=Path)
-    p.add_argument("--fp32", action="store_true", help="keep 32-bit weights")
+    p.add_argument("out", type=Path, help="FILE.pt (a checkpoint) or FILE.onnx")
+    p.add_argument("--fp32", action="store_true", help="keep 32-bit weights (.pt only; .onnx keeps them exact)")
     p.set_defaults(run=_run_export)
 
 
@@ -303,8 +372,13 @@ def _run_export(args) -> int:
         raise UsageError(f"{args.out} is a folder; give the file to write, e.g. {args.out / 'model.pt'}")
     if not args.out.parent.is_dir():
         raise UsageError(f"cannot write {args.out}: {args.out.parent} is not an existing folder")
-    path = export(resolve_model(args.model), args.out, half=not args.fp32,
-                  metadata={"made_by": f"picaffect {__version__}: picaffect export {args.model} {args.out.name}"})
+    made_by = {"made_by": f"picaffect {__version__}: picaffect export {args.model} {args.out.name}"}
+    if args.out.suffix.lower() == ".onnx":
+        from .inference.onnx_export import export_onnx
+
+        path = export_onnx(resolve_model(args.model), args.out, name=Path(str(args.model)).stem, metadata=made_by)
+    else:
+        path = export(resolve_model(args.model), args.out, half=not args.fp32, metadata=made_by)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return EXIT_OK
 
@@ -334,9 +408,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# Commands that need the training extra (torch, pandas, ...); `predict` and `demo` run without it.
+TRAIN_COMMANDS = {"build", "train", "evaluate", "experiment", "retrain", "export"}
+
+
+def _check_extras(command: str) -> None:
+    from importlib.util import find_spec
+
+    if command in TRAIN_COMMANDS and (find_spec("torch") is None or find_spec("pandas") is None):
+        raise UsageError(f"`picaffect {command}` needs the training extra: pip install 'picaffect[train]' "
+                         f"(this install scores pictures only)")
+
+
+_ARGV: list[str] = []  # the command line main() was given (``--nproc`` hands it to torchrun)
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _ARGV
+    _ARGV = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     try:
+        _check_extras(args.command)
         return args.run(args)
     except PicaffectError as e:  # the user's input or request: one line; anything else is a bug and keeps its trace
         print(f"picaffect {args.command}: error: {e}", file=sys.stderr)
@@ -346,7 +438,31 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-HEAVY_COMMANDS = {"train", "experiment", "evaluate", "predict", "retrain", "demo"}
+HEAVY_COMMANDS = {"train", "experiment", "evaluate", "retrain", "demo"}
+
+
+def _wants_allocator(argv: list[str]) -> bool:
+    """Whether this command line will run torch, whose CPU speed the allocator setting doubles.
+
+    ``predict`` on the ONNX backend (the default with the shipped model) does not: it
+    starts at once, without a second interpreter and without importing torch.
+    """
+    if not argv or argv[0] not in HEAVY_COMMANDS | {"predict"}:
+        return False
+    if argv[0] != "predict":
+        return True
+    try:
+        args, _ = parser().parse_known_args(argv)
+    except SystemExit:  # let main() print the usage error
+        return False
+    if args.engine == "ray":
+        return False
+    from .inference.backends import choose
+
+    try:
+        return choose(args.model, args.backend, args.device) == "torch"
+    except PicaffectError:
+        return False
 
 
 def entry() -> None:
@@ -355,7 +471,7 @@ def entry() -> None:
     twice the CPU training speed, which an in-process setting only partly gets."""
     import os
 
-    if len(sys.argv) > 1 and sys.argv[1] in HEAVY_COMMANDS:
+    if _wants_allocator(sys.argv[1:]):
         from .runtime import allocator_env
 
         env = allocator_env()

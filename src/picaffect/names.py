@@ -29,6 +29,12 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 # Models that ship inside the package (weights/<file>).
 SHIPPED: dict[str, str] = {"default": "default.pt"}
+# Their ONNX twins, for the torch-free predict path (`picaffect export default src/picaffect/weights/default.onnx`).
+SHIPPED_ONNX: dict[str, str] = {"default": "default.onnx"}
+# How the network runs (inference/backends.py); ``auto`` takes the faster one at hand.
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+# Where ``predict`` runs: in this process, or as a Ray Data job (batch/ray_job.py).
+ENGINES: tuple[str, ...] = ("local", "ray")
 
 
 def check(kind: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -48,7 +48,8 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
     if batch_size < 1:
         from ..errors import UsageError
         raise UsageError(f"batch size must be at least 1, not {batch_size}")
-    scorer = Predictor.from_pretrained(model_ref, device=device)
+    # torch, as training scores its test split: the same numerics, and any dataset image size
+    scorer = Predictor.from_pretrained(model_ref, device=device, backend="torch")
     train_y = RatedImages(data, "train").targets.numpy()
     result: dict = {"model": str(model_ref), "dataset": str(data), "splits": {}}
     frames = []

@@ -11,6 +11,10 @@ squashed to the model's square input). Decoding runs on a few threads while the
 network works on the previous batch, which is most of the speed of
 ``picaffect predict`` on a folder of photographs. One bad picture never ends a
 stream: it becomes a row with an ``error``.
+
+The network runs in a backend (``backends.py``): onnxruntime for ONNX files
+(the shipped default has one; no torch is imported on that path) or torch for
+checkpoints; ``backend="auto"`` takes the faster one that is at hand.
 """
 from __future__ import annotations
 
@@ -21,17 +25,16 @@ from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..data.images import ImageProblem, array_to_rgb, load_square, square, to_rgb
 from ..data.parallel import ordered_map
 from ..data.pictures import Note, collect_pictures
 from ..errors import CheckpointError
-from ..names import SHIPPED
+from ..names import SHIPPED, SHIPPED_ONNX
 from ..scale import SAM, Scale, rescale
-from .checkpoint import ModelSpec, load_model
-from .forward import ratings
+from .backends import OnnxBackend, TorchBackend, choose, cpu_count, onnx_file
+from .spec import ModelSpec
 
 PictureLike = Union[str, Path, Image.Image, np.ndarray]
 
@@ -58,6 +61,14 @@ def shipped_path(name: str) -> Path:
     if not path.is_file():
         raise CheckpointError(f"the shipped model file {path} is missing: reinstall picaffect")
     return path
+
+
+def shipped_onnx_path(name: str) -> Path | None:
+    """The ONNX file of a shipped model, or None when there is none (``picaffect export default ...`` makes one)."""
+    if name not in SHIPPED_ONNX:
+        return None
+    path = Path(str(resources.files("picaffect") / "weights" / SHIPPED_ONNX[name]))
+    return path if path.is_file() else None
 
 
 def resolve_model(ref: str | Path) -> Path:
@@ -100,18 +111,33 @@ class PredictionRun:
 
 
 class Predictor:
-    """A trained network with its input size and output mapping, ready to score pictures."""
+    """A trained network with its input size and output mapping, ready to score pictures.
 
-    def __init__(self, model: torch.nn.Module, spec: ModelSpec, *, name: str = "model",
-                 device: str | torch.device = "cpu", workers: int | None = None) -> None:
-        self.device = torch.device(device)
-        model = model.eval()
-        if hasattr(model, "fuse_for_inference"):  # batch norms folded into convolutions: same output, faster
-            model = model.fuse_for_inference()
-        self.model = model.to(self.device).to(memory_format=torch.channels_last)
-        self.spec = spec
+    ``model`` is a torch module (with ``spec``) or a backend (``OnnxBackend``,
+    ``TorchBackend``), which brings its own spec.
+    """
+
+    def __init__(self, model: Any, spec: ModelSpec | None = None, *, name: str = "model",
+                 device: Any = "cpu", workers: int | None = None) -> None:
+        if isinstance(model, (OnnxBackend, TorchBackend)):
+            self.backend = model
+        else:
+            if spec is None:
+                from ..errors import UsageError
+                raise UsageError("Predictor(model, spec): a torch model needs its ModelSpec")
+            self.backend = TorchBackend(model, spec, device)
+        self.spec = spec or self.backend.spec
         self.name = name
         self.workers = workers
+
+    @property
+    def model(self):
+        """The torch module (None with the onnx backend)."""
+        return self.backend.model
+
+    @property
+    def device(self):
+        return self.backend.device
 
     @property
     def size(self) -> int:
@@ -119,12 +145,35 @@ class Predictor:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "default", device: str = "auto",
-                        workers: int | None = None) -> "Predictor":
-        """A shipped model by name (``default``), a training run folder, or a checkpoint file."""
+                        workers: int | None = None, backend: str = "auto") -> "Predictor":
+        """A shipped model by name (``default``), a training run folder, a checkpoint or an ONNX file.
+
+        ``backend``: ``onnx`` (onnxruntime, CPU, no torch), ``torch``, or ``auto``: ONNX
+        when an ONNX file is at hand and no GPU is asked for or present (the faster one
+        on a CPU), else torch. ``onnx`` with a torch checkpoint converts it in memory
+        (needs torch and onnx).
+        """
+        kind = choose(name_or_path, backend, device)
+        if kind == "onnx":
+            if device not in ("auto", "cpu"):
+                from ..errors import UsageError
+                raise UsageError(f"the onnx backend runs on the CPU, not {device}")
+            path = onnx_file(name_or_path)
+            if path is None:
+                from .onnx_export import to_onnx_bytes
+                source: Path | bytes = to_onnx_bytes(resolve_model(name_or_path), name=str(name_or_path))
+            else:
+                source = path
+            return cls(OnnxBackend(source, name=str(name_or_path)), name=str(name_or_path), workers=workers)
         from ..runtime import pick_device
+        from .checkpoint import load_model
 
         model, spec = load_model(resolve_model(name_or_path))
         return cls(model, spec, name=str(name_or_path), device=pick_device(device), workers=workers)
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
 
     # -- pictures ------------------------------------------------------------------------------------------------
     def prepare(self, picture: PictureLike) -> np.ndarray:
@@ -138,13 +187,13 @@ class Predictor:
         raise ImageProblem(f"cannot read a {type(picture).__name__} as a picture (give a path, a PIL image or an "
                            f"array)")
 
-    def score_images(self, images: torch.Tensor, tta: bool = False) -> np.ndarray:
-        """uint8 (N, 3, H, W) -> (N, 2) ratings on 1..9, unclipped (for evaluation)."""
-        return ratings(self.model, images, self.spec, self.device, tta).numpy()
+    def score_images(self, images: Any, tta: bool = False) -> np.ndarray:
+        """uint8 (N, 3, H, W) (numpy or torch) -> (N, 2) float32 ratings on 1..9, unclipped (for evaluation)."""
+        return self.spec.decode(self.backend.run(images, tta)).astype(np.float32, copy=False)
 
     def predict_arrays(self, arrays: np.ndarray, tta: bool = False) -> np.ndarray:
         """(N, size, size, 3) uint8 -> (N, 2) (valence, arousal) on 1..9, clipped to the scale."""
-        out = self.score_images(torch.from_numpy(np.ascontiguousarray(arrays)).permute(0, 3, 1, 2), tta)
+        out = self.score_images(np.ascontiguousarray(arrays).transpose(0, 3, 1, 2), tta)
         return np.clip(out, SAM.min, SAM.max)
 
     def predict_stream(self, pictures: Iterable[PictureLike], batch_size: int = 32,
@@ -153,7 +202,7 @@ class Predictor:
         if batch_size < 1:
             from ..errors import UsageError
             raise UsageError(f"batch size must be at least 1, not {batch_size}")
-        workers = self.workers or torch.get_num_threads()
+        workers = self.workers or cpu_count()
         prepared = ordered_map(self._prepare_or_error, pictures, workers)
         batch: list[tuple[Any, np.ndarray | str]] = []
         for item in prepared:

@@ -30,6 +30,7 @@ from ..models.layers import set_bn_momentum
 from ..plots import loss_curves
 from ..runtime import pick_device
 from ..scale import SAM
+from . import distributed
 from .augment import AUGMENTS as AUGMENT_TRANSFORMS
 from .config import TrainConfig
 from .probe import fit_ridge_probe
@@ -70,9 +71,11 @@ class Trainer:
         config.check()
         self.config = config
         self.out = Path(config.out)
-        self.progress = sys.stderr.isatty() if progress is None else progress
-        self.device = pick_device(config.device)
+        self.world, self.device = distributed.setup(pick_device(config.device))  # several ranks under torchrun
+        self.progress = (sys.stderr.isatty() if progress is None else progress) and self.world.main
         self.probe = config.recipe == "ridge"  # solved in closed form: no optimiser, nothing to step
+        if self.probe and self.world.active:
+            raise UsageError("--recipe ridge is solved in closed form: run it in one process, not under torchrun")
         self.recipe = None if self.probe else make_recipe(config.recipe, config.lr, config.weight_decay)
         self.train_set = RatedImages(config.data, "train", limit=config.limit)
         self.test_set = RatedImages(config.data, "test", limit=config.limit)
@@ -86,6 +89,8 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = models.create(config.model, **config.model_options).to(self.device)
         set_bn_momentum(self.model, self.recipe.bn_momentum if self.recipe else None)
+        if self.world.rank > 0:  # rank 0 draws dropout masks as one process would; the others their own
+            torch.manual_seed(config.seed * 1_000 + self.world.rank)
         if config.init:
             self._init_from(Path(config.init))
         self.model = self.model.to(memory_format=torch.channels_last)
@@ -102,6 +107,7 @@ class Trainer:
         self.history: list[dict] = []
         self.train_loss_sum, self.train_seen = 0.0, 0
         self._start(resume)
+        self.net = distributed.wrap(self.model, self.world, self.device)  # DDP when distributed, else the model
 
     def _init_from(self, path: Path) -> None:
         """Start from another run's weights (a linear probe before fine-tuning, say)."""
@@ -141,7 +147,7 @@ class Trainer:
                 raise CheckpointError(f"{last} was written by picaffect 0.1 and cannot be resumed by this version; "
                                       f"its best.pt still works with predict, evaluate and --init")
             self._load_state(record)
-        else:
+        elif self.world.main:
             self.config.save(self.out / "config.yaml")
 
     def _state(self) -> dict:
@@ -153,7 +159,7 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch, "step": self.step, "best_loss": self.best_loss,
             "stale_epochs": self.stale_epochs, "history": self.history, "train_loss_sum": self.train_loss_sum,
             "train_seen": self.train_seen, "rng": torch.get_rng_state(), "config": asdict(self.config),
-            "seconds": self._seconds()}
+            "seconds": self._seconds(), "rng_by_rank": getattr(self, "_rngs", None)}
         return record
 
     def _load_state(self, record: dict) -> None:
@@ -166,10 +172,14 @@ class Trainer:
                     "train_seen"):
             setattr(self, key, state[key])
         self.seconds_before = float(state.get("seconds", 0.0))
-        torch.set_rng_state(state["rng"])
+        by_rank = state.get("rng_by_rank")
+        same_world = by_rank is not None and len(by_rank) == self.world.size
+        torch.set_rng_state(by_rank[self.world.rank] if same_world else state["rng"])
 
     def _save(self, name: str) -> None:
-        save_atomic(self._state(), self.out / name)
+        self._rngs = distributed.gather_objects(torch.get_rng_state(), self.world)  # every rank's, for resuming
+        if self.world.main:
+            save_atomic(self._state(), self.out / name)
 
     # -- loop ----------------------------------------------------------------------------------------------------
     def _seconds(self) -> float:
@@ -204,13 +214,17 @@ class Trainer:
                 self._log_epoch(row)
             self.stopped = reason
         summary = self._summary()
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if self.world.active:  # DDP keeps the replicas identical; say so, measured
+            summary["processes"] = self.world.size
+            summary["rank_weight_spread"] = distributed.weight_spread(self.model, self.world)
+        if self.world.main:
+            (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
     def _train_epoch(self) -> None:
         cfg = self.config
         batches = epoch_batches(len(self.train_set), cfg.batch_size, cfg.seed, self.epoch)
-        self.model.train()
+        self.net.train()
         self._epoch_start, self._epoch_images = time.perf_counter(), 0
         bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
                    unit="batch", disable=not self.progress, leave=False)
@@ -244,22 +258,29 @@ class Trainer:
             gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
             x = self.augment(x, gen).contiguous(memory_format=torch.channels_last)
         y = self.spec.encode(targets.to(self.device))
+        rows = len(y)
+        if self.world.active:  # the whole batch was prepared and augmented as in one process; keep this rank's share
+            part = self.world.share(rows)
+            x, y = x[part], y[part]
         with _autocast(self.device, self.config.precision):
-            loss = F.mse_loss(self.model(x).float(), y)
-        if not torch.isfinite(loss):
+            loss = distributed.share_loss(self.net(x).float(), y, rows, self.world)
+        whole = distributed.mean_over_ranks(loss, self.world)
+        if not torch.isfinite(whole):
             raise TrainingDiverged(
-                f"loss became {loss.item()} at step {self.step + 1} (epoch {self.epoch + 1}, batch {batch + 1}); "
+                f"loss became {whole.item()} at step {self.step + 1} (epoch {self.epoch + 1}, batch {batch + 1}); "
                 f"stopped without saving, the last good checkpoint in {self.out} is kept")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return loss.item()
+        return whole.item()
 
     def _end_epoch(self) -> dict:
         seconds = time.perf_counter() - self._epoch_start
-        pred = score_split(self.model, self.test_set, self.spec, self.device, self.config.batch_size)
+        pred = score_split(self.model, self.test_set, self.spec, self.device, self.config.batch_size) \
+            if self.world.main else None
+        pred = distributed.broadcast_object(pred, self.world)  # every rank takes the same early-stopping decisions
         truth = self.test_set.targets
         test_loss = float(F.mse_loss(self.spec.encode(pred), self.spec.encode(truth))) if len(truth) else math.nan
         y, yhat = truth.numpy().ravel(), pred.numpy().ravel()
@@ -280,7 +301,8 @@ class Trainer:
         else:
             self.stale_epochs += 1
         self._save("last.pt")
-        self._write_history()
+        if self.world.main:
+            self._write_history()
         return row
 
     def _log_epoch(self, row: dict) -> None:
@@ -289,7 +311,8 @@ class Trainer:
                 f"SAGR {row['test_sagr']:.3f}  {row['images_per_s']:.1f} img/s  {row['seconds']:.0f}s")
         if self.stale_epochs >= self.config.patience:
             line += f"  (early stop: no better test loss for {self.stale_epochs} epochs)"
-        print(line, flush=True)
+        if self.world.main:
+            print(line + (f"  [{self.world.size} processes]" if self.world.active else ""), flush=True)
 
     def _write_history(self) -> None:
         with open(self.out / "history.csv", "w", newline="") as f:
@@ -311,4 +334,7 @@ class Trainer:
 
 def train(config: TrainConfig, resume: bool = False, progress: bool | None = None) -> dict:
     """Train one model; returns the run's summary (also in RUN_DIR/summary.json)."""
-    return Trainer(config, resume=resume, progress=progress).fit()
+    try:
+        return Trainer(config, resume=resume, progress=progress).fit()
+    finally:
+        distributed.shutdown()  # under torchrun; nothing to do in one process

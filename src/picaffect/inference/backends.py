@@ -1,0 +1,189 @@
+"""Two ways to run a network on pictures: torch (a checkpoint) or onnxruntime (an ONNX file).
+
+Each backend has ``spec`` (a ``ModelSpec``) and ``run(images, tta)``: uint8 pictures
+(N, 3, size, size), as numpy or torch, -> the network's raw outputs (N, 2) as a
+float32 numpy array; ``spec.decode`` turns them into 1..9 ratings. Neither imports
+torch at module level: the ONNX path (``Predictor`` with ``backend="onnx"``,
+``picaffect predict`` with the shipped default) never loads torch at all.
+
+``choose`` decides which backend ``auto`` means. Measured on the 2-core CPU
+machine (README, "Predicting without torch"): onnxruntime is faster than torch for
+the shipped EfficientNet-Lite0 and for Emosepar, so ``auto`` takes ONNX whenever
+an ONNX file is at hand (a ``.onnx`` model or the shipped ``default.onnx``) and
+onnxruntime is installed, unless a CUDA device is asked for or present (torch
+then runs on the GPU; onnxruntime here is the CPU build).
+"""
+from __future__ import annotations
+
+import json
+import os
+from importlib import util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CheckpointError, UsageError
+from ..names import BACKENDS
+from .spec import ModelSpec
+
+ONNX_FORMAT = "picaffect.onnx"
+ONNX_VERSION = "1"
+ONNX_INPUT, ONNX_OUTPUT = "pixels", "outputs"
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it."""
+    return util.find_spec(module) is not None
+
+
+def cpu_count() -> int:
+    """The cores this process may use (its affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _cuda_present() -> bool:
+    """A cheap guess, without importing torch: an NVIDIA device node and torch to drive it."""
+    return Path("/dev/nvidiactl").exists() and installed("torch")
+
+
+def onnx_file(ref: str | Path) -> Path | None:
+    """The ONNX file a model reference names or ships with, if there is one."""
+    from .predictor import shipped_onnx_path
+
+    path = Path(ref)
+    if path.suffix.lower() == ".onnx" and path.is_file():
+        return path
+    if path.is_dir() and (path / "best.onnx").is_file():
+        return path / "best.onnx"
+    if not path.exists():
+        return shipped_onnx_path(str(ref))
+    return None
+
+
+def choose(ref: str | Path, backend: str = "auto", device: str = "auto") -> str:
+    """``"torch"`` or ``"onnx"`` for this model reference, backend wish and device; torch-free."""
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    is_onnx_file = Path(ref).suffix.lower() == ".onnx"
+    if backend == "torch":
+        if is_onnx_file:
+            raise UsageError(f"{ref} is an ONNX file: it runs with the onnx backend only (leave out --backend)")
+        _need_torch(ref)
+        return "torch"
+    if backend == "onnx" or is_onnx_file:
+        if device == "cuda":
+            raise UsageError("the onnx backend runs on the CPU; use --backend torch for --device cuda")
+        if not installed("onnxruntime"):
+            raise UsageError("the onnx backend needs onnxruntime: pip install onnxruntime")
+        return "onnx"
+    # auto
+    wants_gpu = device == "cuda" or (device == "auto" and _cuda_present())
+    if not wants_gpu and installed("onnxruntime") and onnx_file(ref) is not None:
+        return "onnx"
+    if not installed("torch") and installed("onnxruntime"):
+        return "onnx"  # a torch checkpoint without torch: converting fails with a clear message below
+    _need_torch(ref)
+    return "torch"
+
+
+def _need_torch(ref: str | Path) -> None:
+    if not installed("torch"):
+        raise CheckpointError(f"{ref}: a torch checkpoint needs torch to read: pip install 'picaffect[train]', or "
+                              f"score an ONNX file made with `picaffect export {ref} model.onnx` on a machine "
+                              f"that has torch")
+
+
+class TorchBackend:
+    """A torch network (eval mode, batch norms folded, channels-last) on one device."""
+    name = "torch"
+
+    def __init__(self, model, spec: ModelSpec, device: Any = "cpu") -> None:
+        import torch
+
+        self.device = torch.device(device)
+        model = model.eval()
+        if hasattr(model, "fuse_for_inference"):  # batch norms folded into convolutions: same output, faster
+            model = model.fuse_for_inference()
+        self.model = model.to(self.device).to(memory_format=torch.channels_last)
+        self.spec = spec
+
+    def run(self, images, tta: bool = False) -> np.ndarray:
+        import torch
+
+        from .forward import outputs, to_input
+
+        if not isinstance(images, torch.Tensor):
+            images = torch.from_numpy(np.asarray(images))
+        return outputs(self.model, to_input(images, self.spec, self.device), tta).cpu().numpy()
+
+
+class OnnxBackend:
+    """An ONNX file written by ``picaffect export`` (its metadata holds the spec), run by onnxruntime on the CPU."""
+    name = "onnx"
+    device = "cpu"
+    model = None
+
+    def __init__(self, source: str | Path | bytes, threads: int | None = None, name: str | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or cpu_count()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        where = "ONNX model" if isinstance(source, bytes) else str(source)
+        try:
+            self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own untyped errors for unreadable files
+            raise CheckpointError(f"{where}: not a readable ONNX model ({str(e).splitlines()[0][:200]})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.metadata = meta
+        self.spec = spec_from_metadata(meta, where)
+        self.model_name = name or meta.get("picaffect.model_name", "model")
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run(self, images, tta: bool = False) -> np.ndarray:
+        x = np.asarray(images)
+        size = self.spec.size
+        if x.ndim != 4 or x.shape[1] != 3 or x.shape[2:] != (size, size):
+            raise UsageError(f"the ONNX model takes pictures of shape (N, 3, {size}, {size}), not {x.shape}")
+        x = x.astype(np.float32, order="C")
+        x *= np.float32(self.spec.input_scale)
+        y = self.session.run(None, {self.input_name: x})[0]
+        if tta:
+            y = (y + self.session.run(None, {self.input_name: np.ascontiguousarray(x[..., ::-1])})[0]) / 2
+        return y.astype(np.float32, copy=False)
+
+
+def onnx_metadata(spec: ModelSpec, name: str, extra: dict[str, Any] | None = None) -> dict[str, str]:
+    """The ``metadata_props`` that make an ONNX file enough to score pictures on its own."""
+    from dataclasses import asdict
+
+    return {
+        "picaffect.format": ONNX_FORMAT, "picaffect.version": ONNX_VERSION,
+        "picaffect.model_name": name, "picaffect.spec": json.dumps(asdict(spec)),
+        "picaffect.architecture": spec.architecture, "picaffect.size": str(spec.size),
+        "picaffect.input_scale": repr(float(spec.input_scale)),
+        "picaffect.output_scale": repr(float(spec.output_scale)),
+        "picaffect.output_offset": repr(float(spec.output_offset)),
+        "picaffect.input": f"'{ONNX_INPUT}': float32 (N, 3, {spec.size}, {spec.size}), RGB pictures squashed to "
+                           f"{spec.size}x{spec.size} (bilinear, antialiased), uint8 pixels times input_scale",
+        "picaffect.output": f"'{ONNX_OUTPUT}': (N, 2) valence, arousal = output * output_scale + output_offset on "
+                            f"the 1..9 SAM scale (clip to 1..9)",
+        "picaffect.metadata": json.dumps(extra or {}, default=str),
+    }
+
+
+def spec_from_metadata(meta: dict[str, str], where: str = "ONNX model") -> ModelSpec:
+    if meta.get("picaffect.format") != ONNX_FORMAT or "picaffect.spec" not in meta:
+        raise CheckpointError(f"{where}: an ONNX file without picaffect metadata (input size, scaling, output "
+                              f"mapping); write it with `picaffect export MODEL OUT.onnx`")
+    if meta.get("picaffect.version") != ONNX_VERSION:
+        raise CheckpointError(f"{where}: picaffect ONNX version {meta.get('picaffect.version')}; this picaffect "
+                              f"reads version {ONNX_VERSION}: upgrade picaffect")
+    return ModelSpec.from_dict(json.loads(meta["picaffect.spec"]))

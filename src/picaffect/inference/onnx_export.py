@@ -1,0 +1,120 @@
+"""``picaffect export MODEL OUT.onnx``: a checkpoint as an ONNX file that scores on its own.
+
+The graph takes float32 (N, 3, size, size) pixels (uint8 times the spec's
+``input_scale``) and gives the network's (N, 2) outputs; the spec (input size,
+input scaling, output mapping to 1..9) and the model's name are in the file's
+``metadata_props`` (``backends.onnx_metadata``), so onnxruntime alone, or any
+other ONNX runtime, can score pictures with it.
+
+The graph is exported without folding batch norms (onnxruntime folds them when it
+loads the file, as ``fuse_for_inference`` does for torch). Weights that are exact
+in float16 (the shipped fp16 checkpoints) are stored as float16 with a Cast to
+float32 in front: half the file, the same numbers. Needs torch and onnx.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UsageError
+from .backends import ONNX_INPUT, ONNX_OUTPUT, onnx_metadata
+
+OPSET = 17
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise UsageError("writing ONNX files needs the onnx package: pip install 'picaffect[train]' "
+                         "(or pip install onnx)") from None
+    return onnx
+
+
+def to_onnx_bytes(source: str | Path, name: str | None = None, metadata: dict[str, Any] | None = None) -> bytes:
+    """A checkpoint file as a serialised ONNX model with picaffect metadata."""
+    onnx = _onnx()
+    import torch
+
+    from .checkpoint import build_model, read
+
+    record = read(source)
+    model, spec = build_model(record, source)
+    example = torch.zeros(2, 3, spec.size, spec.size)
+    buffer = io.BytesIO()
+    export_kwargs = dict(input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT], opset_version=OPSET,
+                         dynamic_axes={ONNX_INPUT: {0: "batch"}, ONNX_OUTPUT: {0: "batch"}}, do_constant_folding=True)
+    # PRESERVE on a model in eval mode: batch norms stay BatchNormalization nodes in inference form (the
+    # EVAL default folds them into the convolutions, which makes the fp16 weights inexact in the file).
+    export_kwargs["training"] = torch.onnx.TrainingMode.PRESERVE
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # padding fixed for the one input size
+        warnings.filterwarnings("ignore", message=".*constant folding.*")  # the model is in eval mode
+        # The TorchScript exporter on purpose: the torch.export one needs onnxscript and gives the same graph here.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        try:
+            torch.onnx.export(model, (example,), buffer, dynamo=False, **export_kwargs)
+        except TypeError:  # a torch without the ``dynamo`` switch
+            torch.onnx.export(model, (example,), buffer, **export_kwargs)
+    proto = onnx.load_from_string(buffer.getvalue())
+    _fp16_where_exact(proto)
+    extra = {**dict(record.get("metadata") or {}), **(metadata or {})}
+    extra.pop("trained_with", None)  # a training config, not needed to score (and may be large)
+    for key, value in onnx_metadata(spec, name or Path(source).stem, extra).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "picaffect"
+    proto.doc_string = f"picaffect model {name or Path(source).stem}: valence and arousal on the 1..9 SAM scale"
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def export_onnx(source: str | Path, out: str | Path, name: str | None = None,
+                metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``source`` (a checkpoint file) as ``out`` (.onnx), atomically."""
+    data = to_onnx_bytes(source, name, metadata)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _fp16_where_exact(proto, min_elements: int = 1024) -> None:
+    """Store float32 initializers that are exact in float16 as float16 plus a Cast node (lossless)."""
+    onnx = _onnx()
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    casts = []
+    for init in graph.initializer:
+        if init.data_type != TensorProto.FLOAT:
+            continue
+        w = numpy_helper.to_array(init)
+        if w.size < min_elements:
+            continue
+        half = w.astype(np.float16)
+        if not np.array_equal(half.astype(np.float32), w):
+            continue
+        name = init.name
+        init.CopyFrom(numpy_helper.from_array(half, name + "__fp16"))
+        casts.append(helper.make_node("Cast", [name + "__fp16"], [name], to=TensorProto.FLOAT,
+                                      name=f"cast_{name}"))
+    if casts:
+        nodes = casts + list(graph.node)
+        del graph.node[:]
+        graph.node.extend(nodes)
+    del onnx
