@@ -124,15 +124,18 @@ def test_export_is_slim_and_predicts_the_same(run, photos, tmp_path):
     assert path.stat().st_size < (run / "best.pt").stat().st_size / 2
     a = Predictor.from_pretrained(run, device="cpu").predict(photos / "b.jpg")
     b = Predictor.from_pretrained(path, device="cpu").predict(photos / "b.jpg")
-    assert abs(a["valence"] - b["valence"]) < 0.02 and abs(a["arousal"] - b["arousal"]) < 0.02
+    # fp16 weights: about three significant digits, so within a few hundredths on the 1..9 scale
+    assert abs(a["valence"] - b["valence"]) < 0.05 and abs(a["arousal"] - b["arousal"]) < 0.05
 
 
 def test_one_bad_item_never_ends_a_stream(run, photos):
     p = Predictor.from_pretrained(run, device="cpu")
-    rows = list(p.predict_stream([photos / "a.png", None, object(), photos / "broken.jpg", photos / "b.jpg"]))
-    assert [r["error"] is None for r in rows] == [True, False, False, False, True]
-    assert "NoneType" in rows[1]["error"] and "object" in rows[2]["error"]
-    with pytest.raises(ImageProblem, match="NoneType"):
+    closed = Image.open(photos / "a.png")
+    closed.close()
+    rows = list(p.predict_stream([photos / "a.png", None, object(), photos / "broken.jpg", closed, photos / "b.jpg"]))
+    assert [r["error"] is None for r in rows] == [True, False, False, False, False, True]
+    assert "None" in rows[1]["error"] and "object" in rows[2]["error"] and "closed" in rows[4]["error"]
+    with pytest.raises(ImageProblem, match="None"):
         p.predict(None)
 
 

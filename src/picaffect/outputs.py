@@ -9,6 +9,7 @@ moved into place, so an interrupted write never leaves half a file under the rea
 """
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -83,6 +84,17 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]):
     return pd.DataFrame(_records(rows, columns), columns=columns)
 
 
+def _csv_text(rows: list[dict[str, Any]], columns: list[str], newline: str = "\n") -> str:
+    """Plain RFC 4180 CSV, header first, through the standard library's writer: the predict
+    path stays free of pandas (a scoring-only install has no pandas, and importing it costs
+    more than scoring one picture), and every CSV reader (pandas, R, Excel) reads it."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator=newline)
+    writer.writeheader()
+    writer.writerows({c: "" if v is None else v for c, v in r.items()} for r in _records(rows, columns))
+    return buffer.getvalue()
+
+
 def write_predictions(rows: list[dict[str, Any]], out: str | os.PathLike, meta: dict[str, Any]) -> list[Path]:
     """Write ``rows`` to ``out`` (format from its ending); returns the files written.
 
@@ -93,7 +105,7 @@ def write_predictions(rows: list[dict[str, Any]], out: str | os.PathLike, meta: 
     kind = FORMATS[out.suffix.lower()]
     columns = output_columns(rows)
     if kind == "csv":
-        text = _frame(rows, columns).to_csv(index=False, lineterminator="\r\n")
+        text = _csv_text(rows, columns, newline="\r\n")
         sidecar = out.with_name(out.name + META_SUFFIX)
         _atomic_write(sidecar, (json.dumps({**meta, "columns": columns}, indent=1, allow_nan=False) + "\n").encode())
         _atomic_write(out, text.encode("utf-8"))
@@ -136,9 +148,7 @@ def render(rows: list[dict[str, Any]], fmt: str, meta: dict[str, Any]) -> str:
         return "".join(json.dumps({**r, "scale": meta["scale"]}, allow_nan=False) + "\n"
                        for r in _records(rows, columns))
     if fmt == "csv":
-        buffer = io.StringIO()
-        _frame(rows, columns).to_csv(buffer, index=False)
-        return buffer.getvalue()
+        return _csv_text(rows, columns)
     return text_table(rows, columns) + f"\n({meta['description']})\n"
 
 

@@ -10,8 +10,8 @@ Predictor`` with an ONNX model never imports torch.
 from __future__ import annotations
 
 from .backends import OnnxBackend, TorchBackend
-from .predictor import (PredictionRun, Predictor, add_scaled, quadrant, resolve_model, shipped_onnx_path,
-                        shipped_path)
+from .locate import resolve_model, shipped_onnx_path, shipped_path
+from .predictor import PredictionRun, Predictor, add_scaled, quadrant
 from .spec import CENTRED, RAW, ModelSpec
 
 _FROM_CHECKPOINT = ("build_model", "export", "load_model", "model_record", "read", "save_atomic")

@@ -52,7 +52,7 @@ def _cuda_present() -> bool:
 
 def onnx_file(ref: str | Path) -> Path | None:
     """The ONNX file a model reference names or ships with, if there is one."""
-    from .predictor import shipped_onnx_path
+    from .locate import shipped_onnx_path
 
     path = Path(ref)
     if path.suffix.lower() == ".onnx" and path.is_file():

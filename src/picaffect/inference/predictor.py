@@ -20,19 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 from PIL import Image
 
-from ..data.images import ImageProblem, array_to_rgb, load_square, square, to_rgb
+from ..data.images import ImageProblem, prepare_picture
 from ..data.parallel import ordered_map
 from ..data.pictures import Note, collect_pictures
-from ..errors import CheckpointError
-from ..names import SHIPPED, SHIPPED_ONNX
 from ..scale import SAM, Scale, rescale
+from .locate import resolve_model
 from .backends import OnnxBackend, TorchBackend, choose, cpu_count, onnx_file
 from .spec import ModelSpec
 
@@ -51,39 +49,6 @@ def add_scaled(row: dict[str, Any], scale: Scale) -> dict[str, Any]:
         value = row.get(key)
         row[f"{key}_scaled"] = None if value is None else round(float(rescale(value, SAM, scale)), 4)
     return row
-
-
-def shipped_path(name: str) -> Path:
-    """The file of a model shipped inside the package (``default``)."""
-    if name not in SHIPPED:
-        raise CheckpointError(f"no shipped model named {name!r}; shipped: {', '.join(SHIPPED)}")
-    path = Path(str(resources.files("picaffect") / "weights" / SHIPPED[name]))
-    if not path.is_file():
-        raise CheckpointError(f"the shipped model file {path} is missing: reinstall picaffect")
-    return path
-
-
-def shipped_onnx_path(name: str) -> Path | None:
-    """The ONNX file of a shipped model, or None when there is none (``picaffect export default ...`` makes one)."""
-    if name not in SHIPPED_ONNX:
-        return None
-    path = Path(str(resources.files("picaffect") / "weights" / SHIPPED_ONNX[name]))
-    return path if path.is_file() else None
-
-
-def resolve_model(ref: str | Path) -> Path:
-    """A shipped model's name, a training run folder (its ``best.pt``) or a checkpoint file -> the file."""
-    path = Path(ref)
-    if path.is_dir():
-        if not (path / "best.pt").is_file():
-            raise CheckpointError(f"{path} holds no best.pt: is it a picaffect training run?")
-        return path / "best.pt"
-    if path.is_file():
-        return path
-    if str(ref) in SHIPPED:
-        return shipped_path(str(ref))
-    raise CheckpointError(f"{ref} is neither a training run folder, a checkpoint file, nor a shipped model "
-                          f"({', '.join(SHIPPED)})")
 
 
 @dataclass
@@ -177,15 +142,9 @@ class Predictor:
 
     # -- pictures ------------------------------------------------------------------------------------------------
     def prepare(self, picture: PictureLike) -> np.ndarray:
-        """One picture as a (size, size, 3) uint8 array; ``ImageProblem`` says why not."""
-        if isinstance(picture, (str, Path)):
-            return load_square(picture, self.size)
-        if isinstance(picture, Image.Image):
-            return square(to_rgb(picture.copy()), self.size)
-        if isinstance(picture, np.ndarray):
-            return square(array_to_rgb(picture), self.size)
-        raise ImageProblem(f"cannot read a {type(picture).__name__} as a picture (give a path, a PIL image or an "
-                           f"array)")
+        """One picture as a (size, size, 3) uint8 array; ``ImageProblem`` says why not (None, a closed
+        or empty image, an all-NaN array, another type: each one error row, never the end of a stream)."""
+        return prepare_picture(picture, self.size)
 
     def score_images(self, images: Any, tta: bool = False) -> np.ndarray:
         """uint8 (N, 3, H, W) (numpy or torch) -> (N, 2) float32 ratings on 1..9, unclipped (for evaluation)."""

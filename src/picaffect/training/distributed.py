@@ -28,6 +28,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.layers import KerasBatchNorm2d
+
 
 @dataclass(frozen=True)
 class World:
@@ -100,7 +102,10 @@ class GlooSyncBatchNorm(nn.BatchNorm2d):
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked += 1
-                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                t = float(self.num_batches_tracked)
+                m = self.momentum if self.momentum is not None else 1.0 / t
+                if getattr(self, "unbiased_start", False):  # converted from KerasBatchNorm2d: keep its 1 / t start
+                    m = max(m, 1.0 / t)
                 self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 self.running_var.mul_(1 - m).add_(var.detach() * (n / (n - 1).clamp_min(1)), alpha=m)
         shape = (1, c, 1, 1)
@@ -115,7 +120,8 @@ def sync_batch_norms(model: nn.Module, device: torch.device) -> nn.Module:
     if device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(model)
     for m in model.modules():
-        if type(m) is nn.BatchNorm2d:
+        if isinstance(m, nn.BatchNorm2d) and not isinstance(m, GlooSyncBatchNorm):
+            m.unbiased_start = isinstance(m, KerasBatchNorm2d)
             m.__class__ = GlooSyncBatchNorm
     return model
 

@@ -387,10 +387,11 @@ def leave_one_out_view(data: Path, held_out: str, out: Path) -> Path:
 
 
 def stages_from_config(path: str | Path) -> list[dict]:
-    """The training stages of a retrain configuration (``configs/default.yaml``), in order, checked."""
-    from .retrain import RetrainConfig
+    """The training stages of a retrain configuration (``configs/default.yaml``, or a file with only
+    ``stages``), in order, checked."""
+    from .retrain import check_stages, read_yaml_mapping
 
-    return [dict(stage) for stage in RetrainConfig.load(path).stages]
+    return check_stages(path, read_yaml_mapping(path).get("stages"))
 
 
 def run_cross_dataset(data: str | Path, out: str | Path, *, model: str = "emosepar", recipe: str = "thesis",

@@ -43,29 +43,41 @@ class RetrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> "RetrainConfig":
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read the configuration ({e.strerror})") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping of keys to values")
+        raw = read_yaml_mapping(path)
         _check_keys(path, "the file", raw, {f.name for f in fields(cls)}, {f.name for f in fields(cls)})
         build_keys = {f.name for f in fields(BuildSettings)}
         _check_keys(path, "build", raw["build"], build_keys, build_keys - {"seed"})
-        if not isinstance(raw["stages"], list) or not raw["stages"]:
-            raise ConfigError(f"{path}: stages must be a non-empty list")
-        names: list[str] = []
-        for stage in raw["stages"]:
-            _check_keys(path, f"stage {stage.get('name', '?') if isinstance(stage, dict) else stage!r}", stage,
-                        STAGE_KEYS | {"name"}, {"name", "model"})
-            if stage.get("init") is not None and stage["init"] not in names:
-                raise ConfigError(f"{path}: stage {stage['name']!r} starts from {stage['init']!r}, which is not an "
-                                  f"earlier stage ({', '.join(names) or 'none'})")
-            names.append(stage["name"])
         return cls(data=str(raw["data"]), out=str(raw["out"]), build=BuildSettings(**raw["build"]),
-                   stages=[dict(s) for s in raw["stages"]], export=str(raw["export"]))
+                   stages=check_stages(path, raw["stages"]), export=str(raw["export"]))
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; ``ConfigError`` says why not."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the configuration ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values")
+    return raw
+
+
+def check_stages(path: str | Path, stages: Any) -> list[dict[str, Any]]:
+    """Training stages in order: known keys only, a name and a model each, ``init`` naming an earlier one."""
+    if not isinstance(stages, list) or not stages:
+        raise ConfigError(f"{path}: stages must be a non-empty list")
+    names: list[str] = []
+    for stage in stages:
+        _check_keys(Path(path), f"stage {stage.get('name', '?') if isinstance(stage, dict) else stage!r}", stage,
+                    STAGE_KEYS | {"name"}, {"name", "model"})
+        if stage.get("init") is not None and stage["init"] not in names:
+            raise ConfigError(f"{path}: stage {stage['name']!r} starts from {stage['init']!r}, which is not an "
+                              f"earlier stage ({', '.join(names) or 'none'})")
+        names.append(stage["name"])
+    return [dict(s) for s in stages]
 
 
 def _check_keys(path: Path, where: str, value: Any, allowed: set[str], required: set[str]) -> None:
