@@ -360,8 +360,10 @@ def _run_serve(args) -> int:
     elif token is None:
         print(f"picaffect serve: warning: listening on {args.host} without --token: anyone who can reach this "
               f"address can use the service", file=sys.stderr)
+    # Keep-alive longer than uvicorn's 5 s: a client's pooled connection is less often closed
+    # just as it sends its next request.
     uvicorn.run(create_app(predictor, settings), host=args.host, port=args.port, log_level="info",
-                timeout_graceful_shutdown=5)
+                timeout_keep_alive=30, timeout_graceful_shutdown=5)
     return EXIT_OK
 
 
