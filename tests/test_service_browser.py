@@ -124,6 +124,10 @@ def test_page_scores_pictures_plots_them_and_downloads_csv(server, photos, tmp_p
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000
             assert not messages, messages
+
+            # the API documentation renders offline, from files served by the app itself
+            page.goto(url + "/docs")
+            playwright_api.expect(page.get_by_text("/v1/predict").first).to_be_visible(timeout=30_000)
         finally:
             browser.close()
 
