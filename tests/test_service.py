@@ -237,6 +237,27 @@ def test_concurrent_requests_share_batches(predictor):
     assert sum(slow.batches) == 6 and max(slow.batches) > 1  # some pictures of different requests went together
 
 
+def test_default_bounds_admit_200_concurrent_single_picture_requests(predictor):
+    import httpx
+
+    settings = Settings()
+    assert settings.max_memory_bytes >= 200 * settings.max_file_bytes  # even 200 pictures of the largest size
+    slow = SlowPredictor(predictor, 0.01)
+    app = create_app(slow, settings)
+    picture = picture_bytes(size=(64, 48))
+
+    async def run() -> list[int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+                answers = await asyncio.gather(*(c.post("/v1/predict", files=upload((f"p{i}.jpg", picture)))
+                                                 for i in range(200)))
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(run()) == [200] * 200
+    assert sum(slow.batches) == 200 and len(slow.batches) < 200  # shared batches
+
+
 def test_batcher_bounds_its_queue():
     b = MicroBatcher(lambda a: np.zeros((len(a), 2)), batch_size=4, wait_s=0.0, max_pending=3)
     b.reserve(2)

@@ -43,7 +43,7 @@ class Settings:
     max_pixels: int = 40_000_000
     max_requests: int = 512
     max_queue: int = 2048
-    max_memory_bytes: int = 1024 * MB
+    max_memory_bytes: int = 4096 * MB  # 256 requests of the largest picture at once
     timeout_s: float = 60.0
     retry_after_s: int = 2
     batch_size: int = 32
