@@ -144,9 +144,11 @@ def test_size_and_count_limits_are_413(predictor):
         # the decompression-bomb guard: a picture declaring more pixels than allowed is refused before decoding
         r = c.post("/v1/predict", files=upload(("ok.jpg", small), ("wide.png", picture_bytes("PNG", (400, 300)))))
         assert r.status_code == 413 and r.json()["code"] == "too_many_pixels" and "400 x 300" in r.json()["error"]
+        assert r.json()["error"].startswith("wide.png:")
         # what remains fine is still fine
         assert c.post("/v1/predict", files=upload(("ok.jpg", small))).status_code == 200
-        assert c.get("/v1/health").json()["queue"] == 0
+        health = c.get("/v1/health").json()
+        assert health["queue"] == 0 and health["upload_bytes_held"] == 0 and health["requests_in_progress"] == 0
 
 
 def test_pillow_bomb_guard_also_applies(predictor, monkeypatch):
@@ -215,9 +217,10 @@ def test_a_slow_upload_is_408(predictor):
         body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
         return start["status"], json.loads(body)
 
-    with TestClient(app):  # the lifespan starts the batcher
+    with TestClient(app) as c:  # the lifespan starts the batcher
         status, body = asyncio.run(run())
-    assert status == 408 and body["code"] == "upload_timeout"
+        assert status == 408 and body["code"] == "upload_timeout"
+        assert c.get("/v1/health").json()["upload_bytes_held"] == 0  # what it had sent is let go
 
 
 def test_concurrent_requests_share_batches(predictor):

@@ -159,13 +159,15 @@ def create_app(predictor: Any, settings: Settings | None = None) -> FastAPI:
     async def _score(uploads, target: Scale | None) -> Any:
         loop = asyncio.get_running_loop()
 
-        def prepare(data):
+        def prepare(upload):
             try:
-                return decode(data, size, settings.max_pixels)
+                return decode(upload.data, size, settings.max_pixels)
             except ImageProblem as e:
                 return str(e)
+            except TooManyPixels as e:
+                raise Refused(413, "too_many_pixels", f"{upload.name}: {e}") from None
 
-        prepared = await asyncio.gather(*(loop.run_in_executor(decoders, prepare, u.data) for u in uploads))
+        prepared = await asyncio.gather(*(loop.run_in_executor(decoders, prepare, u) for u in uploads))
         for upload in uploads:  # the bytes are no longer needed
             upload.data = bytearray()
         arrays = [p for p in prepared if not isinstance(p, str)]
@@ -191,14 +193,10 @@ def create_app(predictor: Any, settings: Settings | None = None) -> FastAPI:
             return _refusal(415, "no_picture", "none of the uploads is a picture that can be read", **answer)
         return answer
 
-    @app.exception_handler(TooManyPixels)
-    async def too_many_pixels(request: Request, e: TooManyPixels) -> JSONResponse:
-        return _refusal(413, "too_many_pixels", str(e))
-
     @app.get("/v1/health", summary="liveness, queue and limits")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model": model_name, "queue": batcher.pending, "batches": batcher.batches,
-                "scored": batcher.scored, "requests_in_progress": in_progress["requests"],
+                "scored": batcher.scored, "requests_in_progress": in_progress["requests"], "upload_bytes_held": budget.used,
                 "limits": settings.public()}
 
     @app.get("/v1/model", summary="the model: name, input size, training sets, figures from its model card")

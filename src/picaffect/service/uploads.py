@@ -125,12 +125,11 @@ async def read_uploads(content_type: str, stream: AsyncIterator[bytes], *, max_f
                                                         f"per request; send the pictures in several requests")
             parser.write(chunk)
         parser.finalize()
-    except Refused:
+    except BaseException as e:  # a limit, a parse error, a client gone, a timeout: the bytes are let go
         budget.give(state["taken"])
+        if isinstance(e, Exception) and not isinstance(e, Refused):  # python-multipart's parse errors
+            raise Refused(400, "bad_multipart", f"the multipart body could not be read: {e}") from None
         raise
-    except Exception as e:  # python-multipart's parse errors
-        budget.give(state["taken"])
-        raise Refused(400, "bad_multipart", f"the multipart body could not be read: {e}") from None
     return uploads, state["taken"]
 
 
