@@ -11,11 +11,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[train,demo]'
+	$(PY) -m pip install -q -e '.[train,demo,serve]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[train,ray,test,demo]'
+	$(PY) -m pip install -q -e '.[train,ray,test,demo,serve]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed

@@ -397,13 +397,82 @@ def _run_demo(args) -> int:
     return EXIT_OK
 
 
+def _add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="a web page and REST service for scoring pictures",
+                       description="Serve the page (GET /) and the REST API (POST /v1/predict with multipart field "
+                                   "'files'; GET /v1/health, /v1/model; docs at /docs). Binds to loopback unless "
+                                   "--host says otherwise. Needs the 'serve' extra.")
+    p.add_argument("--model", default="default", help="default (shipped), a run folder, or a checkpoint file")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to others)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="threads that decode uploaded pictures (default: one per core); the model runs in one "
+                        "more thread that scores shared batches, using all cores")
+    p.add_argument("--token", default=None,
+                   help="require 'Authorization: Bearer TOKEN' on /v1/predict and /v1/model "
+                        "(or set PICAFFECT_TOKEN, which keeps it out of the process list)")
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--tta", action="store_true", help="average with the mirror image (slower, a little better)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="largest shared batch (default 32)")
+    p.add_argument("--max-files", type=positive_int, default=None, help="pictures per request (default 64)")
+    p.add_argument("--max-file-mb", type=float, default=None, help="size of one picture (default 16)")
+    p.add_argument("--max-request-mb", type=float, default=None, help="size of one request (default 64)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to receive, and to score, a request "
+                                                                "(default 60)")
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args) -> int:
+    import ipaddress
+    import os
+
+    try:
+        import uvicorn
+
+        from .service import Settings, create_app
+    except ImportError as e:
+        raise UsageError(f"picaffect serve needs the 'serve' extra ({e.name} is missing): "
+                         f"pip install 'picaffect[serve]'") from None
+    from .inference import Predictor
+    from .service.settings import MB
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port}: give a port between 1 and 65535")
+    token = args.token or os.environ.get("PICAFFECT_TOKEN") or None
+    given = {"max_files": args.max_files, "timeout_s": args.timeout,
+             "max_file_bytes": int(args.max_file_mb * MB) if args.max_file_mb else None,
+             "max_request_bytes": int(args.max_request_mb * MB) if args.max_request_mb else None}
+    settings = Settings(token=token, tta=args.tta, batch_size=args.batch_size, decode_workers=args.workers,
+                        **{k: v for k, v in given.items() if v is not None})
+    predictor = Predictor.from_pretrained(args.model, device=args.device, workers=args.workers)
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"picaffect serve: model {args.model}, http://{shown}:{args.port}/ (page), /v1/predict, /docs",
+          file=sys.stderr)
+    if loopback:
+        print(f"picaffect serve: listening on loopback {args.host} only: other machines cannot reach it "
+              f"(--host 0.0.0.0 opens it, with --token)", file=sys.stderr)
+    elif token is None:
+        print(f"picaffect serve: warning: listening on {args.host} without --token: anyone who can reach this "
+              f"address can use the service", file=sys.stderr)
+    # Keep-alive longer than uvicorn's 5 s: a client's pooled connection is less often closed
+    # just as it sends its next request.
+    uvicorn.run(create_app(predictor, settings), host=args.host, port=args.port, log_level="info",
+                timeout_keep_alive=30, timeout_graceful_shutdown=5)
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="picaffect",
                                 description="How a picture makes people feel: valence and arousal on 1..9.")
     p.add_argument("--version", action="version", version=f"picaffect {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_build, _add_train, _add_evaluate, _add_experiment, _add_predict, _add_retrain, _add_export,
-                _add_demo):
+                _add_demo, _add_serve):
         add(sub)
     return p
 
@@ -438,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-HEAVY_COMMANDS = {"train", "experiment", "evaluate", "retrain", "demo"}
+HEAVY_COMMANDS = {"train", "experiment", "evaluate", "retrain", "demo", "serve"}
 
 
 def _wants_allocator(argv: list[str]) -> bool:

@@ -1,0 +1,24 @@
+"""``picaffect serve``: a web page for people and a REST service for programs.
+
+    from picaffect import Predictor
+    from picaffect.service import Settings, create_app
+    app = create_app(Predictor.from_pretrained(), Settings(token="secret"))   # any ASGI server runs it
+
+Modules: ``settings`` (limits), ``uploads`` (streaming multipart parsing into memory,
+decoding), ``batching`` (the micro-batching worker thread), ``model_info``
+(``/v1/model``), ``app`` (routes), ``index.html`` (the page). Needs the ``serve``
+extra: ``pip install 'picaffect[serve]'``.
+"""
+from __future__ import annotations
+
+from .settings import Settings
+
+__all__ = ["Settings", "create_app"]
+
+
+def __getattr__(name: str):
+    """``create_app`` imports FastAPI; ``Settings`` alone does not."""
+    if name == "create_app":
+        from .app import create_app
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

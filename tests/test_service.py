@@ -1,0 +1,364 @@
+"""`picaffect serve`: the REST API through FastAPI's test client, every limit and error, auth, the CLI."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="the 'serve' extra (fastapi) is not installed")
+pytest.importorskip("python_multipart", reason="the 'serve' extra (python-multipart) is not installed")
+with warnings.catch_warnings():  # Starlette's notice that its test client will move to httpx2
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient  # noqa: E402
+
+from picaffect import Predictor  # noqa: E402
+from picaffect.cli import main  # noqa: E402
+from picaffect.errors import UsageError  # noqa: E402
+from picaffect.service import Settings, create_app  # noqa: E402
+from picaffect.service.batching import MicroBatcher, Saturated  # noqa: E402
+from picaffect.service.model_info import DEFAULT_CARD  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor.from_pretrained("default", device="cpu")
+
+
+def picture_bytes(fmt: str = "JPEG", size=(160, 120), seed: int = 0) -> bytes:
+    """A picture with some structure (so different pictures score differently)."""
+    gen = np.random.default_rng(seed)
+    base = gen.integers(0, 256, 3)
+    y, x = np.mgrid[0:size[1], 0:size[0]]
+    pixels = np.stack([(base[i] + (x if i == 0 else y) * (i + 1)) % 256 for i in range(3)], -1).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uploads")
+    files = {}
+    for name, fmt, seed in (("a.jpg", "JPEG", 1), ("b.png", "PNG", 2), ("c.gif", "GIF", 3), ("d.jpg", "JPEG", 4)):
+        (folder / name).write_bytes(picture_bytes(fmt, seed=seed))
+        files[name] = folder / name
+    return files
+
+
+def upload(*items: tuple[str, bytes], field: str = "files"):
+    return [(field, (name, data, "application/octet-stream")) for name, data in items]
+
+
+@pytest.fixture(scope="module")
+def client(predictor):
+    with TestClient(create_app(predictor, Settings())) as c:
+        yield c
+
+
+def test_mixed_uploads_keep_order_and_equal_the_predictor(client, predictor, pictures):
+    good = ["a.jpg", "b.png", "c.gif", "d.jpg"]
+    parts = [(n, pictures[n].read_bytes()) for n in good[:2]] + [("notes.txt", b"just words")] + \
+            [(good[2], pictures[good[2]].read_bytes()), ("broken.jpg", b"\xff\xd8\xff\xe0 truncated"),
+             (good[3], pictures[good[3]].read_bytes()), ("empty.png", b"")]
+    r = client.post("/v1/predict", files=upload(*parts))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["scale"] == "1..9" and body["model"] == "default" and body["scaled"] is None
+    rows = body["predictions"]
+    assert [row["name"] for row in rows] == [n for n, _ in parts]
+    assert set(rows[0]) == {"name", "valence", "arousal", "quadrant", "error"}
+    errors = {row["name"]: row["error"] for row in rows if row["error"]}
+    assert set(errors) == {"notes.txt", "broken.jpg", "empty.png"}
+    assert "not a picture" in errors["notes.txt"] and "truncated" in errors["broken.jpg"]
+    assert "empty" in errors["empty.png"]
+    expected = predictor.predict([pictures[n] for n in good])
+    scored = [row for row in rows if not row["error"]]
+    for row, want in zip(scored, expected):
+        assert row["valence"] == pytest.approx(want["valence"], abs=2e-3)
+        assert row["arousal"] == pytest.approx(want["arousal"], abs=2e-3)
+        assert row["quadrant"] == want["quadrant"] and 1 <= row["valence"] <= 9
+    json.dumps(body, allow_nan=False)
+
+
+def test_scale_adds_rescaled_values_and_file_field_alias(client, pictures):
+    r = client.post("/v1/predict?scale=1,7", files=upload(("a.jpg", pictures["a.jpg"].read_bytes()), field="file"))
+    assert r.status_code == 200
+    body = r.json()
+    row = body["predictions"][0]
+    assert body["scaled"] == "1..7"
+    assert row["valence_scaled"] == pytest.approx((row["valence"] - 1) * 6 / 8 + 1, abs=1e-3)
+    r = client.post("/v1/predict?scale=seven", files=upload(("a.jpg", pictures["a.jpg"].read_bytes())))
+    assert r.status_code == 400 and r.json()["code"] == "bad_scale" and "MIN,MAX" in r.json()["error"]
+
+
+def test_non_pictures_and_non_multipart_are_415(client):
+    r = client.post("/v1/predict", files=upload(("a.jpg", b"GIF89a but not really"), ("x.exe", b"MZ\x90\x00")))
+    assert r.status_code == 415
+    body = r.json()
+    assert body["code"] == "no_picture" and [p["name"] for p in body["predictions"]] == ["a.jpg", "x.exe"]
+    assert all("not a picture" in p["error"] or "corrupt" in p["error"] for p in body["predictions"])
+    r = client.post("/v1/predict", content=picture_bytes(), headers={"content-type": "image/jpeg"})
+    assert r.status_code == 415 and "multipart/form-data" in r.json()["error"]
+    r = client.post("/v1/predict", files=[("other", ("a.jpg", picture_bytes(), "image/jpeg"))])
+    assert r.status_code == 400 and r.json()["code"] == "no_pictures"
+
+
+def test_size_and_count_limits_are_413(predictor):
+    settings = Settings(max_file_bytes=20_000, max_request_bytes=60_000, max_files=3, max_pixels=100_000)
+    small = picture_bytes("JPEG", size=(64, 64))
+    with TestClient(create_app(predictor, settings)) as c:
+        big = np.random.default_rng(0).integers(0, 256, (100, 100, 3)).astype(np.uint8)
+        out = io.BytesIO()
+        Image.fromarray(big).save(out, "PNG")
+        assert 20_000 < len(out.getvalue()) < 50_000
+        r = c.post("/v1/predict", files=upload(("ok.jpg", small), ("big.png", out.getvalue())))
+        assert r.status_code == 413 and r.json()["code"] == "file_too_large" and "big.png" in r.json()["error"]
+        r = c.post("/v1/predict", files=upload(*[(f"p{i}.jpg", small) for i in range(4)]))
+        assert r.status_code == 413 and r.json()["code"] == "too_many_files" and "3" in r.json()["error"]
+        # over the request limit: refused by its Content-Length before reading, or while streaming without one
+        parts = upload(*[(f"p{i}.bin", b"x" * 19_900) for i in range(3)])
+        r = c.post("/v1/predict", files=parts)
+        assert r.status_code == 413 and r.json()["code"] == "request_too_large"
+        body = b"".join(b"--zz\r\nContent-Disposition: form-data; name=\"files\"; filename=\"p%d.bin\"\r\n\r\n"
+                        % i + b"x" * 19_000 + b"\r\n" for i in range(3)) + b"--zz--\r\n"
+        assert len(body) < 60_000
+        chunked = iter([body[:30_000], body[30_000:], b"y" * 10_000])
+        r = c.post("/v1/predict", content=chunked, headers={"content-type": "multipart/form-data; boundary=zz"})
+        assert r.status_code == 413 and r.json()["code"] == "request_too_large"
+        r = c.post("/v1/predict", content=iter([body]), headers={"content-type": "multipart/form-data; boundary=zz"})
+        assert r.status_code == 415  # within every limit, but none of them is a picture
+        r = c.post("/v1/predict", content=b"x" * 70_000,
+                   headers={"content-type": "multipart/form-data; boundary=zz"})
+        assert r.status_code == 413 and r.json()["code"] == "request_too_large"
+        # the decompression-bomb guard: a picture declaring more pixels than allowed is refused before decoding
+        r = c.post("/v1/predict", files=upload(("ok.jpg", small), ("wide.png", picture_bytes("PNG", (400, 300)))))
+        assert r.status_code == 413 and r.json()["code"] == "too_many_pixels" and "400 x 300" in r.json()["error"]
+        assert r.json()["error"].startswith("wide.png:")
+        # what remains fine is still fine
+        assert c.post("/v1/predict", files=upload(("ok.jpg", small))).status_code == 200
+        health = c.get("/v1/health").json()
+        assert health["queue"] == 0 and health["upload_bytes_held"] == 0 and health["requests_in_progress"] == 0
+
+
+def test_pillow_bomb_guard_also_applies(predictor, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with TestClient(create_app(predictor, Settings())) as c:
+        r = c.post("/v1/predict", files=upload(("big.png", picture_bytes("PNG", (100, 100)))))
+    assert r.status_code == 413 and "decompression-bomb" in r.json()["error"]
+
+
+def test_a_full_queue_is_503_with_retry_after(predictor):
+    with TestClient(create_app(predictor, Settings(max_queue=2, retry_after_s=3))) as c:
+        r = c.post("/v1/predict", files=upload(*[(f"p{i}.jpg", picture_bytes()) for i in range(3)]))
+        assert r.status_code == 503 and r.headers["retry-after"] == "3" and r.json()["code"] == "busy"
+        assert c.post("/v1/predict", files=upload(("p.jpg", picture_bytes()), ("q.jpg", picture_bytes()))
+                      ).status_code == 200
+    with TestClient(create_app(predictor, Settings(max_memory_bytes=1000))) as c:
+        r = c.post("/v1/predict", files=upload(("p.jpg", picture_bytes()),))
+        assert r.status_code == 503 and "retry-after" in r.headers
+
+
+class SlowPredictor:
+    """The Predictor's public face with a model that takes its time, recording its batches."""
+
+    def __init__(self, predictor, delay: float) -> None:
+        self.spec, self.name, self.delay, self.batches = predictor.spec, predictor.name, delay, []
+
+    def predict_arrays(self, arrays, tta=False):
+        self.batches.append(len(arrays))
+        time.sleep(self.delay)
+        return np.full((len(arrays), 2), 5.0)
+
+
+def test_scoring_timeout_is_504(predictor):
+    slow = SlowPredictor(predictor, 1.0)
+    with TestClient(create_app(slow, Settings(timeout_s=0.2))) as c:
+        r = c.post("/v1/predict", files=upload(("p.jpg", picture_bytes())))
+        assert r.status_code == 504 and r.json()["code"] == "timeout"
+        assert c.get("/v1/health").json()["queue"] == 0
+
+
+def test_a_slow_upload_is_408(predictor):
+    app = create_app(predictor, Settings(timeout_s=0.3))
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode()
+
+    async def run() -> tuple[int, dict]:
+        sent: list[dict] = []
+        chunks = [head, b"\xff\xd8" * 10]
+
+        async def receive():
+            if chunks:
+                return {"type": "http.request", "body": chunks.pop(0), "more_body": True}
+            await asyncio.sleep(2)  # the client stalls
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/v1/predict", "raw_path": b"/v1/predict", "query_string": b"",
+                 "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+                 "headers": [(b"content-type", f"multipart/form-data; boundary={boundary}".encode())]}
+        await app(scope, receive, send)
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return start["status"], json.loads(body)
+
+    with TestClient(app) as c:  # the lifespan starts the batcher
+        status, body = asyncio.run(run())
+        assert status == 408 and body["code"] == "upload_timeout"
+        assert c.get("/v1/health").json()["upload_bytes_held"] == 0  # what it had sent is let go
+
+
+def test_concurrent_requests_share_batches(predictor):
+    slow = SlowPredictor(predictor, 0.05)
+    with TestClient(create_app(slow, Settings(batch_wait_ms=300))) as c:
+        answers = []
+
+        def one(i):
+            answers.append(c.post("/v1/predict", files=upload((f"p{i}.jpg", picture_bytes(seed=i)))).status_code)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert answers == [200] * 6
+    assert sum(slow.batches) == 6 and max(slow.batches) > 1  # some pictures of different requests went together
+
+
+def test_default_bounds_admit_200_concurrent_single_picture_requests(predictor):
+    import httpx
+
+    settings = Settings()
+    assert settings.max_memory_bytes >= 200 * settings.max_file_bytes  # even 200 pictures of the largest size
+    slow = SlowPredictor(predictor, 0.01)
+    app = create_app(slow, settings)
+    picture = picture_bytes(size=(64, 48))
+
+    async def run() -> list[int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+                answers = await asyncio.gather(*(c.post("/v1/predict", files=upload((f"p{i}.jpg", picture)))
+                                                 for i in range(200)))
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(run()) == [200] * 200
+    assert sum(slow.batches) == 200 and len(slow.batches) < 200  # shared batches
+
+
+def test_batcher_bounds_its_queue():
+    b = MicroBatcher(lambda a: np.zeros((len(a), 2)), batch_size=4, wait_s=0.0, max_pending=3)
+    b.reserve(2)
+    with pytest.raises(Saturated, match="admits 3"):
+        b.reserve(2)
+    b.release(2)
+    b.reserve(3)
+    assert b.pending == 3
+
+
+def test_token(predictor, pictures):
+    with TestClient(create_app(predictor, Settings(token="s3cret"))) as c:
+        files = upload(("a.jpg", pictures["a.jpg"].read_bytes()))
+        r = c.post("/v1/predict", files=files)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer" and "Bearer" in r.json()["error"]
+        assert c.post("/v1/predict", files=files, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.get("/v1/model").status_code == 401
+        assert c.post("/v1/predict", files=files, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert c.get("/v1/model", headers={"Authorization": "bearer s3cret"}).status_code == 200
+        health = c.get("/v1/health").json()  # open: a load balancer checks it; it tells no secrets
+        assert health["limits"]["auth"] is True and "token" not in health["limits"]
+    with pytest.raises(UsageError):
+        Settings(token=" ")
+
+
+def test_uploads_never_touch_the_disk(predictor, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an upload was about to be written to a temporary file")
+
+    for name in ("SpooledTemporaryFile", "TemporaryFile", "NamedTemporaryFile", "mkstemp"):
+        monkeypatch.setattr(tempfile, name, refuse)
+    big = np.random.default_rng(1).integers(0, 256, (900, 900, 3)).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(big).save(out, "PNG")
+    assert len(out.getvalue()) > 2 * 1024 * 1024  # over Starlette's 1 MB in-memory spool
+    with TestClient(create_app(predictor, Settings())) as c:
+        r = c.post("/v1/predict", files=upload(("big.png", out.getvalue())))
+    assert r.status_code == 200 and r.json()["predictions"][0]["error"] is None
+
+
+def test_health_model_page_docs_and_card(client):
+    health = client.get("/v1/health").json()
+    assert health["status"] == "ok" and health["limits"]["max_files"] == 64
+    model = client.get("/v1/model").json()
+    assert model["input_size"] == [224, 224] and model["architecture"] == "efficientnet_lite0"
+    assert [s["name"] for s in model["training_sets"]] == ["OASIS", "Emotion6", "BASS"]
+    assert model["figures"]["valence_pearson_r"] == 0.71 and model["model_card"] == "/model-card"
+    page = client.get("/")
+    assert page.status_code == 200 and "Self-Assessment Manikin" in page.text and "5 neutral" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert not re.search(r"(src|href)=\"(https?:)?//", page.text)  # no external assets: works offline
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert "files" in body["schema"]["properties"]
+    card = client.get("/model-card")
+    assert card.status_code == 200 and "# picaffect `default` model" in card.text
+
+
+def test_model_figures_are_those_of_the_model_card():
+    card = (ROOT / "MODEL_CARD.md").read_text()
+    row = next(line for line in card.splitlines() if line.startswith("| all |"))
+    f = DEFAULT_CARD["figures"]
+    for value in (f["n"], f["valence_pearson_r"], f["arousal_pearson_r"], f["rmse_both_1_to_9"],
+                  f["rmse_of_predicting_the_training_mean"], f["valence_sagr"]):
+        assert f"{value:g}" in row, value
+    for s in DEFAULT_CARD["training_sets"]:
+        assert re.search(rf"\| {s['name']} .*\| {s['pictures']:,} .*\| {re.escape(s['native_scale'])} \|", card), s
+
+
+def test_a_custom_model_has_no_card(predictor):
+    class Other:
+        spec, name = predictor.spec, "/somewhere/private/runs/mine"
+        predict_arrays = predictor.predict_arrays
+
+    with TestClient(create_app(Other(), Settings())) as c:
+        model = c.get("/v1/model").json()
+        assert model["name"] == "mine" and model["model_card"] is None and model["figures"] is None
+        assert c.get("/model-card").status_code == 404
+
+
+def test_cli_serve_says_where_it_listens(monkeypatch, capsys):
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    monkeypatch.delenv("PICAFFECT_TOKEN", raising=False)
+    assert main(["serve", "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert calls[-1]["host"] == "127.0.0.1" and calls[-1]["port"] == 8000
+    assert "loopback" in err and "warning" not in err
+    assert main(["serve", "--host", "0.0.0.0", "--port", "8123", "--device", "cpu"]) == 0
+    assert "warning" in capsys.readouterr().err and calls[-1]["port"] == 8123
+    assert main(["serve", "--host", "0.0.0.0", "--token", "t0k", "--device", "cpu"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["serve", "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err
