@@ -12,7 +12,12 @@ MODEL_CLASSES: dict[str, str] = {
     "vgg16": "vgg16:VGG16",
     "inception_v3": "inception_v3:InceptionV3",
     "xception": "xception:Xception",
-    "efficientnet_lite0": "efficientnet_lite0:EfficientNetLite0",
+    "efficientnet_lite0": "efficientnet_lite:EfficientNetLite0",
+    "efficientnet_lite1": "efficientnet_lite:EfficientNetLite1",
+    "efficientnet_lite2": "efficientnet_lite:EfficientNetLite2",
+    # Any image model of the Hugging Face hub through ``transformers`` (the ``hub`` extra);
+    # on the command line ``hub:ORG/NAME`` or ``hub:/local/folder``.
+    "hub": "hub:HubBackbone",
 }
 MODELS: tuple[str, ...] = tuple(MODEL_CLASSES)
 THESIS_MODELS: tuple[str, ...] = MODELS[:4]
@@ -27,6 +32,25 @@ SPLITS_OR_ALL: tuple[str, ...] = SPLITS + ("all",)
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 # Models that ship inside the package (weights/<file>).
 SHIPPED: dict[str, str] = {"default": "default.pt"}
+
+
+HUB_PREFIX = "hub:"
+
+
+def is_hub(name: str) -> bool:
+    """``hub:ORG/NAME`` or ``hub:/local/folder``: a Hugging Face image model."""
+    return isinstance(name, str) and name.startswith(HUB_PREFIX) and len(name) > len(HUB_PREFIX)
+
+
+def check_model(name: str) -> str:
+    """``name`` if it is a registered architecture or ``hub:...``; otherwise a ``UsageError``."""
+    if is_hub(name):
+        return name
+    if name in MODELS and name != "hub":
+        return name
+    from .errors import UsageError
+    raise UsageError(f"unknown model {name!r}; choose one of {', '.join(m for m in MODELS if m != 'hub')}, "
+                     f"or hub:ORG/NAME for a Hugging Face image model")
 
 
 def check(kind: str, value: str, allowed: tuple[str, ...]) -> str:
