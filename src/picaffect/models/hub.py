@@ -56,6 +56,7 @@ def _transformers():
     except ImportError as e:
         raise UsageError("hub models need the transformers package: pip install 'picaffect[hub]'") from e
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     return transformers
 
 

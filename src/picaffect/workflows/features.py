@@ -74,7 +74,9 @@ def extract_features(model_ref: str, data: str | Path, out: str | Path, *, split
             "tta": tta, "dataset": str(data), "split": split, "rows": int(len(rows)), "width": int(feats.shape[1]),
             "seconds": round(seconds, 1)}
     group = rows["group"].where(rows["group"].notna(), rows["id"]) if "group" in rows else rows["id"]
-    np.savez(out, features=feats, ratings=dataset.targets.numpy(), id=rows["id"].astype(str).to_numpy(),
-             source=rows["source"].astype(str).to_numpy(), split=rows["split"].astype(str).to_numpy(),
-             group=group.astype(str).to_numpy(), meta=np.array(json.dumps(meta)))
+    def text(column) -> np.ndarray:  # fixed-width unicode, so that np.load needs no pickle
+        return np.asarray(column.astype(str).tolist(), dtype=str)
+
+    np.savez(out, features=feats, ratings=dataset.targets.numpy(), id=text(rows["id"]), source=text(rows["source"]),
+             split=text(rows["split"]), group=text(group), meta=np.array(json.dumps(meta)))
     return meta
