@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__
 from .errors import PicaffectError, UsageError
 from .training.config import TrainConfig
-from .names import AUGMENTS, DEVICES, MODELS, RECIPES, SPLITS, SPLITS_OR_ALL, THESIS_MODELS, check_model
+from .names import AUGMENTS, BUILTIN_MODELS, DEVICES, MODELS, RECIPES, SPLITS, SPLITS_OR_ALL, THESIS_MODELS, check_model
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -38,7 +38,7 @@ def model_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-MODEL_HELP = (f"{', '.join(m for m in MODELS if m != 'hub')}, or hub:ORG/NAME (a Hugging Face image model, or "
+MODEL_HELP = (f"{', '.join(BUILTIN_MODELS)}, or hub:ORG/NAME (a Hugging Face image model, or "
               f"hub:/folder written by save_pretrained; needs pip install 'picaffect[hub]')")
 
 
@@ -291,6 +291,8 @@ def _add_retrain(sub) -> None:
     p = sub.add_parser("retrain", help="rebuild a model from its configuration (configs/default.yaml)")
     p.add_argument("config", type=Path)
     p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--force", action="store_true",
+                   help="replace the exported file even if the new model is not better on the validation rows")
     p.set_defaults(run=_run_retrain)
 
 
@@ -298,8 +300,12 @@ def _run_retrain(args) -> int:
     from .evaluation.markdown import metrics_markdown
     from .workflows.retrain import retrain
 
-    summary = retrain(args.config, device=args.device)
+    summary = retrain(args.config, device=args.device, force=args.force)
     print(metrics_markdown(summary["final"]))
+    if "kept" in summary:
+        print(f"note: {summary['kept']}; the new weights are in {summary['exported']}", file=sys.stderr)
+    else:
+        print(f"wrote {summary['exported']}")
     return 0
 
 

@@ -20,6 +20,8 @@ MODEL_CLASSES: dict[str, str] = {
     "hub": "hub:HubBackbone",
 }
 MODELS: tuple[str, ...] = tuple(MODEL_CLASSES)
+# The architectures that build from their name alone (``hub`` needs a ``name_or_path``).
+BUILTIN_MODELS: tuple[str, ...] = tuple(m for m in MODELS if m != "hub")
 THESIS_MODELS: tuple[str, ...] = MODELS[:4]
 # Training recipes (training/recipes.py): optimiser and schedule; ``ridge`` is the closed-form probe.
 RECIPES: tuple[str, ...] = ("thesis", "modern", "ridge")
@@ -46,10 +48,10 @@ def check_model(name: str) -> str:
     """``name`` if it is a registered architecture or ``hub:...``; otherwise a ``UsageError``."""
     if is_hub(name):
         return name
-    if name in MODELS and name != "hub":
+    if name in BUILTIN_MODELS:
         return name
     from .errors import UsageError
-    raise UsageError(f"unknown model {name!r}; choose one of {', '.join(m for m in MODELS if m != 'hub')}, "
+    raise UsageError(f"unknown model {name!r}; choose one of {', '.join(BUILTIN_MODELS)}, "
                      f"or hub:ORG/NAME for a Hugging Face image model")
 
 

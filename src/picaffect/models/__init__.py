@@ -16,12 +16,13 @@ from importlib import import_module
 from inspect import signature
 from typing import Any
 
-from ..names import HUB_PREFIX, MODEL_CLASSES, MODELS, check, is_hub
+from ..names import BUILTIN_MODELS, MODEL_CLASSES, MODELS, check, is_hub
 from .layers import RegressionModel
 
 
 def names() -> list[str]:
-    return list(MODELS)
+    """The architectures that build from their name alone (not ``hub``, which needs ``name_or_path``)."""
+    return list(BUILTIN_MODELS)
 
 
 def resolve(name: str, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
