@@ -16,7 +16,7 @@ from importlib import import_module
 from inspect import signature
 from typing import Any
 
-from ..names import BUILTIN_MODELS, MODEL_CLASSES, MODELS, check, is_hub
+from ..names import BUILTIN_MODELS, HUB_PREFIX, MODEL_CLASSES, MODELS, check, is_hub
 from .layers import RegressionModel
 
 
