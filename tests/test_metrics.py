@@ -10,6 +10,7 @@ from scipy.stats import pearsonr
 
 from picaffect.metrics import (
     bootstrap_ci,
+    calibration_slope,
     ccc,
     mae,
     majority_sign,
@@ -179,6 +180,23 @@ def test_batched_bootstrap_equals_the_plain_loop(rng):
             bootstrap_ci(plain, y, yhat, n_boot=200, seed=3), abs=1e-9)
 
 
+def test_calibration_slope():
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    assert calibration_slope(y, y) == pytest.approx(1.0)
+    assert calibration_slope(y, 2 * y + 3) == pytest.approx(0.5)  # predictions spread twice too wide
+    assert calibration_slope(y, y / 2) == pytest.approx(2.0)  # shrunk towards the mean
+    assert math.isnan(calibration_slope(y, [5, 5, 5, 5]))
+    assert math.isnan(calibration_slope([1.0], [2.0]))
+    # A least-squares fit of y on yhat has slope 1 by construction: y = a + b yhat -> slope of y on (a + b yhat) = 1.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    y2 = 3 * x + rng.normal(size=200)
+    b, a = np.polyfit(x, y2, 1)
+    assert calibration_slope(y2, a + b * x) == pytest.approx(1.0)
+    low, high = bootstrap_ci(calibration_slope, y2, a + b * x, n_boot=200)
+    assert low < 1.0 < high
+
+
 # --------------------------------------------------------------------- summarize
 
 def test_summarize_structure_and_pooling(rng):
@@ -187,16 +205,17 @@ def test_summarize_structure_and_pooling(rng):
     train = rng.uniform(1, 9, (30, 2))
     s = summarize(y, yhat, train_y=train, n_boot=100)
     assert s["n"] == 40 and set(s) == {"n", "valence", "arousal", "overall"}
-    keys = {"rmse", "mae", "pcc", "ccc", "sagr", "sagr_majority", "rmse_mean_baseline", "ci95"}
+    keys = {"rmse", "mae", "pcc", "ccc", "slope", "sagr", "sagr_majority", "rmse_mean_baseline", "ci95"}
     for name in ("valence", "arousal", "overall"):
         assert set(s[name]) == keys
-        assert set(s[name]["ci95"]) == {"rmse", "pcc", "ccc", "sagr"}
+        assert set(s[name]["ci95"]) == {"rmse", "pcc", "ccc", "slope", "sagr"}
         low, high = s[name]["ci95"]["rmse"]
         assert low <= s[name]["rmse"] <= high
     for fn in (rmse, mae, pcc, ccc, sagr):
         assert s["overall"][fn.__name__] == pytest.approx(fn(y.ravel(), yhat.ravel()))
         assert s["valence"][fn.__name__] == pytest.approx(fn(y[:, 0], yhat[:, 0]))
         assert s["arousal"][fn.__name__] == pytest.approx(fn(y[:, 1], yhat[:, 1]))
+    assert s["valence"]["slope"] == pytest.approx(calibration_slope(y[:, 0], yhat[:, 0]))
     for j, name in enumerate(("valence", "arousal")):
         assert s[name]["sagr_majority"] == pytest.approx(sagr_majority(y[:, j], train[:, j]))
         assert s[name]["rmse_mean_baseline"] == pytest.approx(rmse_mean_baseline(y[:, j], train[:, j].mean()))
@@ -231,7 +250,7 @@ def test_summarize_empty_and_single():
     assert s["n"] == 0
     for name in ("valence", "arousal", "overall"):
         block = s[name]
-        assert all(math.isnan(block[k]) for k in ("rmse", "mae", "pcc", "ccc", "sagr", "sagr_majority"))
+        assert all(math.isnan(block[k]) for k in ("rmse", "mae", "pcc", "ccc", "slope", "sagr", "sagr_majority"))
         assert all(math.isnan(v) for pair in block["ci95"].values() for v in pair)
     json.dumps(_jsonable(s), allow_nan=False)  # NaN is written as null in metrics.json
     assert summarize([], [], ci=False)["n"] == 0

@@ -47,5 +47,12 @@ def test_retrain_builds_trains_evaluates_and_exports(tmp_path, capsys):
     assert 1 <= row["valence"] <= 9
     # a second call reuses the dataset and the finished stages
     stamps = [(tmp_path / "runs" / p).stat().st_mtime_ns for p in ("data/images.npy", "finetune/last.pt")]
+    shipped_stamp = shipped.stat().st_mtime_ns
     assert main(["retrain", str(path), "--device", "cpu"]) == 0
     assert stamps == [(tmp_path / "runs" / p).stat().st_mtime_ns for p in ("data/images.npy", "finetune/last.pt")]
+    # the same model is not better than the shipped file: that file stays, the new weights go beside it
+    summary = json.loads((tmp_path / "runs" / "retrain.json").read_text())
+    assert "not below" in summary["kept"] and shipped.stat().st_mtime_ns == shipped_stamp
+    assert (tmp_path / "runs" / "candidate.pt").is_file()
+    assert main(["retrain", str(path), "--device", "cpu", "--force"]) == 0
+    assert shipped.stat().st_mtime_ns != shipped_stamp

@@ -14,7 +14,8 @@ from pathlib import Path
 from . import __version__
 from .errors import PicaffectError, UsageError
 from .training.config import TrainConfig
-from .names import AUGMENTS, BACKENDS, DEVICES, ENGINES, MODELS, PRECISIONS, RECIPES, SPLITS, SPLITS_OR_ALL, THESIS_MODELS
+from .names import (AUGMENTS, BACKENDS, BUILTIN_MODELS, DEVICES, ENGINES, MODELS, PRECISIONS, RECIPES, SPLITS,
+                    SPLITS_OR_ALL, THESIS_MODELS, check_model)
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -28,6 +29,18 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def model_name(text: str) -> str:
+    """argparse type: a registered architecture or ``hub:ORG/NAME``."""
+    try:
+        return check_model(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+MODEL_HELP = (f"{', '.join(BUILTIN_MODELS)}, or hub:ORG/NAME (a Hugging Face image model, or "
+              f"hub:/folder written by save_pretrained; needs pip install 'picaffect[hub]')")
 
 
 # The train options' defaults are TrainConfig's own (training/config.py is torch-free).
@@ -70,7 +83,7 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model on a built dataset",
                        description="Train one model on the train split of a built dataset, watching the test split.")
     p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`")
-    p.add_argument("--model", required=True, choices=MODELS)
+    p.add_argument("--model", required=True, type=model_name, metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints, history and plots")
     p.add_argument("--recipe", choices=RECIPES, default=d["recipe"],
                    help="thesis (SGD as in section 7.2), modern (AdamW, cosine), ridge (closed-form linear probe)")
@@ -188,6 +201,36 @@ def _run_evaluate(args) -> int:
     if args.out:
         print(f"wrote {args.out}/ (metrics.json, report.md, predictions.csv, predicted_vs_true.png, circumplex.png)")
     return 0
+
+
+def _add_features(sub) -> None:
+    p = sub.add_parser("features", help="pooled features of any backbone for a rated dataset (.npz)",
+                       description="Extract the frozen, pooled features of a backbone for every picture of a built "
+                                   "dataset, beside its ratings, ids, sources and splits: what a ridge readout needs.")
+    p.add_argument("model", help=MODEL_HELP + "; or a trained run folder, checkpoint file or shipped model name")
+    p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`")
+    p.add_argument("--out", required=True, type=Path, help="the .npz file to write")
+    p.add_argument("--split", choices=SPLITS_OR_ALL, default="all")
+    p.add_argument("--size", type=positive_int, default=None,
+                   help="input side (default: a hub model's own, else the dataset's)")
+    p.add_argument("--no-tta", action="store_true", help="do not average with the mirror image")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N rows (smoke runs)")
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="passed to the model's constructor, e.g. features=stages (values read as YAML)")
+    p.set_defaults(run=_run_features)
+
+
+def _run_features(args) -> int:
+    from .workflows.features import extract_features
+
+    meta = extract_features(args.model, args.data, args.out, split=args.split,
+                            options=_model_options(args.model_option), size=args.size, tta=not args.no_tta,
+                            batch_size=args.batch_size, device=args.device, limit=args.limit)
+    print(f"{meta['rows']} rows x {meta['width']} features of {meta['model']} at {meta['size']} px in "
+          f"{meta['seconds']} s; wrote {args.out}")
+    return EXIT_OK
 
 
 def _add_experiment(sub) -> None:
@@ -340,6 +383,8 @@ def _add_retrain(sub) -> None:
     p = sub.add_parser("retrain", help="rebuild a model from its configuration (configs/default.yaml)")
     p.add_argument("config", type=Path)
     p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--force", action="store_true",
+                   help="replace the exported file even if the new model is not better on the validation rows")
     p.set_defaults(run=_run_retrain)
 
 
@@ -347,8 +392,12 @@ def _run_retrain(args) -> int:
     from .evaluation.markdown import metrics_markdown
     from .workflows.retrain import retrain
 
-    summary = retrain(args.config, device=args.device)
+    summary = retrain(args.config, device=args.device, force=args.force)
     print(metrics_markdown(summary["final"]))
+    if "kept" in summary:
+        print(f"note: {summary['kept']}; the new weights are in {summary['exported']}", file=sys.stderr)
+    else:
+        print(f"wrote {summary['exported']}")
     return 0
 
 
@@ -471,8 +520,8 @@ def parser() -> argparse.ArgumentParser:
                                 description="How a picture makes people feel: valence and arousal on 1..9.")
     p.add_argument("--version", action="version", version=f"picaffect {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_build, _add_train, _add_evaluate, _add_experiment, _add_predict, _add_retrain, _add_export,
-                _add_demo, _add_serve):
+    for add in (_add_build, _add_train, _add_evaluate, _add_features, _add_experiment, _add_predict, _add_retrain,
+                _add_export, _add_demo, _add_serve):
         add(sub)
     return p
 
@@ -507,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-HEAVY_COMMANDS = {"train", "experiment", "evaluate", "retrain", "demo", "serve"}
+HEAVY_COMMANDS = {"train", "experiment", "evaluate", "features", "retrain", "demo", "serve"}
 
 
 def _wants_allocator(argv: list[str]) -> bool:

@@ -24,6 +24,7 @@ __all__ = [
     "mae",
     "pcc",
     "ccc",
+    "calibration_slope",
     "sagr",
     "majority_sign",
     "sagr_majority",
@@ -112,6 +113,15 @@ def _ccc_rows(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
     return np.clip(c, -1.0, 1.0)
 
 
+def _slope_rows(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+    """Least-squares slope of y on yhat: cov(y, yhat) / var(yhat)."""
+    if y.shape[1] < 2:
+        return np.full(y.shape[0], np.nan)
+    _, _, _, vh, cov, _ = _moments(y, yhat)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(vh > 0, cov / np.where(vh > 0, vh, 1.0), np.nan)
+
+
 def _sagr_rows(y: np.ndarray, yhat: np.ndarray, midpoint: float = 5.0) -> np.ndarray:
     if y.shape[1] == 0:
         return np.full(y.shape[0], np.nan)
@@ -150,6 +160,17 @@ def ccc(y: ArrayLike, yhat: ArrayLike) -> float:
     the mean scores 0. NaN when the denominator is 0 (both sides one identical constant).
     """
     return _one(_ccc_rows, y, yhat)
+
+
+def calibration_slope(y: ArrayLike, yhat: ArrayLike) -> float:
+    """The slope of the ratings regressed on the predictions, ``cov(y, yhat) / var(yhat)``.
+
+    1 is calibrated: a prediction one point above another means, on average, a rating
+    one point higher. Below 1 the predictions spread more than their accuracy warrants
+    (over-confident); above 1 they are shrunk towards the mean, as a least-squares fit
+    with a penalty is. NaN when the predictions are constant or fewer than two.
+    """
+    return _one(_slope_rows, y, yhat)
 
 
 def sagr(y: ArrayLike, yhat: ArrayLike, midpoint: float = 5.0) -> float:
@@ -211,6 +232,7 @@ _BATCHED: dict[Callable, Callable] = {
     mae: _mae_rows,
     pcc: _pcc_rows,
     ccc: _ccc_rows,
+    calibration_slope: _slope_rows,
     sagr: _sagr_rows,
 }
 
@@ -283,7 +305,7 @@ def bootstrap_ci(
 
 # ------------------------------------------------------------------------ summarize
 
-_CI_METRICS = ("rmse", "pcc", "ccc", "sagr")
+_CI_METRICS = ("rmse", "pcc", "ccc", "slope", "sagr")
 
 
 def _as_pairs(a: ArrayLike, name: str) -> np.ndarray:
@@ -309,8 +331,9 @@ def summarize(
 
     ``y``, ``yhat``: (N, 2) = (valence, arousal) on ``scale`` (its midpoint is SAGR's).
     Returns ``{"n": N, "valence": {...}, "arousal": {...}, "overall": {...}}``; each block
-    holds rmse, mae, pcc, ccc, sagr; with ``train_y`` (M, 2) also sagr_majority and
-    rmse_mean_baseline; with ``ci`` a "ci95" dict of [low, high] for rmse, pcc, ccc, sagr.
+    holds rmse, mae, pcc, ccc, slope (``calibration_slope``: ratings regressed on predictions),
+    sagr; with ``train_y`` (M, 2) also sagr_majority and rmse_mean_baseline; with ``ci`` a
+    "ci95" dict of [low, high] for rmse, pcc, ccc, slope, sagr.
 
     "overall" pools both dimensions (flattened arrays), as Keras computed the
     thesis's table 8.1. Its baselines pool the per-dimension baseline predictions:
@@ -331,6 +354,7 @@ def summarize(
             "mae": mae(a, b),
             "pcc": pcc(a, b),
             "ccc": ccc(a, b),
+            "slope": calibration_slope(a, b),
             "sagr": sagr(a, b, midpoint=m),
         }
         if train is not None:
@@ -338,7 +362,7 @@ def summarize(
             out["sagr_majority"] = sagr_majority(a2, t, m)
             out["rmse_mean_baseline"] = rmse_mean_baseline(a2, t.mean(axis=0)) if t.shape[0] else float("nan")
         if ci:
-            fns = {"rmse": rmse, "pcc": pcc, "ccc": ccc, "sagr": partial(sagr, midpoint=m)}
+            fns = {"rmse": rmse, "pcc": pcc, "ccc": ccc, "slope": calibration_slope, "sagr": partial(sagr, midpoint=m)}
             ci95 = {}
             for name in _CI_METRICS:
                 low, high = bootstrap_ci(fns[name], a, b, n_boot=n_boot, seed=seed)

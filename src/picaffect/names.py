@@ -12,9 +12,16 @@ MODEL_CLASSES: dict[str, str] = {
     "vgg16": "vgg16:VGG16",
     "inception_v3": "inception_v3:InceptionV3",
     "xception": "xception:Xception",
-    "efficientnet_lite0": "efficientnet_lite0:EfficientNetLite0",
+    "efficientnet_lite0": "efficientnet_lite:EfficientNetLite0",
+    "efficientnet_lite1": "efficientnet_lite:EfficientNetLite1",
+    "efficientnet_lite2": "efficientnet_lite:EfficientNetLite2",
+    # Any image model of the Hugging Face hub through ``transformers`` (the ``hub`` extra);
+    # on the command line ``hub:ORG/NAME`` or ``hub:/local/folder``.
+    "hub": "hub:HubBackbone",
 }
 MODELS: tuple[str, ...] = tuple(MODEL_CLASSES)
+# The architectures that build from their name alone (``hub`` needs a ``name_or_path``).
+BUILTIN_MODELS: tuple[str, ...] = tuple(m for m in MODELS if m != "hub")
 THESIS_MODELS: tuple[str, ...] = MODELS[:4]
 # Training recipes (training/recipes.py): optimiser and schedule; ``ridge`` is the closed-form probe.
 RECIPES: tuple[str, ...] = ("thesis", "modern", "ridge")
@@ -35,6 +42,25 @@ SHIPPED_ONNX: dict[str, str] = {"default": "default.onnx"}
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
 # Where ``predict`` runs: in this process, or as a Ray Data job (batch/ray_job.py).
 ENGINES: tuple[str, ...] = ("local", "ray")
+
+
+HUB_PREFIX = "hub:"
+
+
+def is_hub(name: str) -> bool:
+    """``hub:ORG/NAME`` or ``hub:/local/folder``: a Hugging Face image model."""
+    return isinstance(name, str) and name.startswith(HUB_PREFIX) and len(name) > len(HUB_PREFIX)
+
+
+def check_model(name: str) -> str:
+    """``name`` if it is a registered architecture or ``hub:...``; otherwise a ``UsageError``."""
+    if is_hub(name):
+        return name
+    if name in BUILTIN_MODELS:
+        return name
+    from .errors import UsageError
+    raise UsageError(f"unknown model {name!r}; choose one of {', '.join(BUILTIN_MODELS)}, "
+                     f"or hub:ORG/NAME for a Hugging Face image model")
 
 
 def check(kind: str, value: str, allowed: tuple[str, ...]) -> str:

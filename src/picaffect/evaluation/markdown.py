@@ -44,7 +44,9 @@ def metrics_markdown(result: dict) -> str:
     """``report.md`` of one evaluation: overall (8.1 form), per dimension (8.3 form), by source."""
     splits = result["splits"]
     out = [f"# Evaluation of `{result['model']}`\n", f"Dataset: `{result['dataset']}`. Values on 1..9; "
-           "CC is Pearson r; SAGR counts sign agreement about 5. Baselines: the RMSE of predicting the training "
+           "CC is Pearson r; CCC Lin's concordance; slope the calibration slope (ratings regressed on predictions: "
+           "1 is calibrated, below 1 the predictions spread too wide); SAGR counts sign agreement about 5. "
+           "Baselines: the RMSE of predicting the training "
            "mean, and the SAGR of predicting the commoner training sign. Brackets: bootstrap 95 % intervals.\n",
            "## Overall (both dimensions pooled, as table 8.1)\n"]
     rows = []
@@ -58,23 +60,35 @@ def metrics_markdown(result: dict) -> str:
     for dim in ("valence", "arousal"):
         for name, s in splits.items():
             d = s[dim]
-            rows.append([dim, name, *_with_ci(d), fmt(d.get("ccc")), fmt(d.get("rmse_mean_baseline")),
+            rows.append([dim, name, *_with_ci(d), fmt(d.get("ccc")), _cell(d, "slope"), fmt(d.get("rmse_mean_baseline")),
                          fmt(d.get("sagr_majority"))])
-    out.append(table(["dimension", "split", "RMSE", "CC", "SAGR", "CCC", "RMSE of mean", "SAGR of majority"], rows))
+    out.append(table(["dimension", "split", "RMSE", "CC", "SAGR", "CCC", "slope", "RMSE of mean", "SAGR of majority"],
+                     rows))
     if result.get("by_source"):
         out.append("\n## By source\n")
         out.append("r (≤ c): c is the noise ceiling of r, sqrt of the reliability of the source's mean ratings "
                    "(1 - mean(SD²/N) / var(means)), where the source publishes SD and N.\n")
         rows = []
         for source, s in result["by_source"].items():
+            v, a = s["valence"], s["arousal"]
             ceil = s.get("noise_ceiling", {})
-            rows.append([source, str(s["n"]), *triple(s["overall"]),
-                         r_with_ceiling(s["valence"]["pcc"], ceil.get("valence")),
-                         r_with_ceiling(s["arousal"]["pcc"], ceil.get("arousal")),
+            rows.append([source, str(s["n"]), *triple(s["overall"]), r_with_ceiling(v["pcc"], ceil.get("valence")),
+                         r_with_ceiling(a["pcc"], ceil.get("arousal")), fmt(v.get("ccc")), fmt(a.get("ccc")),
+                         fmt(v.get("slope")), fmt(a.get("slope")), fmt(v.get("rmse")), fmt(a.get("rmse")),
                          fmt(s["overall"].get("rmse_mean_baseline"))])
-        out.append(table(["source", "n", "RMSE", "CC", "SAGR", "valence r (≤ c)", "arousal r (≤ c)", "RMSE of mean"],
-                         rows))
+        out.append(table(["source", "n", "RMSE", "CC", "SAGR", "valence r (≤ c)", "arousal r (≤ c)", "valence CCC",
+                          "arousal CCC", "valence slope", "arousal slope", "valence RMSE", "arousal RMSE",
+                          "RMSE of mean"], rows))
     return "\n".join(out)
+
+
+def _cell(block: dict, key: str) -> str:
+    """A figure with its bootstrap interval when there is one."""
+    cell = fmt(block.get(key))
+    ci = block.get("ci95", {}).get(key)
+    if ci and None not in ci and not any(math.isnan(v) for v in ci):
+        cell += f" [{fmt(ci[0])}, {fmt(ci[1])}]"
+    return cell
 
 
 def _with_ci(block: dict) -> list[str]:

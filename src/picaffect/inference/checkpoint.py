@@ -130,7 +130,7 @@ def _from_version_1(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     arguments = {k: v for k, v in dict(config.get("model_options") or {}).items() if k != "pretrained"}
     weights = dict(raw["model"])
     if architecture == "efficientnet_lite0":
-        from ..models.efficientnet_lite0 import NORMALIZATIONS
+        from ..models.efficientnet_lite import NORMALIZATIONS
 
         weights = {k: v for k, v in weights.items() if not k.startswith("_fc.")}
         for part in ("weight", "bias"):

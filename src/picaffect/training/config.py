@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ConfigError, UsageError
-from ..names import AUGMENTS, DEVICES, MODELS, PRECISIONS, RECIPES, check
+from ..names import AUGMENTS, DEVICES, PRECISIONS, RECIPES, check, check_model
 from ..scale import CENTRED_MAPPING, RAW_MAPPING
 
 TARGET_MAPPINGS = {"raw": RAW_MAPPING, "centred": CENTRED_MAPPING}
@@ -45,7 +45,7 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise a ``UsageError`` naming the first impossible setting."""
-        check("model", self.model, MODELS)
+        check_model(self.model)
         check("recipe", self.recipe, RECIPES)
         check("augmentation", self.augment, AUGMENTS)
         check("device", self.device, DEVICES)

@@ -82,12 +82,15 @@ class Trainer:
         if len(self.train_set) == 0:
             raise UsageError(f"{config.data} has no training rows")
         scale, offset = config.output_mapping
-        arguments = {k: v for k, v in config.model_options.items() if k != "pretrained"}
-        self.spec = ModelSpec(architecture=config.model, size=config.size or self.train_set.image_size,
-                              arguments=arguments, output_scale=scale, output_offset=offset)
-        self.size = self.spec.size
         torch.manual_seed(config.seed)
-        self.model = models.create(config.model, **config.model_options).to(self.device)
+        architecture, options = models.resolve(config.model, config.model_options)
+        self.model = models.create(architecture, **options).to(self.device)
+        # A hub model brings its own input side (its image processor's); the others take the dataset's.
+        size = config.size or getattr(self.model, "input_size", None) or self.train_set.image_size
+        self.spec = ModelSpec(architecture=architecture, size=size,
+                              arguments=models.checkpoint_arguments(self.model, options),
+                              output_scale=scale, output_offset=offset)
+        self.size = self.spec.size
         set_bn_momentum(self.model, self.recipe.bn_momentum if self.recipe else None)
         if self.world.rank > 0:  # rank 0 draws dropout masks as one process would; the others their own
             torch.manual_seed(config.seed * 1_000 + self.world.rank)
@@ -114,7 +117,7 @@ class Trainer:
         path = path / "best.pt" if path.is_dir() else path
         record = read(path)
         spec = ModelSpec.from_dict(record["spec"])
-        if spec.architecture != self.config.model:
+        if spec.architecture != self.spec.architecture:
             raise UsageError(f"--init {path} holds a {spec.architecture} model, not {self.config.model}")
         if (spec.output_scale, spec.output_offset) != (self.spec.output_scale, self.spec.output_offset):
             raise UsageError(f"--init {path} maps outputs to ratings as {spec.output_scale} x + {spec.output_offset}, "

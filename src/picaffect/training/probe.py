@@ -21,10 +21,10 @@ ALPHAS = np.logspace(-1, 5, 25)
 
 
 def dataset_features(model: torch.nn.Module, dataset: RatedImages, spec: ModelSpec, device: torch.device,
-                     batch_size: int = 64) -> np.ndarray:
-    """(rows, width) mirror-averaged pooled features of a whole split, in dataset order."""
+                     batch_size: int = 64, tta: bool = True) -> np.ndarray:
+    """(rows, width) pooled features of a whole split, in dataset order; mirror-averaged with ``tta``."""
     model.eval()
-    out = [pooled_features(model, images, spec, device, tta=True).numpy()
+    out = [pooled_features(model, images, spec, device, tta=tta).numpy()
            for images, _ in make_loader(dataset, batch_size, shuffle=False)]
     return np.concatenate(out) if out else np.empty((0, 0), np.float32)
 

@@ -90,7 +90,14 @@ def _check_keys(path: Path, where: str, value: Any, allowed: set[str], required:
         raise ConfigError(f"{path}: {where} lacks {', '.join(missing)}")
 
 
-def retrain(config_path: str | Path, device: str = "auto") -> dict:
+def retrain(config_path: str | Path, device: str = "auto", force: bool = False) -> dict:
+    """Build, train the stages, evaluate on the validation rows, and export.
+
+    The export replaces an existing file only when the new model is better on the
+    validation rows (lower pooled RMSE) than the file it would replace, scored on
+    the same rows in the same run, or with ``force``; otherwise the new weights go
+    beside it (``<out>/candidate.pt``) and the summary says why.
+    """
     config = RetrainConfig.load(config_path)
     out = Path(config.out)
     data = out / "data"
@@ -115,8 +122,21 @@ def retrain(config_path: str | Path, device: str = "auto") -> dict:
     reference = evaluate(runs[config.stages[0]["name"]], data, split="validation", by_source=True,
                          out=out / "evaluation-first-stage", device=device)
     summary = {"final": metrics, "first_stage": reference}
+    target = Path(config.export)
+    if target.is_file() and not force:
+        current = evaluate(target, data, split="validation", by_source=True, out=out / "evaluation-current",
+                           device=device)
+        summary["current"] = current
+        new_rmse = metrics["splits"]["validation"]["overall"]["rmse"]
+        old_rmse = current["splits"]["validation"]["overall"]["rmse"]
+        if not new_rmse < old_rmse:
+            summary["exported"] = str(out / "candidate.pt")
+            summary["kept"] = (f"{target} kept: the new model's validation RMSE {new_rmse:.3f} is not below the "
+                               f"current one's {old_rmse:.3f} (use --force to replace it anyway)")
+            target = out / "candidate.pt"
+    summary.setdefault("exported", str(target))
     (out / "retrain.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    export(final / "best.pt", config.export,
+    export(final / "best.pt", target,
            metadata={"config": yaml.safe_load(Path(config_path).read_text()), "trained_from": str(final),
                      "made_by": f"picaffect retrain {config_path}"})
     return summary
