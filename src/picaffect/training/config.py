@@ -6,8 +6,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ..errors import ConfigError, UsageError
 from ..names import AUGMENTS, DEVICES, PRECISIONS, RECIPES, check, check_model
 from ..scale import CENTRED_MAPPING, RAW_MAPPING
@@ -73,10 +71,14 @@ class TrainConfig:
         return TARGET_MAPPINGS[self.targets or ("raw" if self.recipe == "thesis" else "centred")]
 
     def save(self, path: Path) -> None:
+        import yaml  # here: the command line reads this module on every start, yaml only when saving
+
         path.write_text(yaml.safe_dump(asdict(self), sort_keys=False))
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
+        import yaml
+
         values = yaml.safe_load(path.read_text())
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
