@@ -107,6 +107,11 @@ def test_experiment_thesis_budget_stop_and_report_only(tmp_path, capsys):
     run = json.loads((tmp_path / "exp" / "results.json").read_text())["runs"][0]
     assert run["name"] == "emosepar-modern-bf16" and run["precision"] == "bf16"
     assert run["stopped"] == "budget" and run["epochs_run"] == 1  # at least one epoch, then the budget stops it
+    # a larger budget continues the run where it stopped
+    longer = [{"0.0001": "10", "50": "2"}.get(a, a) for a in args]
+    assert main(longer) == 0
+    run = json.loads((tmp_path / "exp" / "results.json").read_text())["runs"][0]
+    assert run["epochs_run"] == 2 and run["stopped"] == "epochs"
     (tmp_path / "exp" / "report.md").unlink()
     capsys.readouterr()
     assert main(args + ["--report-only"]) == 0

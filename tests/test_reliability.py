@@ -36,5 +36,5 @@ def test_noise_ceilings_need_sd_and_n():
     out = noise_ceilings(rows)
     assert out["valence"]["reliability"] == pytest.approx(1 - 0.1 / 4) and out["valence"]["n"] == 3
     assert math.isnan(out["arousal"]["r_ceiling"]) and out["arousal"]["n"] == 0
-    assert r_with_ceiling(0.5, out["valence"]) == f"0.50 (≤ {math.sqrt(1 - 0.025):.2f})"
+    assert r_with_ceiling(0.5, out["valence"]) == f"0.50 (≤ {math.sqrt(1 - 0.025):.3f})"
     assert r_with_ceiling(0.5, out["arousal"]) == "0.50"

@@ -67,9 +67,9 @@ def ceilings_by_source(rows: pd.DataFrame) -> dict[str, dict]:
 
 
 def r_with_ceiling(r: float | None, block: dict | None) -> str:
-    """``0.52 (≤ 0.95)``: a correlation with its ceiling beside it, for the reports."""
+    """``0.52 (≤ 0.995)``: a correlation with its ceiling beside it, for the reports."""
     text = "–" if r is None or (isinstance(r, float) and math.isnan(r)) else f"{r:.2f}"
     c = (block or {}).get("r_ceiling")
     if c is not None and not (isinstance(c, float) and math.isnan(c)):
-        text += f" (≤ {c:.2f})"
+        text += f" (≤ {c:.3f})"
     return text

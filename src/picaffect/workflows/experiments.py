@@ -67,12 +67,28 @@ class RunSpec:
         return "-".join(parts)
 
 
+def _extends(summary: dict, config: TrainConfig) -> bool:
+    """Whether ``config`` gives a run that stopped on its budget or epoch limit more of it to use."""
+    if summary.get("stopped") == "budget":
+        old = summary.get("budget_minutes")
+        return config.budget_minutes is None or (old is not None and config.budget_minutes > old)
+    if summary.get("stopped") == "epochs":
+        return config.epochs > summary.get("epochs_run", config.epochs)
+    return False
+
+
 def _train_once(config: TrainConfig) -> None:
-    """Train unless the run finished already; continue it if it was interrupted."""
+    """Train unless the run finished already; continue it if it was interrupted, or if it stopped on its
+    budget or epoch limit and ``config`` allows more (a long run can be continued in later sessions)."""
     run = Path(config.out)
-    if (run / "summary.json").is_file():
-        print(f"{run}: finished earlier, not trained again", flush=True)
-        return
+    summary_path = run / "summary.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        if not (_extends(summary, config) and (run / "last.pt").is_file()):
+            print(f"{run}: finished earlier, not trained again", flush=True)
+            return
+        print(f"{run}: stopped on its {summary['stopped']} earlier; continuing with the larger limit", flush=True)
+        summary_path.unlink()
     print(f"{run}: training" + (" (resumed)" if (run / "last.pt").is_file() else ""), flush=True)
     train(config, resume=(run / "last.pt").is_file())
 
