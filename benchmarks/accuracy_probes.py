@@ -98,6 +98,14 @@ def centre_by_source(y, src):
     return out
 
 
+def _nan_to_null(value):
+    if isinstance(value, dict):
+        return {k: _nan_to_null(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def load(path: str) -> dict:
     with np.load(path) as f:
         return {k: f[k] for k in f.files}
@@ -169,7 +177,7 @@ def main() -> None:
     result = {"inputs": sets, "no_tta_inputs": dict(a.split("=", 1) for a in args.no_tta), "validation": val,
               "leave_one_source_out": loso}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    args.out.write_text(json.dumps(_nan_to_null(result), indent=1, allow_nan=False) + "\n")
     print(f"{'group split, validation rows (pooled)':78s} {'V r':>6s} {'A r':>6s} {'RMSE':>6s} {'slope V/A':>10s}")
     for k, v in val.items():
         p = v["pooled"]
