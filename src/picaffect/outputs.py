@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .atomic import write_bytes_atomically
 from .errors import PicaffectError
 
 COLUMNS = ["path", "valence", "arousal", "quadrant", "error"]
@@ -128,17 +129,11 @@ def write_predictions(rows: list[dict[str, Any]], out: str | os.PathLike, meta: 
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """``write_bytes_atomically``, with a failure as one ``OutputError`` naming the file."""
     try:
-        with open(temp, "wb") as f:
-            f.write(data)
-        os.replace(temp, path)
+        write_bytes_atomically(path, data)
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        if temp.exists():
-            temp.unlink()
 
 
 def render(rows: list[dict[str, Any]], fmt: str, meta: dict[str, Any]) -> str:

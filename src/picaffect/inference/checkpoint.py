@@ -18,7 +18,6 @@ same predictions; anything else is refused with a ``CheckpointError``.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import zipfile
 from dataclasses import asdict
@@ -27,6 +26,7 @@ from typing import Any
 
 import torch
 
+from ..atomic import replace_atomically
 from ..errors import CheckpointError
 from .spec import CENTRED, RAW, ModelSpec
 
@@ -47,17 +47,7 @@ def model_record(model: torch.nn.Module, spec: ModelSpec, *, half: bool = False,
 
 def save_atomic(record: dict[str, Any], path: str | Path) -> Path:
     """Write ``record`` so that ``path`` is either the old file or the whole new one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save(record, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return replace_atomically(path, lambda temp: torch.save(record, temp))
 
 
 def read(path: str | Path) -> dict[str, Any]:

@@ -14,13 +14,13 @@ float32 in front: half the file, the same numbers. Needs torch and onnx.
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..atomic import write_bytes_atomically
 from ..errors import UsageError
 from .backends import ONNX_INPUT, ONNX_OUTPUT, onnx_metadata
 
@@ -80,17 +80,7 @@ def export_onnx(source: str | Path, out: str | Path, name: str | None = None,
     data = to_onnx_bytes(source, name, metadata)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
+    return write_bytes_atomically(out, data)
 
 
 def _fp16_where_exact(proto, min_elements: int = 1024) -> None:

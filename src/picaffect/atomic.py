@@ -1,0 +1,30 @@
+"""Files others read are replaced whole, never seen half-written.
+
+Each writer writes a temporary file beside the target (same folder, so the rename
+stays on one file system), flushes it to disk, then renames it over the target:
+a reader sees the old file or the new one, even if the writer is killed.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def replace_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(temporary_path)``, then move the finished file over ``path``."""
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(temp)
+        with open(temp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> Path:
+    """``path`` holds ``data``, whole, or is as it was."""
+    return replace_atomically(path, lambda temp: temp.write_bytes(data))
