@@ -34,7 +34,7 @@ def triple(block: dict) -> tuple[str, str, str]:
     return fmt(block["rmse"]), fmt(block["pcc"]), fmt(block["sagr"])
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -54,7 +54,7 @@ def metrics_markdown(result: dict) -> str:
         o = s["overall"]
         rows.append([name, str(s["n"]), *_with_ci(o), fmt(o.get("ccc")), fmt(o.get("mae")),
                      fmt(o.get("rmse_mean_baseline")), fmt(o.get("sagr_majority"))])
-    out.append(table(["split", "n", "RMSE", "CC", "SAGR", "CCC", "MAE", "RMSE of mean", "SAGR of majority"], rows))
+    out.append(markdown_table(["split", "n", "RMSE", "CC", "SAGR", "CCC", "MAE", "RMSE of mean", "SAGR of majority"], rows))
     out.append("\n## Per dimension (as table 8.3)\n")
     rows = []
     for dim in ("valence", "arousal"):
@@ -62,7 +62,7 @@ def metrics_markdown(result: dict) -> str:
             d = s[dim]
             rows.append([dim, name, *_with_ci(d), fmt(d.get("ccc")), _cell(d, "slope"), fmt(d.get("rmse_mean_baseline")),
                          fmt(d.get("sagr_majority"))])
-    out.append(table(["dimension", "split", "RMSE", "CC", "SAGR", "CCC", "slope", "RMSE of mean", "SAGR of majority"],
+    out.append(markdown_table(["dimension", "split", "RMSE", "CC", "SAGR", "CCC", "slope", "RMSE of mean", "SAGR of majority"],
                      rows))
     if result.get("by_source"):
         out.append("\n## By source\n")
@@ -76,7 +76,7 @@ def metrics_markdown(result: dict) -> str:
                          r_with_ceiling(a["pcc"], ceil.get("arousal")), fmt(v.get("ccc")), fmt(a.get("ccc")),
                          fmt(v.get("slope")), fmt(a.get("slope")), fmt(v.get("rmse")), fmt(a.get("rmse")),
                          fmt(s["overall"].get("rmse_mean_baseline"))])
-        out.append(table(["source", "n", "RMSE", "CC", "SAGR", "valence r (≤ c)", "arousal r (≤ c)", "valence CCC",
+        out.append(markdown_table(["source", "n", "RMSE", "CC", "SAGR", "valence r (≤ c)", "arousal r (≤ c)", "valence CCC",
                           "arousal CCC", "valence slope", "arousal slope", "valence RMSE", "arousal RMSE",
                           "RMSE of mean"], rows))
     return "\n".join(out)

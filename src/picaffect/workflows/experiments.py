@@ -36,7 +36,7 @@ from ..errors import UsageError
 from ..evaluation.evaluate import _jsonable, evaluate
 from ..metrics import summarize
 from ..evaluation.reliability import noise_ceilings, r_with_ceiling
-from ..evaluation.markdown import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, table, triple
+from ..evaluation.markdown import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, markdown_table, triple
 from ..training.engine import TrainConfig, train
 
 THESIS_MODELS = ("emosepar", "vgg16", "inception_v3", "xception")
@@ -301,7 +301,7 @@ def thesis_markdown(runs: list[dict]) -> str:
              + (f"{r['budget_minutes']:g} min" if r["budget_minutes"] else "–"), str(r["best_epoch"]), r["stopped"],
              f"{r['train_seconds'] / 60:.1f}", fmt(r["images_per_s_median"], 1), f"[curve]({r['curve']})"]
             for r in runs]
-    out.append(table(["run", "epochs run", "max epochs / patience / budget", "best epoch", "stopped", "minutes",
+    out.append(markdown_table(["run", "epochs run", "max epochs / patience / budget", "best epoch", "stopped", "minutes",
                       "img/s", "learning curve"], rows))
     out.append("*stopped*: `patience` = the test loss stopped improving; `epochs` = the epoch limit; `budget` = the "
                "next epoch would have passed the wall-clock budget; `interrupted` = the process was ended (the "
@@ -324,7 +324,7 @@ def thesis_markdown(runs: list[dict]) -> str:
         base = [plain[0]["splits"][s]["overall"] for s in SPLIT_ORDER]
         rows.append(["*baseline*"] + sum([[fmt(b.get("rmse_mean_baseline")), "–", fmt(b.get("sagr_majority"))]
                                           for b in base], []))
-        out.append(table(header, rows))
+        out.append(markdown_table(header, rows))
 
     pairs = [(r, a) for r in runs if r["model"] == "emosepar" and r["augment"] == "none"
              for a in runs if a["model"] == "emosepar" and a["augment"] == "thesis"
@@ -339,7 +339,7 @@ def thesis_markdown(runs: list[dict]) -> str:
                 ours = triple(r["splits"][split]["overall"])
                 cells += [f"{o} / {t:.2f}" for o, t in zip(ours, THESIS_8_2[key][split])]
             rows.append(cells)
-        out.append(table(header, rows))
+        out.append(markdown_table(header, rows))
 
     for r in (r for r in runs if r["model"] == "emosepar" and r["augment"] == "none"):
         out.append(f"\n## Table 8.3, {_label(r)}: per dimension\n")
@@ -353,7 +353,7 @@ def thesis_markdown(runs: list[dict]) -> str:
                 cells += [f"{o} / {t:.2f}" for o, t in zip(ours, THESIS_8_3[dim][split])]
             val = r["splits"]["validation"][dim]
             rows.append(cells + [fmt(val.get("rmse_mean_baseline")), fmt(val.get("sagr_majority"))])
-        out.append(table(header, rows))
+        out.append(markdown_table(header, rows))
 
     out.append("\n## Validation, with bootstrap 95 % intervals and baselines\n")
     rows = []
@@ -362,7 +362,7 @@ def thesis_markdown(runs: list[dict]) -> str:
         for dim in ("valence", "arousal", "pooled"):
             rows.append([_label(r), dim, _ci(v[dim], "rmse"), fmt(b["rmse_mean"][dim]), _ci(v[dim], "pcc"),
                          _ci(v[dim], "sagr"), fmt(b["sagr_majority"][dim])])
-    out.append(table(["run", "dimension", "RMSE", "RMSE of mean", "CC", "SAGR", "SAGR of majority"], rows))
+    out.append(markdown_table(["run", "dimension", "RMSE", "RMSE of mean", "CC", "SAGR", "SAGR of majority"], rows))
 
     out.append("\n## Validation by source, r beside its noise ceiling\n")
     out.append("r (≤ c): c = sqrt(1 - mean(SD²/N) / var(means)) over the same pictures, the best r any model "
@@ -375,7 +375,7 @@ def thesis_markdown(runs: list[dict]) -> str:
             rows.append([_label(r), source, str(s["n"]), r_with_ceiling(s["valence"]["pcc"], ceil.get("valence")),
                          r_with_ceiling(s["arousal"]["pcc"], ceil.get("arousal")), fmt(s["overall"]["rmse"]),
                          fmt(s["overall"].get("rmse_mean_baseline"))])
-    out.append(table(["run", "source", "n", "valence r (≤ c)", "arousal r (≤ c)", "RMSE", "RMSE of mean"], rows))
+    out.append(markdown_table(["run", "source", "n", "valence r (≤ c)", "arousal r (≤ c)", "RMSE", "RMSE of mean"], rows))
     return "\n".join(out)
 
 
@@ -488,6 +488,6 @@ def write_cross_dataset_report(out: str | Path, *, device: str = "cpu", n_boot: 
                          fmt(s["valence"]["sagr"]), fmt(s["arousal"]["sagr"]),
                          f"{fmt(s['valence'].get('rmse_mean_baseline'))} / {fmt(s['arousal'].get('rmse_mean_baseline'))}",
                          f"{fmt(s['valence'].get('sagr_majority'))} / {fmt(s['arousal'].get('sagr_majority'))}"])
-        text.append(table(header, rows))
+        text.append(markdown_table(header, rows))
     (out / "report.md").write_text("\n".join(text))
     return results
