@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,7 +81,7 @@ def test_bad_row_is_one_skipped_row(tmp_path, capsys, monkeypatch, kind):
     ratings.write_text(f"code,file,val,aro\n{_good(root)}\n{make(root)}\n".replace("val,aro", "valence,arousal"))
     assert _build(tmp_path, ratings) == 0
     out = capsys.readouterr().out
-    assert f"s r.csv line 3: " in out and reason in out
+    assert "s r.csv line 3: " in out and reason in out
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert (report["read"], report["kept"], report["skipped"]) == (2, 1, 1)
     (skipped,) = report["skipped_rows"]

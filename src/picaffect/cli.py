@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__
 from .errors import PicaffectError, UsageError
 from .training.config import TrainConfig
-from .names import (AUGMENTS, BACKENDS, BUILTIN_MODELS, DEVICES, ENGINES, MODELS, PRECISIONS, RECIPES, SPLITS,
+from .names import (AUGMENTS, BACKENDS, BUILTIN_MODELS, DEVICES, ENGINES, MODELS, PRECISIONS, RECIPES,
                     SPLITS_OR_ALL, THESIS_MODELS, check_model)
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

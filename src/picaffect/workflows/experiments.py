@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from ..data.layout import CACHE, MANIFEST
 from ..data.dataset import load_manifest
