@@ -41,7 +41,7 @@ def loss_curves(history: Sequence[dict], path: Path, title: str = "Training and 
     epochs = [r["epoch"] for r in history]
     ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train")
     ax.plot(epochs, [r["test_loss"] for r in history], marker="o", label="test")
-    ax.set(xlabel="epoch", ylabel="loss (MSE)", title=title)
+    ax.set(xlabel="epoch", ylabel="loss (MSE, on the trained target scale)", title=title)
     ax.legend()
     return _save(fig, path)
 

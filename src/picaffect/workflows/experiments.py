@@ -34,6 +34,7 @@ from ..data.dataset import load_manifest
 from ..errors import UsageError
 from ..evaluation.evaluate import _jsonable, evaluate
 from ..metrics import summarize
+from ..plots import loss_curves
 from ..evaluation.reliability import noise_ceilings, r_with_ceiling
 from ..evaluation.markdown import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, markdown_table, triple
 from ..training.engine import TrainConfig, train
@@ -206,21 +207,6 @@ def collect_run(run: Path, *, device: str = "cpu", n_boot: int = 1000) -> dict |
     }
 
 
-def plot_curve(history: list[dict], path: Path, title: str) -> None:
-    """The thesis's figure 1 for one run: train and test loss per epoch (no pyplot state, no backend switch)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
-    epochs = [r["epoch"] for r in history]
-    ax.plot(epochs, [r["train_loss"] for r in history], marker="o", ms=3, label="train")
-    ax.plot(epochs, [r["test_loss"] for r in history], marker="o", ms=3, label="test")
-    ax.set(xlabel="epoch", ylabel="loss (MSE, on the recipe's target scale)", title=title)
-    ax.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-
-
 def write_thesis_report(out: str | Path, *, device: str = "cpu", n_boot: int = 1000) -> dict:
     """Evaluate every run under ``out/runs`` and write results.json, report.md and curves/*.png."""
     out = Path(out)
@@ -229,8 +215,8 @@ def write_thesis_report(out: str | Path, *, device: str = "cpu", n_boot: int = 1
         obj = collect_run(run, device=device, n_boot=n_boot)
         if obj is None:
             continue
-        plot_curve(obj["history"], out / obj["curve"],
-                   f"{obj['name']}: {obj['epochs_run']} epochs, stopped: {obj['stopped']}")
+        loss_curves(obj["history"], out / obj["curve"],
+                    f"{obj['name']}: {obj['epochs_run']} epochs, stopped: {obj['stopped']}")
         runs.append(obj)
     results = {"runs": runs}
     (out / "results.json").write_text(json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n")
