@@ -28,3 +28,10 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -
 def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> Path:
     """``path`` holds ``data``, whole, or is as it was."""
     return replace_atomically(path, lambda temp: temp.write_bytes(data))
+
+
+def file_in_the_way(folder: str | os.PathLike) -> Path | None:
+    """The nearest of ``folder`` and its parents that exists as a file, which would stop the
+    folder from being created (None when nothing is in the way)."""
+    folder = Path(folder)
+    return next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)

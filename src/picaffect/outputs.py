@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .atomic import write_bytes_atomically
+from .atomic import file_in_the_way, write_bytes_atomically
 from .errors import PicaffectError
 
 COLUMNS = ["path", "valence", "arousal", "quadrant", "error"]
@@ -45,7 +45,7 @@ def check_output_path(path: str | os.PathLike) -> Path:
         raise OutputError(f"{out} is a folder: name a file inside it, e.g. {out / ('predictions' + out.suffix)}")
     parent = out.absolute().parent
     if not parent.is_dir():
-        below = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+        below = file_in_the_way(parent)
         if below is not None:
             raise OutputError(f"cannot write {out}: {below} is a file, not a folder")
         raise OutputError(f"cannot write {out}: the folder {parent} does not exist")

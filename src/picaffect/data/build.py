@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from ..errors import PicaffectError
 from .cache import CacheWriter
 from .images import ImageProblem, load_square
+from ..atomic import file_in_the_way
 from .layout import BUILD_ID_ATTR, CACHE, CONTENTS, MANIFEST, PLOTS, REPORT
 from .parallel import ordered_map
 from .records import Record
@@ -186,7 +187,7 @@ def check_target(out: Path) -> None:
         raise BuildError(f"{out} is a file, not a folder: choose a folder for the dataset")
     parent = out.absolute().parent
     if not parent.is_dir():
-        below = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
+        below = file_in_the_way(parent)
         if below is not None:
             raise BuildError(f"cannot create {out}: {below} is a file, not a folder")
     elif not os.access(parent, os.W_OK | os.X_OK):
