@@ -100,6 +100,8 @@ def _add_train(sub) -> None:
     p.add_argument("--device", choices=DEVICES, default=d["device"])
     p.add_argument("--lr", type=float, default=d["lr"], help="override the recipe's learning rate")
     p.add_argument("--weight-decay", type=float, default=d["weight_decay"])
+    p.add_argument("--backbone-lr-scale", type=float, default=d["backbone_lr_scale"],
+                   help="the backbone's learning rate as a share of --lr (the head's), e.g. 0.1 for fine-tuning")
     p.add_argument("--patience", type=positive_int, default=d["patience"],
                    help="epochs without a better test loss before stopping")
     p.add_argument("--targets", choices=("raw", "centred"), default=d["targets"],
@@ -166,7 +168,8 @@ def _run_train(args) -> int:
     config = TrainConfig(data=str(args.data), model=args.model, out=str(args.out), recipe=args.recipe,
                          epochs=args.epochs, batch_size=args.batch_size, augment=args.augment, size=args.size,
                          seed=args.seed, limit=args.limit, device=args.device, lr=args.lr,
-                         weight_decay=args.weight_decay, patience=args.patience, init=args.init,
+                         weight_decay=args.weight_decay, backbone_lr_scale=args.backbone_lr_scale,
+                         patience=args.patience, init=args.init,
                          model_options=_model_options(args.model_option), targets=args.targets,
                          precision=args.precision, budget_minutes=args.budget_minutes)
     summary = train(config, resume=args.resume)

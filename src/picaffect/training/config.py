@@ -30,6 +30,7 @@ class TrainConfig:
     device: str = "auto"
     lr: float | None = None
     weight_decay: float | None = None
+    backbone_lr_scale: float = 1.0   # the backbone's learning rate as a share of lr (the head's); < 1 for fine-tuning
     patience: int = 10               # epochs without a better test loss before stopping
     checkpoint_every: int = 50       # steps between last.pt writes inside an epoch
     init: str | None = None          # start from this run folder's best.pt (or a checkpoint file)
@@ -60,6 +61,9 @@ class TrainConfig:
                 raise UsageError(f"{name} must be a whole number of at least 1, not {value!r}")
         if self.budget_minutes is not None and not (math.isfinite(self.budget_minutes) and self.budget_minutes > 0):
             raise UsageError(f"budget minutes must be a finite number > 0, not {self.budget_minutes!r}")
+        if not (isinstance(self.backbone_lr_scale, (int, float)) and math.isfinite(self.backbone_lr_scale)
+                and 0 <= self.backbone_lr_scale <= 1):
+            raise UsageError(f"backbone lr scale must be a number from 0 to 1, not {self.backbone_lr_scale!r}")
         for name in ("lr", "weight_decay"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):

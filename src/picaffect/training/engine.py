@@ -100,7 +100,7 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(self.train_set) / config.batch_size)
         self.optimizer = self.scheduler = None
         if self.recipe is not None:
-            self.optimizer = self.recipe.optimizer([p for p in self.model.parameters() if p.requires_grad])
+            self.optimizer = self.recipe.optimizer(self._parameter_groups())
             self.scheduler = self.recipe.schedule(self.optimizer, self.steps_per_epoch * config.epochs)
         self.augment = AUGMENT_TRANSFORMS.get(config.augment)
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
@@ -111,6 +111,20 @@ class Trainer:
         self.train_loss_sum, self.train_seen = 0.0, 0
         self._start(resume)
         self.net = distributed.wrap(self.model, self.world, self.device)  # DDP when distributed, else the model
+
+    def _parameter_groups(self) -> list[dict]:
+        """The head at the recipe's learning rate, the rest at ``backbone_lr_scale`` times it.
+
+        Fine-tuning a pretrained backbone from a fitted probe moves the new head faster
+        than the features it reads, so the features are not torn up in the first steps.
+        """
+        trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        head = [p for n, p in trainable if n.startswith("head.")]
+        rest = [p for n, p in trainable if not n.startswith("head.")]
+        scale = self.config.backbone_lr_scale
+        if scale == 1.0 or not head:
+            return [{"params": head + rest}]
+        return [{"params": head}, {"params": rest, "lr": self.recipe.lr * scale}]
 
     def _init_from(self, path: Path) -> None:
         """Start from another run's weights (a linear probe before fine-tuning, say)."""

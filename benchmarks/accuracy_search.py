@@ -1,0 +1,374 @@
+"""The accuracy search for the shipped model (issue 17), as one resumable script.
+
+    python benchmarks/accuracy_search.py --data ../shared/data --work runs/search --out results/accuracy
+
+Every step skips what an earlier sitting finished, so the same command resumes:
+
+1. ``build``: the three shared sets (OASIS, Emotion6, BASS), group split, seed 0, once per
+   input side (the same rows and splits at every side: checked).
+2. ``features``: frozen EfficientNet-Lite0/1/2 at their native side and one size up, every
+   resolution stage pooled (``features=stages``; the last 1,280 columns are the ordinary
+   ``features=last``), of each picture and of its mirror image, kept apart.
+3. ``probes``: ridge on standardised features for every backbone and side x {last stage,
+   every stage} x {no TTA, mirror TTA} x {penalty chosen on the test rows and fitted on
+   train, penalty by 5-fold group CV on train+test and refitted there}; averaged and stacked
+   ensembles (stacking weights from out-of-fold predictions of train+test rows only);
+   leave-one-source-out for each, the frozen-Lite0 ridge beside them in the same run.
+4. ``finetune``: ``picaffect retrain``-style stages (ridge probe, then the whole network at
+   a lower learning rate for the backbone than for the head) for each configuration in
+   ``FINETUNES`` whose backbone the probes ranked, each scored with and without mirror TTA
+   and averaged with the probes.
+
+Choices are made on the group-split validation rows and on leave-one-source-out only. Each
+candidate's figures land in ``OUT/search.json`` (atomically, as it finishes) and the table
+in ``OUT/search.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy_probes import LAST, SOURCES, Ridge, by_source, cv_alphas, figures, group_folds, per_dim, select_on  # noqa: E402
+
+BACKBONES = [("efficientnet_lite0", 224), ("efficientnet_lite0", 256), ("efficientnet_lite1", 240),
+             ("efficientnet_lite1", 280), ("efficientnet_lite2", 260), ("efficientnet_lite2", 300)]
+
+# Fine-tuning runs, in order. Each starts from a ridge probe on the same backbone and features
+# (linear probe, then fine-tune); the head learns at ``lr``, the backbone at lr x backbone_lr_scale.
+FINETUNES = {
+    "lite0-224-stages-ft": {"model": "efficientnet_lite0", "size": 224},
+    "lite2-260-stages-ft": {"model": "efficientnet_lite2", "size": 260},
+}
+FINETUNE_STAGE = {"recipe": "modern", "lr": 5.0e-4, "backbone_lr_scale": 0.2, "weight_decay": 0.05, "epochs": 12,
+                  "batch_size": 32, "augment": "light", "patience": 4}
+
+
+# ----- bookkeeping ----------------------------------------------------------------------------------------------
+
+def load_state(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {"validation": {}, "leave_one_source_out": {},
+                                                                   "features": {}, "finetune": {}}
+
+
+def save_json(path: Path, value) -> None:
+    """Atomic: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(_clean(value), indent=1, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _clean(value):
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def load_avg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} [load {load_avg()}] {message}", flush=True)
+
+
+# ----- 1. build -------------------------------------------------------------------------------------------------
+
+def build_at(data: Path, work: Path, size: int) -> Path:
+    from picaffect.data.build import SourceSpec, build
+
+    out = work / f"data-{size}"
+    if not (out / "report.json").is_file():
+        log(f"build {out}")
+        build(out, [SourceSpec(s, data / s, s) for s in SOURCES], size=size, split="group", seed=0, plots=False,
+              progress=False)
+    return out
+
+
+# ----- 2. features ----------------------------------------------------------------------------------------------
+
+def extract(model_name: str, size: int, dataset_dir: Path, out: Path) -> dict:
+    """Stage features of every row, of the picture and of its mirror, in one pass over the cache."""
+    import torch
+
+    from picaffect import models
+    from picaffect.data.dataset import RatedImages, make_loader
+    from picaffect.inference.checkpoint import ModelSpec
+    from picaffect.inference.forward import pooled_features
+
+    dataset = RatedImages(dataset_dir, "all")
+    architecture, options = models.resolve(model_name, {"features": "stages"})
+    model = models.create(architecture, **options).eval().to(memory_format=torch.channels_last)
+    spec = ModelSpec(architecture=architecture, size=size, arguments=models.checkpoint_arguments(model, options))
+    cpu = torch.device("cpu")
+    start = time.perf_counter()
+    plain, mirror = [], []
+    for images, _ in make_loader(dataset, 64, shuffle=False):
+        plain.append(pooled_features(model, images, spec, cpu, tta=False).numpy())
+        mirror.append(pooled_features(model, images.flip(-1), spec, cpu, tta=False).numpy())
+    seconds = time.perf_counter() - start
+    rows = dataset.rows
+    group = rows["group"].where(rows["group"].notna(), rows["id"]) if "group" in rows else rows["id"]
+    text = lambda c: np.asarray(c.astype(str).tolist(), dtype=str)  # noqa: E731
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    np.savez(tmp, plain=np.concatenate(plain).astype(np.float32), mirror=np.concatenate(mirror).astype(np.float32),
+             ratings=dataset.targets.numpy(), id=text(rows["id"]), source=text(rows["source"]),
+             split=text(rows["split"]), group=text(group))
+    os.replace(tmp, out)
+    return {"rows": len(rows), "seconds": round(seconds, 1), "images_per_s": round(2 * len(rows) / seconds, 1),
+            "load": load_avg()}
+
+
+def load_features(path: Path) -> dict:
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+# ----- 3. probes ------------------------------------------------------------------------------------------------
+
+class Rows:
+    """The split masks and labels shared by every feature file (checked to be the same rows)."""
+
+    def __init__(self, first: dict) -> None:
+        self.id, self.split, self.src, self.grp = first["id"], first["split"], first["source"], first["group"]
+        self.y = first["ratings"].astype(np.float64)
+        self.tr, self.te, self.va = self.split == "train", self.split == "test", self.split == "validation"
+        self.trte = self.tr | self.te
+
+    def check(self, other: dict, name: str) -> None:
+        if not ((other["id"] == self.id).all() and (other["split"] == self.split).all()):
+            raise SystemExit(f"{name}: rows or splits differ from the first feature file; rebuild with the same seed")
+
+
+def views(f: dict) -> dict[str, np.ndarray]:
+    """The four feature views of one file: {last, stages} x {no TTA, mirror TTA}."""
+    both = (f["plain"].astype(np.float64) + f["mirror"].astype(np.float64)) / 2
+    plain = f["plain"].astype(np.float64)
+    return {"last": plain[:, -LAST:], "last +mirror": both[:, -LAST:], "stages": plain, "stages +mirror": both}
+
+
+def oof_predictions(x: np.ndarray, rows: Rows, alphas, k: int = 5) -> np.ndarray:
+    """Out-of-fold ridge predictions on the train+test rows (group folds), for stacking."""
+    idx = np.flatnonzero(rows.trte)
+    folds = group_folds(rows.grp[idx], k)
+    out = np.zeros((len(idx), 2))
+    for f in range(k):
+        fit, hold = idx[folds != f], idx[folds == f]
+        out[folds == f] = per_dim(Ridge(x[fit], rows.y[fit]), alphas, x[hold])
+    return out
+
+
+def loso(xs: list[np.ndarray], rows: Rows) -> dict:
+    """Train on all rows of two sources (penalty by group CV there), score the third; mean over ``xs``."""
+    out = {}
+    for s in SOURCES:
+        trn, tst = rows.src != s, rows.src == s
+        ps = [per_dim(Ridge(x[trn], rows.y[trn]), cv_alphas(x[trn], rows.y[trn], rows.grp[trn]), x[tst]) for x in xs]
+        out[s] = figures(rows.y[tst], np.mean(ps, 0))
+    return out
+
+
+def run_probes(feature_files: dict[str, Path], state: dict, state_path: Path, preds_path: Path) -> dict:
+    """Every probe candidate; returns the validation predictions by candidate (also saved to ``preds_path``)."""
+    files = {label: load_features(p) for label, p in feature_files.items()}
+    rows = Rows(next(iter(files.values())))
+    for label, f in files.items():
+        rows.check(f, label)
+    preds = dict(np.load(preds_path)) if preds_path.is_file() else {}
+    oof: dict[str, np.ndarray] = {}
+    val, lo = state["validation"], state["leave_one_source_out"]
+    y = rows.y
+    if "training mean" not in val:
+        val["training mean"] = by_source(y[rows.va], np.broadcast_to(y[rows.tr].mean(0), y[rows.va].shape),
+                                         rows.src[rows.va])
+    for label, f in files.items():
+        for view, x in views(f).items():
+            key = f"{label} {view}, penalty on test rows"
+            if key not in val:
+                r, alphas = select_on(x[rows.tr], y[rows.tr], x[rows.te], y[rows.te])
+                preds[key] = per_dim(r, alphas, x[rows.va])
+                val[key] = {**by_source(y[rows.va], preds[key], rows.src[rows.va]), "alphas": list(alphas)}
+            key = f"{label} {view}, CV on train+test"
+            alphas = val[key]["alphas"] if key in val else cv_alphas(x[rows.trte], y[rows.trte], rows.grp[rows.trte])
+            if key not in val:
+                preds[key] = per_dim(Ridge(x[rows.trte], y[rows.trte]), alphas, x[rows.va])
+                val[key] = {**by_source(y[rows.va], preds[key], rows.src[rows.va]), "alphas": list(alphas)}
+                log(f"probe {key}: V r {val[key]['pooled']['valence_r']:.3f} A r {val[key]['pooled']['arousal_r']:.3f}"
+                    f" RMSE {val[key]['pooled']['rmse']:.3f}")
+            if view.endswith("+mirror"):
+                oof[key] = oof_predictions(x, rows, alphas)
+                if key not in lo:
+                    lo[key] = loso([x], rows)
+                    save_json(state_path, state)
+        save_json(state_path, state)
+        np.savez(preds_path, **preds)
+    # Ensembles of the mirror-TTA, every-stage, CV probes: all backbones, and the best three by validation RMSE.
+    members = [f"{label} stages +mirror, CV on train+test" for label in files]
+    ranked = sorted(members, key=lambda k: val[k]["pooled"]["rmse"])
+    for name, chosen in (("all", members), ("best 3", ranked[:3])):
+        if len(chosen) < 2:
+            continue
+        key = f"ensemble (mean) of {name}: " + " + ".join(k.split(" stages")[0] for k in chosen)
+        preds[key] = np.mean([preds[k] for k in chosen], 0)
+        val[key] = by_source(y[rows.va], preds[key], rows.src[rows.va])
+        key = f"ensemble (stacked) of {name}: " + " + ".join(k.split(" stages")[0] for k in chosen)
+        w = stack_weights(np.stack([oof[k] for k in chosen]), y[rows.trte])
+        preds[key] = np.einsum("mnd,md->nd", np.stack([preds[k] for k in chosen]), w)
+        val[key] = {**by_source(y[rows.va], preds[key], rows.src[rows.va]), "weights": w.tolist()}
+        lkey = f"ensemble (mean) of {name}: " + " + ".join(k.split(" stages")[0] for k in chosen)
+        if lkey not in lo:
+            xs = [views(files[k.split(" stages")[0]])["stages +mirror"] for k in chosen]
+            lo[lkey] = loso(xs, rows)
+        save_json(state_path, state)
+    np.savez(preds_path, **preds)
+    return preds
+
+
+def stack_weights(oof: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(members, 2) non-negative weights summing to 1 per dimension, fitted on out-of-fold predictions."""
+    from scipy.optimize import nnls
+
+    m = oof.shape[0]
+    w = np.zeros((m, 2))
+    for d in range(2):
+        a = np.vstack([oof[:, :, d].T, 10.0 * np.ones((1, m))])  # soft constraint: the weights sum to 1
+        b = np.concatenate([y[:, d], [10.0]])
+        w[:, d] = nnls(a, b)[0]
+        w[:, d] /= w[:, d].sum()
+    return w
+
+
+# ----- 4. fine-tuning -------------------------------------------------------------------------------------------
+
+def finetune(name: str, setting: dict, data_dir: Path, work: Path, state: dict, state_path: Path,
+             preds_path: Path) -> None:
+    """Ridge probe then fine-tune, both resumable; then validation figures with and without mirror TTA."""
+    import torch
+
+    from picaffect.data.dataset import RatedImages, make_loader
+    from picaffect.inference.checkpoint import load_model
+    from picaffect.inference.forward import ratings
+    from picaffect.training.engine import TrainConfig, train
+
+    run = work / name
+    common = {"model": setting["model"], "size": setting["size"], "model_options": {"features": "stages"}}
+    probe, fine = run / "probe", run / "finetune"
+    if not (probe / "summary.json").is_file():
+        log(f"{name}: ridge probe")
+        train(TrainConfig(data=str(data_dir), out=str(probe), recipe="ridge", device="cpu", **common), resume=False)
+    if not (fine / "summary.json").is_file():
+        log(f"{name}: fine-tune {FINETUNE_STAGE}")
+        train(TrainConfig(data=str(data_dir), out=str(fine), init=str(probe), device="cpu",
+                          **common, **FINETUNE_STAGE), resume=(fine / "last.pt").is_file())
+    summary = json.loads((fine / "summary.json").read_text())
+    model, spec = load_model(fine / "best.pt")
+    model = model.to(memory_format=torch.channels_last)
+    dataset = RatedImages(data_dir, "validation")
+    preds = dict(np.load(preds_path)) if preds_path.is_file() else {}
+    y, src = dataset.targets.numpy().astype(np.float64), dataset.rows["source"].to_numpy().astype(str)
+    val = state["validation"]
+    for tta in (False, True):
+        key = f"{name}{' +mirror' if tta else ''}"
+        p = np.concatenate([ratings(model, images, spec, torch.device("cpu"), tta=tta).numpy()
+                            for images, _ in make_loader(dataset, 64, shuffle=False)]).astype(np.float64)
+        preds[key] = np.clip(p, 1, 9)
+        val[key] = {**by_source(y, preds[key], src), "epochs": summary.get("epochs_run"),
+                    "stopped": summary.get("stopped"), "seconds": summary.get("seconds"), "recipe": FINETUNE_STAGE}
+        log(f"{key}: V r {val[key]['pooled']['valence_r']:.3f} A r {val[key]['pooled']['arousal_r']:.3f} "
+            f"RMSE {val[key]['pooled']['rmse']:.3f}")
+    # Averaged with the best probe of the same backbone and side (equal weights: nothing fitted on validation).
+    label = f"{setting['model'].replace('efficientnet_', '')}-{setting['size']}"
+    probe_key = f"{label} stages +mirror, CV on train+test"
+    if probe_key in preds:
+        key = f"ensemble (mean) of {name} +mirror and {probe_key}"
+        preds[key] = (preds[f"{name} +mirror"] + preds[probe_key]) / 2
+        val[key] = by_source(y, preds[key], src)
+    state["finetune"][name] = {"summary": summary, "stage": FINETUNE_STAGE, **common}
+    save_json(state_path, state)
+    np.savez(preds_path, **preds)
+
+
+# ----- report ---------------------------------------------------------------------------------------------------
+
+def write_table(state: dict, out: Path, command: str) -> None:
+    lines = ["# Accuracy search: every candidate (issue 17)", "",
+             f"Written by `{command}` (resumable; figures of finished candidates only).", "",
+             "Group-split validation rows, pooled over OASIS, Emotion6 and BASS (n = 347): Pearson r, RMSE on 1..9, "
+             "Lin's CCC and the calibration slope (rating on prediction; 1 = calibrated).", "",
+             "| candidate | valence r | arousal r | RMSE | CCC V / A | slope V / A |", "|---|---|---|---|---|---|"]
+    val = state["validation"]
+    for key in sorted(val, key=lambda k: val[k]["pooled"]["rmse"]):
+        p = val[key]["pooled"]
+        f = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+        g = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+        lines.append(f"| {key} | {f(p.get('valence_r'))} | {f(p.get('arousal_r'))} | {f(p['rmse'])} | "
+                     f"{g(p.get('valence_ccc'))} / {g(p.get('arousal_ccc'))} | "
+                     f"{g(p.get('valence_slope'))} / {g(p.get('arousal_slope'))} |")
+    lines += ["", "## Leave one source out (train on the other two sets), valence r / arousal r", "",
+              "| candidate | " + " | ".join(SOURCES) + " |", "|---|" + "---|" * len(SOURCES)]
+    for key, v in state["leave_one_source_out"].items():
+        lines.append(f"| {key} | " + " | ".join(f"{v[s]['valence_r']:.3f} / {v[s]['arousal_r']:.3f}" for s in SOURCES)
+                     + " |")
+    lines += ["", "## Feature passes (plain + mirror, every row)", "", "| backbone | rows | seconds | images/s | load |",
+              "|---|---|---|---|---|"]
+    for key, v in state["features"].items():
+        lines.append(f"| {key} | {v['rows']} | {v['seconds']} | {v['images_per_s']} | {v['load']} |")
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding oasis/ emotion6/ bass/")
+    ap.add_argument("--work", type=Path, default=Path("runs/search"), help="datasets, features and runs (large)")
+    ap.add_argument("--out", type=Path, default=Path("results/accuracy"), help="figures (small, committed)")
+    ap.add_argument("--steps", default="build,features,probes,finetune",
+                    help="comma-separated steps to run (default: all, in order)")
+    ap.add_argument("--finetune", default=",".join(FINETUNES), help="which FINETUNES to run, in order")
+    args = ap.parse_args()
+    steps = set(args.steps.split(","))
+    for d in (args.work, args.work / "features", args.out):
+        d.mkdir(parents=True, exist_ok=True)
+    state_path, preds_path = args.out / "search.json", args.work / "validation_predictions.npz"
+    state = load_state(state_path)
+    command = "python benchmarks/accuracy_search.py " + " ".join(sys.argv[1:])
+    datasets = {size: build_at(args.data, args.work, size) for size in sorted({s for _, s in BACKBONES})} \
+        if steps & {"build", "features", "finetune"} else {}
+    feature_files = {}
+    for model_name, size in BACKBONES:
+        label = f"{model_name.replace('efficientnet_', '')}-{size}"
+        path = args.work / "features" / f"{label}.npz"
+        if "features" in steps and not path.is_file():
+            log(f"features {label}")
+            state["features"][label] = extract(model_name, size, datasets[size], path)
+            log(f"features {label}: {state['features'][label]}")
+            save_json(state_path, state)
+        if path.is_file():
+            feature_files[label] = path
+    if "probes" in steps and feature_files:
+        run_probes(feature_files, state, state_path, preds_path)
+        write_table(state, args.out / "search.md", command)
+    if "finetune" in steps:
+        for name in filter(None, args.finetune.split(",")):
+            finetune(name, FINETUNES[name], datasets[FINETUNES[name]["size"]], args.work, state, state_path,
+                     preds_path)
+            write_table(state, args.out / "search.md", command)
+    write_table(state, args.out / "search.md", command)
+    log("done")
+
+
+if __name__ == "__main__":
+    main()
