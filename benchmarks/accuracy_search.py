@@ -45,6 +45,7 @@ BACKBONES = [("efficientnet_lite0", 224), ("efficientnet_lite0", 256), ("efficie
 # bf16 autocast: about 1.7x faster on CPUs with AVX512-BF16; weights, optimiser and evaluation stay fp32.
 FINETUNES = {
     "lite0-224-stages-ft": {"model": "efficientnet_lite0", "size": 224},
+    "lite1-240-stages-ft": {"model": "efficientnet_lite1", "size": 240},
     "lite2-260-stages-ft": {"model": "efficientnet_lite2", "size": 260},
 }
 FINETUNE_STAGE = {"recipe": "modern", "lr": 5.0e-4, "backbone_lr_scale": 0.2, "weight_decay": 0.05, "epochs": 12,
