@@ -145,6 +145,35 @@ def test_ridge_probe_recipe_fits_the_head_in_closed_form(learnable_dataset, tmp_
     assert result["rmse"] < 0.6 * result["rmse_mean_baseline"]
 
 
+def test_ridge_fit_on_train_and_test_by_group_cv_and_the_recalibration_folded_into_the_head(learnable_dataset,
+                                                                                             tmp_path):
+    import json
+
+    import numpy as np
+
+    from picaffect.evaluation.evaluate import evaluate
+    from picaffect.training.probe import ALPHAS
+
+    plain, recal = tmp_path / "plain", tmp_path / "recal"
+    for out, again in ((plain, False), (recal, True)):
+        train(config(learnable_dataset, out, model="efficientnet_lite0", recipe="ridge", size=64, lr=None,
+                     ridge_fit="train+test", ridge_recalibrate=again), progress=False)
+    first, second = (json.loads((run / "probe.json").read_text()) for run in (plain, recal))
+    assert len(first["alpha"]) == 2 and all(a in ALPHAS for a in first["alpha"])  # one penalty per dimension
+    assert second["alpha"] == first["alpha"] and "recalibration" not in first
+    lines = second["recalibration"]
+    w0, w1 = (checkpoint.read(run / "best.pt")["weights"] for run in (plain, recal))
+    slopes = torch.tensor([line["slope"] for line in lines])
+    intercepts = torch.tensor([line["intercept"] for line in lines])
+    assert torch.allclose(w1["head.fc.weight"], w0["head.fc.weight"] * slopes[:, None], atol=1e-6)
+    assert torch.allclose(w1["head.fc.bias"], intercepts + slopes * w0["head.fc.bias"], atol=1e-6)
+    assert np.all(np.isfinite(slopes.numpy())) and (slopes > 0).all()
+    # 64 rows of flat colours make a weak cross-validated fit (the real sets: results/accuracy/); still better
+    # than the training mean on rows it never saw
+    result = evaluate(recal, learnable_dataset, split="validation", n_boot=50)["splits"]["validation"]["overall"]
+    assert result["rmse"] < result["rmse_mean_baseline"]
+
+
 def test_init_starts_from_another_runs_weights(learnable_dataset, tmp_path):
     probe = tmp_path / "probe"
     train(config(learnable_dataset, probe, model="efficientnet_lite0", recipe="ridge", size=64, lr=None),

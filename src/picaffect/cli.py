@@ -109,6 +109,11 @@ def _add_train(sub) -> None:
     p.add_argument("--init", default=d["init"], metavar="RUN_DIR", help="start from another run's best weights")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to the model's constructor, e.g. dropout=0.3 (values read as YAML)")
+    p.add_argument("--ridge-fit", choices=("train", "train+test"), default=d["ridge_fit"],
+                   help="ridge: penalty chosen on the test split and fitted on train, or by group "
+                        "cross-validation on train+test and refitted there")
+    p.add_argument("--ridge-recalibrate", action="store_true",
+                   help="ridge: undo the shrinkage with a line per dimension fitted on out-of-fold predictions")
     _add_speed_options(p)
     p.add_argument("--nproc", type=positive_int, default=1,
                    help="data-parallel processes on this machine (DistributedDataParallel; gloo on CPU, NCCL on "
@@ -171,6 +176,7 @@ def _run_train(args) -> int:
                          weight_decay=args.weight_decay, backbone_lr_scale=args.backbone_lr_scale,
                          patience=args.patience, init=args.init,
                          model_options=_model_options(args.model_option), targets=args.targets,
+                         ridge_fit=args.ridge_fit, ridge_recalibrate=args.ridge_recalibrate,
                          precision=args.precision, budget_minutes=args.budget_minutes)
     summary = train(config, resume=args.resume)
     if int(os.environ.get("RANK", "0")) > 0:  # under torchrun rank 0 reports

@@ -35,6 +35,8 @@ class TrainConfig:
     checkpoint_every: int = 50       # steps between last.pt writes inside an epoch
     init: str | None = None          # start from this run folder's best.pt (or a checkpoint file)
     model_options: dict = field(default_factory=dict)
+    ridge_fit: str = "train"         # ridge only: "train" (penalty chosen on test) or "train+test" (group CV, refit)
+    ridge_recalibrate: bool = False  # ridge only: undo the shrinkage with a line fitted out of fold
     targets: str | None = None       # "raw" (1..9) or "centred" ((y - 5) / 4); None: raw for thesis, else centred
     precision: str = "fp32"          # "bf16": forward and backward under bf16 autocast (weights stay fp32)
     budget_minutes: float | None = None  # wall-clock budget over all sessions of the run; checked between epochs
@@ -49,6 +51,9 @@ class TrainConfig:
         check("augmentation", self.augment, AUGMENTS)
         check("device", self.device, DEVICES)
         check("precision", self.precision, PRECISIONS)
+        check("ridge fit", self.ridge_fit, ("train", "train+test"))
+        if not isinstance(self.ridge_recalibrate, bool):
+            raise UsageError(f"ridge recalibrate must be true or false, not {self.ridge_recalibrate!r}")
         if self.targets is not None:
             check("target mapping", self.targets, tuple(TARGET_MAPPINGS))
         for name in ("epochs", "batch_size", "patience", "checkpoint_every"):

@@ -263,10 +263,13 @@ class Trainer:
     def _fit_probe(self) -> None:
         """``--recipe ridge``: one closed-form 'epoch' on frozen features."""
         self._epoch_start, self._epoch_images = time.perf_counter(), len(self.train_set)
-        probe = fit_ridge_probe(self.model, self.train_set, self.test_set, self.spec, self.device)
+        probe = fit_ridge_probe(self.model, self.train_set, self.test_set, self.spec, self.device,
+                                fit=self.config.ridge_fit, recalibrate=self.config.ridge_recalibrate)
         (self.out / "probe.json").write_text(json.dumps(probe, indent=2) + "\n")
         row = self._end_epoch()
-        print(f"ridge probe: penalty {probe['alpha']:.3g} chosen on the test split", flush=True)
+        where = "chosen on the test split" if self.config.ridge_fit == "train" else \
+            "by group cross-validation on train+test (the test figures below are then not held out)"
+        print(f"ridge probe: penalty {probe['alpha']} {where}", flush=True)
         self._log_epoch(row)
 
     def _step(self, images: torch.Tensor, targets: torch.Tensor, batch: int) -> float:
