@@ -56,13 +56,18 @@ def _scores(predictor: Predictor, photos: list[Path]) -> dict[str, np.ndarray]:
     return dict(zip([p.name for p in photos], predictor.score_images(torch.from_numpy(arrays).permute(0, 3, 1, 2))))
 
 
-def test_default_gives_the_predictions_recorded_before_the_redesign(tmp_path):
+# The default shipped until 2026-12 (fine-tuned Lite0, last-stage features): its predictions were recorded
+# before the inference redesign, so that no later change of the code can move them unnoticed.
+V1_WEIGHTS = Path(__file__).parent / "fixtures" / "default_v1_weights.pt"
+
+
+def test_the_earlier_default_gives_the_predictions_recorded_before_the_redesign(tmp_path):
     pytest.importorskip("sklearn")
     from picaffect.demo import sample_photographs
 
     photos = sample_photographs(tmp_path / "photos")
     recorded = _recorded()
-    scores = _scores(Predictor.from_pretrained(), [p for p in photos if p.name in recorded])
+    scores = _scores(Predictor.from_pretrained(V1_WEIGHTS), [p for p in photos if p.name in recorded])
     assert set(scores) == set(recorded)
     for name, values in scores.items():
         assert np.abs(values - np.array(recorded[name])).max() < 1e-4, name
@@ -73,7 +78,7 @@ def test_a_version_1_checkpoint_loads_with_the_same_predictions(tmp_path):
     pytest.importorskip("sklearn")
     from picaffect.demo import sample_photographs
 
-    record = checkpoint.read(shipped_path("default"))
+    record = checkpoint.read(V1_WEIGHTS)
     weights = {("head." + k[len("head.fc."):] if k.startswith("head.fc.") else k): v
                for k, v in record["weights"].items() if not k.startswith("normalize.")}
     weights["_fc.weight"], weights["_fc.bias"] = torch.zeros(1000, 1280), torch.zeros(1000)  # as 0.1 shipped it
