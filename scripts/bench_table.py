@@ -61,7 +61,7 @@ def _build(fig: dict) -> tuple[str, str, str]:
 def _train(fig: dict) -> list[tuple[str, str, str]]:
     e2e, rows = fig["end_to_end"], []
     m = e2e["median"]
-    what = f"Emosepar training, `picaffect train`, batch {fig['batch']}, {fig['size']} px (median of {e2e['rounds']})"
+    what = f"Emosepar training, `picaffect train`, batch {fig['batch']}, {fig['size']} px (median of {e2e['rounds']} rounds)"
     figure = f"bf16 {_f(m['bf16'])} img/s, fp32 {_f(m['fp32'])} img/s"
     if e2e.get("peer"):
         peer = e2e["peer"]
@@ -81,12 +81,12 @@ def _train(fig: dict) -> list[tuple[str, str, str]]:
         for name, c in configs.items():
             label = SETTING_NAMES.get(name, name)
             if "error" in c:
-                parts.append(f"{label}: did not run")
+                parts.append(f"{label} did not run ({c['error'][:80]})")
                 continue
-            parts.append(f"{label} {_f(c['images_per_s'])}")
+            parts.append(f"{label} {_f(c['images_per_s'])} img/s")
             if base and name != "fp32_nchw":
                 ratios.append(f"{label} {c['images_per_s'] / base:.2f}x")
-        rows.append((what, ", ".join(parts) + " img/s",
+        rows.append((what, ", ".join(parts),
                      ("against fp32 NCHW: " + ", ".join(ratios)) if ratios else "no fp32 NCHW baseline"))
     return rows
 
