@@ -32,7 +32,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-load", type=float, default=0.5, help="refuse at or above this 1-minute load average")
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the load to fall before refusing")
     p.add_argument("--busy-ok", action="store_true", help="run on a busy machine anyway (the results say so)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per benchmark (900; smoke 300)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per benchmark (1500; smoke 300)")
     args = p.parse_args(argv)
     names = args.only.split(",") if args.only else list(runner.NAMES)
     unknown = set(names) - set(runner.NAMES)
@@ -76,13 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [b for b in runner.plan(data, sets, train_data or Path(), args.smoke, args.peer_python, photos)
               if b.name in args.names]
     out = args.out or (args.work / "smoke-results" if args.smoke else ROOT / "results" / "bench")
+    timeout = args.timeout or (300 if args.smoke else 1500)
     path, results = runner.run_all(
-        chosen, python=sys.executable, timeout_s=args.timeout or (300 if args.smoke else 900), max_load=args.max_load,
-        smoke=args.smoke, command=command, started=started, load_at_start=load, out=out,
+        chosen, python=sys.executable, timeout_s=timeout, max_load=args.max_load, smoke=args.smoke, command=command,
+        started=started, load_at_start=load, out=out,
         dataset={"sets": list(sets), "size": size, "path": str(train_data) if train_data else None, "built": built})
     failed = [b["name"] for b in results["benchmarks"] if b["status"] != "ok"]
     noisy = [b["name"] for b in results["benchmarks"] if b["quiet"] is False]
-    print(f"results: {path}")
+    took = runner.datetime.fromisoformat(results["finished"]) - runner.datetime.fromisoformat(started)
+    print(f"results: {path} ({took.total_seconds() / 60:.1f} minutes)")
     if noisy:
         print(f"other processes used {args.max_load}+ cores during: {', '.join(noisy)} (those figures are marked)")
     if failed:

@@ -24,7 +24,7 @@ Both parts run on one built dataset (its side, 150 px for the thesis's models), 
    medians, and each against the Keras peer (issue 10's goal: 2x).
 
     .venv/bin/python benchmarks/bench_train.py --data out/bench/data150 [--peer-python .venv-peer/bin/python]
-        [--models emosepar,vgg16] [--seconds 15] [--steps 12] [--rounds 2] [--json figures.json]
+        [--models emosepar,vgg16] [--seconds 10] [--steps 12] [--rounds 2] [--json figures.json]
 
 The peer's Python: ``make peer-venv`` (python3 -m venv .venv-peer && .venv-peer/bin/pip
 install tensorflow-cpu keras). Build the dataset first: picaffect build out/bench/data150
@@ -197,8 +197,8 @@ def data_side(data: str) -> int:
 
 
 def report(figures: dict) -> None:
-    print(f"Training, batch {figures['batch']}, {figures['size']} px, {os.cpu_count()} cores; settings: median step after "
-          f"{figures['warmup_s']:.0f} s of warm-up, timed for {figures['seconds']:.0f} s (2 to "
+    print(f"Training, batch {figures['batch']}, {figures['size']} px, {os.cpu_count()} cores; settings: median step "
+          f"after {figures['warmup_s']:.0f} s of warm-up, timed for {figures['seconds']:.0f} s (2 to "
           f"{figures['max_steps']} steps)")
     for model, configs in figures["settings"].items():
         if "error" in configs:
@@ -233,7 +233,7 @@ def main() -> None:
     p.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, of " + ", ".join(CONFIGS))
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per configuration (at least a step)")
-    p.add_argument("--seconds", type=float, default=15.0, help="seconds timed per configuration (at least 2 steps)")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds timed per configuration (at least 2 steps)")
     p.add_argument("--max-steps", type=int, default=40)
     p.add_argument("--steps", type=int, default=12, help="batches per epoch of the end-to-end runs")
     p.add_argument("--rounds", type=int, default=2)
@@ -249,8 +249,8 @@ def main() -> None:
     if args.child == "settings":
         settings_child(args)
         return
-    figures = {"batch": args.batch, "size": data_side(args.data), "warmup_s": args.warmup, "seconds": args.seconds, "max_steps": args.max_steps,
-               "settings": settings(args), "end_to_end": end_to_end(args)}
+    figures = {"batch": args.batch, "size": data_side(args.data), "warmup_s": args.warmup, "seconds": args.seconds,
+               "max_steps": args.max_steps, "settings": settings(args), "end_to_end": end_to_end(args)}
     report(figures)
     if args.json:
         from picaffect.atomic import write_bytes_atomically

@@ -115,8 +115,8 @@ def run_one(bench: Benchmark, python: str, timeout_s: float) -> dict:
         figures = json.loads(out.read_text()) if status == "ok" and out.is_file() else None
         if status == "ok" and figures is None:
             status, reason = "failed", "the script wrote no figures"
-    return {"name": bench.name, "command": bench.shown(), "started": started, "status": status, "reason": reason, **reading,
-            "figures": figures, "output": "".join(lines)[-6000:]}
+    return {"name": bench.name, "command": bench.shown(), "started": started, "status": status, "reason": reason,
+            **reading, "figures": figures, "output": "".join(lines)[-6000:]}
 
 
 def now() -> str:

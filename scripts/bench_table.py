@@ -61,7 +61,8 @@ def _build(fig: dict) -> tuple[str, str, str]:
 def _train(fig: dict) -> list[tuple[str, str, str]]:
     e2e, rows = fig["end_to_end"], []
     m = e2e["median"]
-    what = f"Emosepar training, `picaffect train`, batch {fig['batch']}, {fig['size']} px (median of {e2e['rounds']} rounds)"
+    what = (f"Emosepar training, `picaffect train`, batch {fig['batch']}, {fig['size']} px "
+            f"(median of {e2e['rounds']} rounds)")
     figure = f"bf16 {_f(m['bf16'])} img/s, fp32 {_f(m['fp32'])} img/s"
     if e2e.get("peer"):
         peer = e2e["peer"]
