@@ -39,6 +39,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         p.error(f"--only: unknown benchmark {', '.join(sorted(unknown))}; choose from {', '.join(runner.NAMES)}")
     args.names = names
+    # the benchmarks run from the repository root: paths given from elsewhere must still hold (links kept: a
+    # venv's python is one)
+    args.data, args.work = args.data.absolute(), args.work.absolute()
+    args.out = args.out.absolute() if args.out else None
+    args.peer_python = str(Path(args.peer_python).absolute()) if args.peer_python else None
     return args
 
 

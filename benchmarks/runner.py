@@ -44,10 +44,14 @@ class Benchmark:
 
 
 def _relative(arg: str) -> str:
-    try:
-        return str(Path(arg).resolve().relative_to(ROOT)) if "/" in arg else arg
-    except ValueError:
+    """A path argument as seen from the repository root (``out/bench/...``, ``../shared/data``)."""
+    if "/" not in arg:
         return arg
+    path = Path(arg).absolute()
+    for base, prefix in ((ROOT, ""), (ROOT.parent, "../")):
+        if path.is_relative_to(base):
+            return prefix + str(path.relative_to(base))
+    return arg
 
 
 def plan(data: Path, sets: tuple[str, ...], train_data: Path, smoke: bool, peer_python: str | None,
