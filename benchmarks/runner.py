@@ -89,6 +89,16 @@ def _stream(pipe, sink: list[str], prefix: str) -> None:
         print(f"{prefix}{line}", end="", flush=True)
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """End a benchmark script and whatever it started (its own process group): politely, then not."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def run_one(bench: Benchmark, python: str, timeout_s: float) -> dict:
     """Run one benchmark script; its figures, or why there are none, with the meter's readings."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,13 +114,11 @@ def run_one(bench: Benchmark, python: str, timeout_s: float) -> dict:
         try:
             proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)  # the script and whatever it started (its own session)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            _stop(proc)
             status, reason = "failed", f"stopped after the {timeout_s:.0f} s limit"
+        except BaseException:  # Ctrl-C: the script runs in its own session, so the terminal's signal missed it
+            _stop(proc)
+            raise
         reader.join(timeout=10)
         machine.reap_orphans()
         reading = meter.read()
