@@ -91,12 +91,17 @@ def _stream(pipe, sink: list[str], prefix: str) -> None:
 
 def _stop(proc: subprocess.Popen) -> None:
     """End a benchmark script and whatever it started (its own process group): politely, then not."""
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:  # every process of the group has ended already
+            break
+        try:
+            proc.wait(timeout=20)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait()
 
 
 def run_one(bench: Benchmark, python: str, timeout_s: float) -> dict:
