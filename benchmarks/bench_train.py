@@ -178,11 +178,10 @@ def end_to_end(args: argparse.Namespace) -> dict:
             peer_inference.append(peer["inference"])
         print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in runs.items()), flush=True)
     median = {name: statistics.median(values) for name, values in runs.items()}
+    # The peer script is fixed at batch 64 and 150 px: a ratio against it means something only at those.
     result = {"model": "emosepar", "steps": args.steps, "rounds": args.rounds, "runs": runs, "median": median,
-              "peer": None, "over_peer": None}
+              "like_for_like": args.batch == 64 and data_side(args.data) == 150, "peer": None, "over_peer": None}
     if args.peer_python:
-        # The peer script is fixed at batch 64 and 150 px: a ratio means something only at those.
-        result["like_for_like"] = args.batch == 64 and data_side(args.data) == 150
         result["peer"] = {"python": args.peer_python, "script": str(args.peer_script),
                           "inference_median": statistics.median(peer_inference), **peer_versions(args.peer_python)}
         result["over_peer"] = {name: median[name] / median["keras"] for name in ("fp32", "bf16")}

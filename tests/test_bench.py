@@ -117,7 +117,8 @@ def test_the_whole_smoke_bench(tmp_path):
         # the fixture's figures (a full run's) name every key the table reads; the smoke run writes them all,
         # less the Keras peer's and the models the smoke run leaves out
         missing = {k for k in keys_of(fixture[entry["name"]]["figures"]) - keys_of(entry["figures"])
-                   if not k.startswith(("settings.", "end_to_end.runs.keras", "end_to_end.median.keras", "models."))}
+                   if not k.startswith(("settings.", "end_to_end.runs.keras", "end_to_end.median.keras",
+                                        "end_to_end.peer.", "end_to_end.over_peer.", "models."))}
         assert not missing, (entry["name"], missing)
     train = next(b for b in results["benchmarks"] if b["name"] == "train")["figures"]
     assert train["end_to_end"]["peer"] is None and train["size"] == 80
