@@ -4,8 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
+PEER_VENV ?= .venv-peer
+# The Keras peer of the training benchmark, when `make peer-venv` has made it.
+PEER_PYTHON ?= $(if $(wildcard $(PEER_VENV)/.installed),$(PEER_VENV)/bin/python)
+BENCH_ARGS ?=
 
-.PHONY: demo test test-all default-model default-onnx clean
+.PHONY: demo test test-all default-model default-onnx clean bench bench-table peer-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +42,22 @@ default-model: $(VENV)/.installed
 # The shipped default as ONNX, for the torch-free predict path (run after changing weights/default.pt).
 default-onnx: $(VENV)/.installed
 	$(VENV)/bin/picaffect export default src/picaffect/weights/default.onnx
+
+# Every speed benchmark in sequence, each beside its baseline or peer (about 25 minutes on 2 cores):
+# results/bench/<date>.json, then `make bench-table` for the README. Refuses while the 1-minute load
+# average is 0.5 or more (BENCH_ARGS=--busy-ok to measure anyway, marked). The training peer runs
+# when $(PEER_VENV) exists (make peer-venv) or PEER_PYTHON names a Python with tensorflow-cpu and keras.
+bench: $(VENV)/.installed-test
+	$(PY) -m benchmarks $(if $(PEER_PYTHON),--peer-python $(PEER_PYTHON)) --data $(DATA) $(BENCH_ARGS)
+
+# The README's speed table, rewritten from the latest full results/bench/*.json.
+bench-table: $(VENV)/.installed
+	$(PY) scripts/bench_table.py
+
+# The thesis's stack (Keras 3 on TensorFlow, CPU) in its own venv, never in .venv: the training peer.
+peer-venv: $(PEER_VENV)/.installed
+
+$(PEER_VENV)/.installed:
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install -q tensorflow-cpu keras
+	touch $@

@@ -48,10 +48,10 @@ def throughput(predictor: Predictor, photos: list[Path]) -> float:
     return len(rows) / (time.perf_counter() - start)
 
 
-def command_wall(photo: Path, backend: str, model: str) -> float:
+def command_wall(photo: Path, backend: str, model: str, times: int = 5) -> float:
     cli = str(Path(sys.executable).parent / "picaffect")
     walls = []
-    for _ in range(5):
+    for _ in range(times):
         start = time.perf_counter()
         subprocess.run([cli, "predict", str(photo), "--model", model, "--backend", backend], check=True,
                        capture_output=True)
@@ -66,6 +66,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=256)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--model", default="default")
+    p.add_argument("--walls", type=int, default=5, help="runs of `picaffect predict one.jpg` per backend (median)")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file (for python -m benchmarks)")
     args = p.parse_args()
     if "glibc.malloc" not in os.environ.get("GLIBC_TUNABLES", ""):
         from picaffect.runtime import allocator_env
@@ -89,9 +91,19 @@ def main() -> None:
             print(f"  predict_stream, {name:5s} backend : best {best[name]:6.1f} img/s  (rounds: "
                   f"{', '.join(f'{x:.1f}' for x in r)})")
         print(f"  onnx / torch                  : {best['onnx'] / best['torch']:.2f}x (goal >= 1.3x)")
+        walls = {}
         for name in ("onnx", "torch"):
-            wall = command_wall(photos[0], name, args.model)
-            print(f"  picaffect predict one.jpg --backend {name:5s}: {wall:.2f} s wall (median of 5; goal < 0.5 s)")
+            walls[name] = wall = command_wall(photos[0], name, args.model, args.walls)
+            print(f"  picaffect predict one.jpg --backend {name:5s}: {wall:.2f} s wall (median of {args.walls}; "
+                  f"goal < 0.5 s)")
+    if args.json:
+        import json
+
+        from picaffect.atomic import write_bytes_atomically
+
+        figures = {"pictures": len(photos), "model": args.model, "rounds": rates, "best": best,
+                   "onnx_over_torch": best["onnx"] / best["torch"], "one_picture_wall_s": walls, "walls": args.walls}
+        write_bytes_atomically(args.json, json.dumps(figures, indent=2).encode())
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--cpus", type=int, default=os.cpu_count() or 2, help="CPUs of the local Ray")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file (for python -m benchmarks)")
     args = p.parse_args()
     from picaffect.batch.ray_job import score_with_ray
     from picaffect.inference import Predictor
@@ -51,12 +52,20 @@ def main() -> None:
         run = Predictor.from_pretrained("default").predict_files([folder])
         local = len(run.rows) / (time.perf_counter() - start)
         print(f"  local engine (predict_files)   : {local:6.1f} img/s")
+        figures = {"pictures": args.n, "local": local, "ray": {}}
         for actors in (1, 2):
             summary = score_with_ray([str(folder)], Path(tmp) / f"ray{actors}", actors=actors, num_cpus=args.cpus)
             assert summary["rows"] == args.n
             rate = summary["images_per_s"]
             print(f"  Ray Data, {actors} actor{'s' if actors > 1 else ' '}         : {rate:6.1f} img/s  "
                   f"(local / Ray = {local / rate:.2f}; {summary['seconds']:.1f} s with Ray's start-up)")
+            figures["ray"][str(actors)] = {"images_per_s": rate, "seconds": summary["seconds"]}
+    if args.json:
+        import json
+
+        from picaffect.atomic import write_bytes_atomically
+
+        write_bytes_atomically(args.json, json.dumps(figures, indent=2).encode())
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ def main() -> None:
     p.add_argument("--pictures", type=int, default=256, help="distinct pictures (also the in-process run's count)")
     p.add_argument("--model", default="default")
     p.add_argument("--deadline", type=float, default=600.0, help="seconds before the load is stopped")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file (for python -m benchmarks)")
     args = p.parse_args()
 
     # Like the `picaffect` launcher, and for both sides alike: glibc's allocator keeps freed memory.
@@ -184,6 +185,17 @@ def main() -> None:
     print(f"  in-process Predictor.predict_files, batch 32: {before:.1f} img/s before, {after:.1f} after "
           f"(mean {baseline:.1f})   <- baseline")
     print(f"  service / in-process: {pics / baseline:.0%} (goal: at least 80 %)")
+    if args.json:
+        import json
+
+        from picaffect.atomic import write_bytes_atomically
+
+        figures = {"clients": args.clients, "requests": args.requests, "per_request": args.per_request,
+                   "sent": sent, "answered": answered, "wall_s": wall, "pictures_per_s": pics,
+                   "p50_ms": float(np.percentile(lat, 50)) if latencies else None,
+                   "p99_ms": float(np.percentile(lat, 99)) if latencies else None, "errors": errors,
+                   "in_process_before": before, "in_process_after": after, "service_over_in_process": pics / baseline}
+        write_bytes_atomically(args.json, json.dumps(figures, indent=2).encode())
 
 
 if __name__ == "__main__":
