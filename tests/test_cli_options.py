@@ -9,7 +9,7 @@ import pytest
 from picaffect.arguments import dataclass_from_options
 from picaffect.cli import main, parser
 from picaffect.training.config import TrainConfig
-from picaffect.workflows.stages import STAGE_KEYS
+from picaffect.workflows.stages import STAGE_KEYS, stage_configs, stages_from_config
 
 # Every option of every sub-command as of issue 20 (before training options were generated from
 # TrainConfig): a later change may add options, never drop one.
@@ -79,6 +79,7 @@ def test_train_options_build_the_config():
     (["--epochs", "0"], "epochs must be a whole number of at least 1, not 0"),
     (["--epochs", "two"], "'two' is not a whole number"),
     (["--lr", "nan"], "lr must be a finite number >= 0"),
+    (["--grad-clip", "0"], "grad clip must be a finite number > 0"),
     (["--backbone-lr-scale", "2"], "backbone lr scale must be a number from 0 to 1"),
     (["--model-option", "dropout"], "write KEY=VALUE"),
     (["--model", "resnet"], "unknown model 'resnet'"),
@@ -97,3 +98,16 @@ def test_experiment_options_have_the_experiments_defaults():
     args = parser().parse_args(["experiment", "thesis", "--data", "d", "--out", "o"])
     assert (args.epochs, args.batch_size, args.patience, args.augment) == (30, 64, 10, None)
 
+
+def test_grad_clip_reaches_train_experiment_and_retrain_stages(tmp_path):
+    """grad_clip was added as one TrainConfig field (and its use in the engine's step): every way of
+    training takes it with no other edit."""
+    train = parser().parse_args(["train", "--data", "d", "--model", "emosepar", "--out", "o", "--grad-clip", "2"])
+    assert dataclass_from_options(TrainConfig, train).grad_clip == 2.0
+    experiment = parser().parse_args(["experiment", "thesis", "--data", "d", "--out", "o", "--grad-clip", "0.5"])
+    base = dataclass_from_options(TrainConfig, experiment, model="emosepar", out="o")
+    config = tmp_path / "stages.yaml"
+    config.write_text("stages:\n  - {name: probe, model: efficientnet_lite0, recipe: ridge}\n"
+                      "  - {name: finetune, model: efficientnet_lite0, init: probe, grad_clip: 5}\n")
+    runs = stage_configs(stages_from_config(config), "d", tmp_path, base)
+    assert (runs["probe"].grad_clip, runs["finetune"].grad_clip) == (0.5, 5)

@@ -110,7 +110,9 @@ class TrainConfig:
                             check=OneOf("precision", PRECISIONS))
     budget_minutes: float | None = option(None, "stop between epochs when the next one would end past this much "
                                                 "wall time, over every session of the run", check=above_zero)
-
+    grad_clip: float | None = option(None, "clip the gradient to this largest norm before each step (default: "
+                                           "no clipping); steadies fine-tuning at larger learning rates",
+                                     check=above_zero)
 
     def __post_init__(self) -> None:
         for f in fields(self):  # a path where text is meant: Path objects from Python callers
