@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
+from dataclasses import dataclass, fields
 
 import pytest
 
-from picaffect.arguments import dataclass_from_options
+from picaffect.arguments import add_dataclass_options, dataclass_from_options
 from picaffect.cli import main, parser
-from picaffect.training.config import TrainConfig
+from picaffect.training.config import TrainConfig, option, whole_number
 from picaffect.workflows.stages import STAGE_KEYS, stage_configs, stages_from_config
 
 # Every option of every sub-command as of issue 20 (before training options were generated from
@@ -111,3 +111,21 @@ def test_grad_clip_reaches_train_experiment_and_retrain_stages(tmp_path):
                       "  - {name: finetune, model: efficientnet_lite0, init: probe, grad_clip: 5}\n")
     runs = stage_configs(stages_from_config(config), "d", tmp_path, base)
     assert (runs["probe"].grad_clip, runs["finetune"].grad_clip) == (0.5, 5)
+
+
+@dataclass
+class Knobs:
+    """Settings of another kind: a required field, a switch, an optional checked number."""
+    name: str = option(help="a name")
+    fast: bool = option(False, "go fast")
+    level: int | None = option(None, "a level", check=whole_number)
+
+
+def test_options_of_any_settings_class():
+    p = argparse.ArgumentParser()
+    add_dataclass_options(p, Knobs)
+    assert dataclass_from_options(Knobs, p.parse_args(["--name", "x", "--fast", "--level", "3"])) == Knobs("x", True, 3)
+    assert dataclass_from_options(Knobs, p.parse_args(["--name", "x", "--no-fast"])) == Knobs("x", False, None)
+    for wrong in (["--fast"], ["--name", "x", "--level", "0"]):  # --name is required; level at least 1
+        with pytest.raises(SystemExit):
+            p.parse_args(wrong)
