@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from picaffect.atomic import replace_atomically, write_bytes_atomically
+from picaffect.atomic import folder_problem, replace_atomically, write_bytes_atomically
 
 
 def test_a_write_replaces_the_file_whole(tmp_path):
@@ -26,3 +26,11 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         replace_atomically(target, dies_half_way)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["predictions.csv"]
+
+
+def test_folder_problem_says_why_a_folder_cannot_be_written(tmp_path):
+    (tmp_path / "file").write_text("")
+    assert folder_problem(tmp_path) is None
+    assert folder_problem(tmp_path / "file" / "below") == f"{tmp_path / 'file'} is a file, not a folder"
+    assert folder_problem(tmp_path / "missing") == f"the folder {tmp_path / 'missing'} does not exist"
+    assert folder_problem(tmp_path / "missing" / "deeper", must_exist=False) is None  # the writer creates it

@@ -1,8 +1,8 @@
-"""The package's shape: the inference core stays light, and stages import one way.
+"""The package's shape: the inference core stays light, and layers import one way.
 
 Read statically (every ``import`` and ``from ... import`` in every module, function
 level included), so a hidden import inside a function counts as much as one at
-the top of the file.
+the top of the file. Every module has a layer, root modules included.
 """
 from __future__ import annotations
 
@@ -15,17 +15,32 @@ import picaffect
 
 PACKAGE = Path(picaffect.__file__).parent
 
-# Stages in pipeline order; a module may import its own stage, the top-level helpers,
-# and the stages listed for it: never a later one, never back.
+# Layers from the bottom up; a module may import its own layer and the layers listed
+# for it: never a later one, never back. ``core`` (errors, names, scales, atomic files,
+# metrics, plots, process settings) imports nothing above it; ``app`` (the command
+# line, the demo, the output writers) is what users call, and only ``app`` imports it.
 ALLOWED = {
-    "data": set(),
-    "models": set(),
-    "inference": {"data", "models"},
-    "training": {"data", "models", "inference"},
-    "evaluation": {"data", "models", "inference"},
-    "service": {"data", "models", "inference"},
-    "batch": {"data", "models", "inference"},
-    "workflows": {"data", "models", "inference", "training", "evaluation"},
+    "core": set(),
+    "data": {"core"},
+    "models": {"core"},
+    "inference": {"core", "data", "models"},
+    "training": {"core", "data", "models", "inference"},
+    "evaluation": {"core", "data", "models", "inference"},
+    "service": {"core", "data", "models", "inference"},
+    "batch": {"core", "data", "models", "inference"},
+    "workflows": {"core", "data", "models", "inference", "training", "evaluation"},
+    "app": {"core", "data", "models", "inference", "training", "evaluation", "service", "batch", "workflows"},
+    # the package itself: ``__version__``, and ``Predictor`` on first use
+    "package": {"core", "inference"},
+}
+
+# The layer of each module at the package root. A subpackage's name is its layer, so once
+# these files move into picaffect/core/ and picaffect/app/ this table is all that changes
+# (it empties but for the package itself).
+ROOT_LAYERS = {
+    "picaffect": "package",
+    **dict.fromkeys(("errors", "names", "scale", "atomic", "jsonsafe", "metrics", "plots", "runtime"), "core"),
+    **dict.fromkeys(("cli", "__main__", "arguments", "launcher", "demo", "outputs"), "app"),
 }
 
 
@@ -64,9 +79,13 @@ def graph() -> dict[str, set[str]]:
             for name, path in modules.items()}
 
 
-def stage(module: str) -> str | None:
+def layer(module: str) -> str | None:
+    """``picaffect.training.engine`` -> ``training``; a root module's layer from ``ROOT_LAYERS``."""
     parts = module.split(".")
-    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ALLOWED) else None
+    root = "picaffect" if len(parts) == 1 else parts[1]
+    if len(parts) <= 2 and root in ROOT_LAYERS:
+        return ROOT_LAYERS[root]
+    return root if root in ALLOWED else None
 
 
 def test_inference_loads_no_training_evaluation_build_pandas_or_yaml():
@@ -103,17 +122,27 @@ def test_no_import_cycle_among_the_modules():
     assert len(edges) > 40  # the walk saw the whole package
 
 
-def test_stages_import_one_way():
+def test_every_module_has_a_layer():
+    assert sorted(m for m in graph() if layer(m) is None) == []
+    unknown = {name for name in ROOT_LAYERS if name != "picaffect" and not (PACKAGE / f"{name}.py").is_file()}
+    assert unknown == set(), "ROOT_LAYERS names modules that are not there"
+
+
+def test_layers_import_one_way():
     wrong = []
     for module, targets in graph().items():
-        own = stage(module)
-        if own is None:
-            continue
+        own = layer(module)
         for target in targets:
-            other = stage(target)
-            if other is not None and other != own and other not in ALLOWED[own]:
-                wrong.append(f"{module} imports {target}")
+            other = layer(target)
+            if other != own and other not in ALLOWED[own]:
+                wrong.append(f"{module} ({own}) imports {target} ({other})")
     assert wrong == []
+
+
+def test_the_core_is_the_bottom_and_the_app_the_top():
+    assert ALLOWED["core"] == set()
+    assert all("core" in allowed for name, allowed in ALLOWED.items() if name != "core")
+    assert [name for name, allowed in ALLOWED.items() if "app" in allowed] == []
 
 
 def test_the_walk_sees_hidden_and_relative_imports(tmp_path):
@@ -122,4 +151,14 @@ def test_the_walk_sees_hidden_and_relative_imports(tmp_path):
     fake.write_text("def f():\n    from ..evaluation.metrics import rmse\n    from . import recipes\n")
     found = imports_of(fake, "picaffect.training.fake")
     assert {"picaffect.evaluation.metrics", "picaffect.training.recipes"} <= found
-    assert stage("picaffect.evaluation.metrics") not in ALLOWED[stage("picaffect.training.fake")]
+    assert layer("picaffect.evaluation.metrics") not in ALLOWED[layer("picaffect.training.fake")]
+
+
+def test_a_root_module_that_imports_upwards_is_caught(tmp_path):
+    """The rule reaches root modules: a core module importing training is reported."""
+    fake = tmp_path / "scale.py"
+    fake.write_text("from .training.config import TrainConfig\n")
+    found = imports_of(fake, "picaffect.scale")
+    assert "picaffect.training.config" in found
+    assert layer("picaffect.scale") == "core" and layer("picaffect.training.config") not in ALLOWED["core"]
+    assert layer("picaffect.cli") == "app" and "app" not in ALLOWED[layer("picaffect.service.app")]

@@ -21,7 +21,7 @@ from picaffect.metrics import (
     sagr_majority,
     summarize,
 )
-from picaffect.evaluation.evaluate import _jsonable
+from picaffect.jsonsafe import jsonable
 from picaffect.scale import Scale
 
 
@@ -252,7 +252,7 @@ def test_summarize_empty_and_single():
         block = s[name]
         assert all(math.isnan(block[k]) for k in ("rmse", "mae", "pcc", "ccc", "slope", "sagr", "sagr_majority"))
         assert all(math.isnan(v) for pair in block["ci95"].values() for v in pair)
-    json.dumps(_jsonable(s), allow_nan=False)  # NaN is written as null in metrics.json
+    json.dumps(jsonable(s), allow_nan=False)  # NaN is written as null in metrics.json
     assert summarize([], [], ci=False)["n"] == 0
 
     one = summarize([[5, 5]], [[6, 4]], n_boot=20)

@@ -187,3 +187,17 @@ def test_init_starts_from_another_runs_weights(learnable_dataset, tmp_path):
     with pytest.raises(UsageError, match="maps outputs"):
         Trainer(config(learnable_dataset, tmp_path / "bad2", model="efficientnet_lite0", size=64, init=str(probe),
                        targets="raw"))
+
+
+def test_grad_clip_bounds_each_step(learnable_dataset, tmp_path):
+    """SGD with Nesterov momentum 0.9 moves the weights by lr * 1.9 * gradient on its first step: with the
+    gradient clipped to norm 1e-3 at lr 1, by at most 1.9e-3, far less than the unclipped step."""
+    def first_step(run, **kw) -> float:
+        trainer = Trainer(config(learnable_dataset, tmp_path / run, recipe="thesis", lr=1.0, epochs=1, **kw))
+        before = [p.detach().clone() for p in trainer.model.parameters()]
+        trainer._step(*trainer.train_set.__getitems__(list(range(16))), 0)
+        return float(torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(trainer.model.parameters(), before))))
+
+    clipped, free = first_step("clipped", grad_clip=1e-3), first_step("free")
+    assert 0 < clipped <= 1.9e-3 * 1.001
+    assert free > 10 * clipped

@@ -35,3 +35,20 @@ def file_in_the_way(folder: str | os.PathLike) -> Path | None:
     folder from being created (None when nothing is in the way)."""
     folder = Path(folder)
     return next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+
+
+def folder_problem(folder: str | os.PathLike, *, must_exist: bool = True) -> str | None:
+    """Why files cannot be written into ``folder``, in words for a message, or None when they can.
+
+    A file where the folder or one of its parents should be; the folder missing (unless
+    ``must_exist`` is False: the writer will create it); the folder not writable.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        below = file_in_the_way(folder)
+        if below is not None:
+            return f"{below} is a file, not a folder"
+        return f"the folder {folder} does not exist" if must_exist else None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} is not writable (permission denied)"
+    return None

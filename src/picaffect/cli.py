@@ -7,44 +7,19 @@ and a non-zero exit instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from . import __version__
+from .arguments import add_dataclass_options, dataclass_from_options, key_value, model_list, positive_int
 from .errors import PicaffectError, UsageError
-from .training.config import TrainConfig
-from .names import (AUGMENTS, BACKENDS, BUILTIN_MODELS, DEVICES, ENGINES, MODELS, PRECISIONS, RECIPES,
-                    SPLITS_OR_ALL, THESIS_MODELS, check_model)
+from .launcher import check_extras, relaunch_with_allocator, wants_allocator
+from .names import AUGMENTS, BACKENDS, DEVICES, ENGINES, MODEL_HELP, SPLITS_OR_ALL, THESIS_MODELS
+from .scale import Scale
+from .training.config import EXPERIMENT_DEFAULTS, TrainConfig
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (batch sizes, epochs, sizes)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def model_name(text: str) -> str:
-    """argparse type: a registered architecture or ``hub:ORG/NAME``."""
-    try:
-        return check_model(text)
-    except UsageError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-MODEL_HELP = (f"{', '.join(BUILTIN_MODELS)}, or hub:ORG/NAME (a Hugging Face image model, or "
-              f"hub:/folder written by save_pretrained; needs pip install 'picaffect[hub]')")
-
-
-# The train options' defaults are TrainConfig's own (training/config.py is torch-free).
-TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 
 def _add_build(sub) -> None:
@@ -79,111 +54,30 @@ def _run_build(args) -> int:
 
 
 def _add_train(sub) -> None:
-    d = TRAIN_DEFAULTS
     p = sub.add_parser("train", help="train a model on a built dataset",
                        description="Train one model on the train split of a built dataset, watching the test split.")
-    p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`")
-    p.add_argument("--model", required=True, type=model_name, metavar="MODEL", help=MODEL_HELP)
-    p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints, history and plots")
-    p.add_argument("--recipe", choices=RECIPES, default=d["recipe"],
-                   help="thesis (SGD as in section 7.2), modern (AdamW, cosine), ridge (closed-form linear probe)")
-    p.add_argument("--epochs", type=positive_int, default=d["epochs"])
-    p.add_argument("--batch-size", type=positive_int, default=d["batch_size"])
-    p.add_argument("--augment", nargs="?", const="thesis", default=d["augment"], choices=AUGMENTS,
-                   help="augment training batches: the thesis's transforms (the default when given alone), "
-                        "or light ones (mirror, small turns, shifts, zooms) for fine-tuning")
-    p.add_argument("--size", type=positive_int, default=d["size"], help="input side (default: the dataset's)")
+    add_dataclass_options(p, TrainConfig)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--seed", type=int, default=d["seed"])
-    p.add_argument("--limit", type=positive_int, default=d["limit"],
-                   help="use only the first N rows of each split (smoke runs)")
-    p.add_argument("--device", choices=DEVICES, default=d["device"])
-    p.add_argument("--lr", type=float, default=d["lr"], help="override the recipe's learning rate")
-    p.add_argument("--weight-decay", type=float, default=d["weight_decay"])
-    p.add_argument("--backbone-lr-scale", type=float, default=d["backbone_lr_scale"],
-                   help="the backbone's learning rate as a share of --lr (the head's), e.g. 0.1 for fine-tuning")
-    p.add_argument("--patience", type=positive_int, default=d["patience"],
-                   help="epochs without a better test loss before stopping")
-    p.add_argument("--targets", choices=("raw", "centred"), default=d["targets"],
-                   help="train on raw 1..9 ratings or on (rating - 5) / 4 (default: raw for thesis, else centred)")
-    p.add_argument("--init", default=d["init"], metavar="RUN_DIR", help="start from another run's best weights")
-    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="passed to the model's constructor, e.g. dropout=0.3 (values read as YAML)")
-    p.add_argument("--ridge-fit", choices=("train", "train+test"), default=d["ridge_fit"],
-                   help="ridge: penalty chosen on the test split and fitted on train, or by group "
-                        "cross-validation on train+test and refitted there")
-    p.add_argument("--ridge-recalibrate", action="store_true",
-                   help="ridge: undo the shrinkage with a line per dimension fitted on out-of-fold predictions")
-    _add_speed_options(p)
     p.add_argument("--nproc", type=positive_int, default=1,
                    help="data-parallel processes on this machine (DistributedDataParallel; gloo on CPU, NCCL on "
                         "CUDA): the same as `torchrun --standalone --nproc_per_node N -m picaffect train ...`")
     p.set_defaults(run=_run_train)
 
 
-def _add_speed_options(p) -> None:
-    p.add_argument("--precision", choices=PRECISIONS, default=TRAIN_DEFAULTS["precision"],
-                   help="bf16: train under bf16 autocast (about 1.7x faster on CPUs with AVX512-BF16)")
-    p.add_argument("--budget-minutes", type=float, default=TRAIN_DEFAULTS["budget_minutes"],
-                   help="stop between epochs when the next one would end past this much wall time")
-
-
-def _model_options(pairs: list[str]) -> dict:
-    import yaml
-
-    options = {}
-    for text in pairs:
-        key, eq, value = text.partition("=")
-        if not eq:
-            raise UsageError(f"--model-option {text!r}: write KEY=VALUE")
-        options[key] = yaml.safe_load(value)
-    return options
-
-
-def _launch_torchrun(nproc: int) -> int:
-    """``--nproc N``: start N ranks of this same command under torchrun (one machine) and wait for them."""
-    import os
-    import subprocess
-
-    from .runtime import allocator_env
-
-    argv, rest = list(_ARGV), []
-    while argv:  # drop --nproc N / --nproc=N: the ranks themselves must not launch again
-        a = argv.pop(0)
-        if a == "--nproc":
-            argv.pop(0)
-        elif not a.startswith("--nproc="):
-            rest.append(a)
-    env = allocator_env() or dict(os.environ)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "picaffect", *rest]
-    return subprocess.call(command, env=env)
-
-
 def _run_train(args) -> int:
-    import os
+    from .training.launch import is_main_rank, launch_torchrun, under_torchrun
 
-    if args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        code = _launch_torchrun(args.nproc)
-        if code:
-            raise UsageError(f"torchrun with {args.nproc} processes failed (exit status {code}); see above")
+    if args.nproc > 1 and not under_torchrun():
+        launch_torchrun(args.argv, args.nproc)
         return EXIT_OK
     from .training.engine import train
 
-    config = TrainConfig(data=str(args.data), model=args.model, out=str(args.out), recipe=args.recipe,
-                         epochs=args.epochs, batch_size=args.batch_size, augment=args.augment, size=args.size,
-                         seed=args.seed, limit=args.limit, device=args.device, lr=args.lr,
-                         weight_decay=args.weight_decay, backbone_lr_scale=args.backbone_lr_scale,
-                         patience=args.patience, init=args.init,
-                         model_options=_model_options(args.model_option), targets=args.targets,
-                         ridge_fit=args.ridge_fit, ridge_recalibrate=args.ridge_recalibrate,
-                         precision=args.precision, budget_minutes=args.budget_minutes)
-    summary = train(config, resume=args.resume)
-    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun rank 0 reports
-        return EXIT_OK
-    print(f"{summary['epochs_run']} epochs, {summary['steps']} steps; best test loss "
-          f"{summary['best_test_loss']:.4f} (RMSE {summary['best_test_rmse']:.3f}) at epoch {summary['best_epoch']}")
-    print(f"wrote {args.out}/ (config.yaml, history.csv, loss.png, best.pt, last.pt, summary.json)")
+    summary = train(dataclass_from_options(TrainConfig, args), resume=args.resume)
+    if is_main_rank():
+        print(f"{summary['epochs_run']} epochs, {summary['steps']} steps; best test loss "
+              f"{summary['best_test_loss']:.4f} (RMSE {summary['best_test_rmse']:.3f}) at epoch "
+              f"{summary['best_epoch']}")
+        print(f"wrote {args.out}/ (config.yaml, history.csv, loss.png, best.pt, last.pt, summary.json)")
     return EXIT_OK
 
 
@@ -226,7 +120,7 @@ def _add_features(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N rows (smoke runs)")
     p.add_argument("--device", choices=DEVICES, default="auto")
-    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--model-option", action="append", default=[], type=key_value, metavar="KEY=VALUE",
                    help="passed to the model's constructor, e.g. features=stages (values read as YAML)")
     p.set_defaults(run=_run_features)
 
@@ -235,7 +129,7 @@ def _run_features(args) -> int:
     from .workflows.features import extract_features
 
     meta = extract_features(args.model, args.data, args.out, split=args.split,
-                            options=_model_options(args.model_option), size=args.size, tta=not args.no_tta,
+                            options=dict(args.model_option), size=args.size, tta=not args.no_tta,
                             batch_size=args.batch_size, device=args.device, limit=args.limit)
     print(f"{meta['rows']} rows x {meta['width']} features of {meta['model']} at {meta['size']} px in "
           f"{meta['seconds']} s; wrote {args.out}")
@@ -247,14 +141,13 @@ def _add_experiment(sub) -> None:
                        description="thesis: train each model (plus Emosepar with the thesis's augmentation unless "
                                    "--augment is given) and write tables 8.1-8.3 for every run under OUT/runs. "
                                    "cross-dataset: train on all sources but one, evaluate on that one, in turn. "
-                                   "Both resume: finished runs are not trained again, interrupted ones continue.")
+                                   "Both resume: finished runs are not trained again, interrupted ones continue. "
+                                   "The training options apply to every run; a stage of --stages-from overrides "
+                                   "those it names.")
     p.add_argument("which", choices=("thesis", "cross-dataset"))
-    p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--epochs", type=positive_int, default=30)
-    p.add_argument("--models", default=",".join(THESIS_MODELS),
+    p.add_argument("--models", type=model_list, default=THESIS_MODELS,
                    help="comma-separated (thesis); the first one is used for cross-dataset")
-    p.add_argument("--recipe", choices=("thesis", "modern"), default="thesis")
     p.add_argument("--augment", choices=AUGMENTS, default=None,
                    help="thesis: every model with this augmentation only (default: none, plus Emosepar with the "
                         "thesis's, as table 8.2)")
@@ -263,31 +156,22 @@ def _add_experiment(sub) -> None:
                         "(configs/default.yaml: ridge probe, then fine-tuning)")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing; evaluate the runs already in OUT and rewrite the report")
-    p.add_argument("--limit", type=positive_int, default=None, help="first N rows of each split (smoke runs)")
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--size", type=positive_int, default=None)
-    p.add_argument("--patience", type=positive_int, default=10)
     p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples for the intervals")
-    p.add_argument("--device", choices=DEVICES, default="auto")
-    _add_speed_options(p)
+    add_dataclass_options(p, TrainConfig, skip=("out", "model", "augment", "init"), defaults=EXPERIMENT_DEFAULTS)
     p.set_defaults(run=_run_experiment)
 
 
 def _run_experiment(args) -> int:
-    from .workflows.experiments import run_cross_dataset, run_thesis, stages_from_config
+    from .workflows.experiments import run_cross_dataset, run_thesis
+    from .workflows.stages import stages_from_config
 
-    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    unknown = [m for m in models if m not in MODELS]
-    if unknown or not models:
-        raise UsageError(f"--models: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(MODELS)}")
-    common = dict(epochs=args.epochs, limit=args.limit, batch_size=args.batch_size, size=args.size,
-                  device=args.device, patience=args.patience, budget_minutes=args.budget_minutes,
-                  precision=args.precision, n_boot=args.n_boot, train_runs=not args.report_only)
+    base = dataclass_from_options(TrainConfig, args, model=args.models[0], out=str(args.out))
+    common = dict(n_boot=args.n_boot, train_runs=not args.report_only)
     if args.which == "thesis":
-        run_thesis(args.data, args.out, models=models, recipe=args.recipe, augment=args.augment, **common)
+        run_thesis(args.data, args.out, base, models=args.models, augment=args.augment, **common)
     else:
         stages = stages_from_config(args.stages_from) if args.stages_from else None
-        run_cross_dataset(args.data, args.out, model=models[0], recipe=args.recipe, stages=stages, **common)
+        run_cross_dataset(args.data, args.out, base, stages=stages, **common)
     print((args.out / "report.md").read_text())
     print(f"wrote {args.out}/ (report.md, results.json, runs/)")
     return 0
@@ -324,8 +208,6 @@ def _add_predict(sub) -> None:
 
 
 def _parse_scale(text: str | None):
-    from .scale import Scale
-
     if text is None:
         return None
     try:
@@ -424,19 +306,10 @@ def _add_export(sub) -> None:
 
 
 def _run_export(args) -> int:
-    from .inference import export, resolve_model
+    from .inference.shipping import export_model
 
-    if args.out.is_dir():
-        raise UsageError(f"{args.out} is a folder; give the file to write, e.g. {args.out / 'model.pt'}")
-    if not args.out.parent.is_dir():
-        raise UsageError(f"cannot write {args.out}: {args.out.parent} is not an existing folder")
     made_by = {"made_by": f"picaffect {__version__}: picaffect export {args.model} {args.out.name}"}
-    if args.out.suffix.lower() == ".onnx":
-        from .inference.onnx_export import export_onnx
-
-        path = export_onnx(resolve_model(args.model), args.out, name=Path(str(args.model)).stem, metadata=made_by)
-    else:
-        path = export(resolve_model(args.model), args.out, half=not args.fp32, metadata=made_by)
+    path = export_model(args.model, args.out, fp32=args.fp32, metadata=made_by)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return EXIT_OK
 
@@ -483,7 +356,6 @@ def _add_serve(sub) -> None:
 
 def _run_serve(args) -> int:
     import ipaddress
-    import os
 
     try:
         import uvicorn
@@ -535,27 +407,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-# Commands that need the training extra (torch, pandas, ...); `predict` and `demo` run without it.
-TRAIN_COMMANDS = {"build", "train", "evaluate", "experiment", "retrain", "export"}
-
-
-def _check_extras(command: str) -> None:
-    from importlib.util import find_spec
-
-    if command in TRAIN_COMMANDS and (find_spec("torch") is None or find_spec("pandas") is None):
-        raise UsageError(f"`picaffect {command}` needs the training extra: pip install 'picaffect[train]' "
-                         f"(this install scores pictures only)")
-
-
-_ARGV: list[str] = []  # the command line main() was given (``--nproc`` hands it to torchrun)
-
-
 def main(argv: list[str] | None = None) -> int:
-    global _ARGV
-    _ARGV = list(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    args.argv = argv  # what `train --nproc N` hands to torchrun
     try:
-        _check_extras(args.command)
+        check_extras(args.command)
         return args.run(args)
     except PicaffectError as e:  # the user's input or request: one line; anything else is a bug and keeps its trace
         print(f"picaffect {args.command}: error: {e}", file=sys.stderr)
@@ -565,45 +422,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-HEAVY_COMMANDS = {"train", "experiment", "evaluate", "features", "retrain", "demo", "serve"}
-
-
 def _wants_allocator(argv: list[str]) -> bool:
-    """Whether this command line will run torch, whose CPU speed the allocator setting doubles.
-
-    ``predict`` on the ONNX backend (the default with the shipped model) does not: it
-    starts at once, without a second interpreter and without importing torch.
-    """
-    if not argv or argv[0] not in HEAVY_COMMANDS | {"predict"}:
-        return False
-    if argv[0] != "predict":
-        return True
-    try:
-        args, _ = parser().parse_known_args(argv)
-    except SystemExit:  # let main() print the usage error
-        return False
-    if args.engine == "ray":
-        return False
-    from .inference.backends import choose
-
-    try:
-        return choose(args.model, args.backend, args.device) == "torch"
-    except PicaffectError:
-        return False
+    return wants_allocator(argv, lambda predict: parser().parse_known_args(predict)[0])
 
 
 def entry() -> None:
-    """The console script. For heavy commands it re-executes itself once with
-    glibc's allocator told to keep freed memory (``runtime.allocator_env``): about
-    twice the CPU training speed, which an in-process setting only partly gets."""
-    import os
-
+    """The console script: commands that run torch first re-execute once with the allocator setting
+    (``launcher``)."""
     if _wants_allocator(sys.argv[1:]):
-        from .runtime import allocator_env
-
-        env = allocator_env()
-        if env is not None:
-            os.execve(sys.executable, [sys.executable, "-m", "picaffect", *sys.argv[1:]], env)
+        relaunch_with_allocator(sys.argv[1:])
     sys.exit(main())
 
 

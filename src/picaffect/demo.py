@@ -10,6 +10,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from .errors import UsageError
+from .inference import Predictor
+from .outputs import output_meta, render, write_predictions
 
 # scikit-image's bundled photographs (the rest of its data folder is test patterns and microscopy).
 SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "camera.png",
@@ -43,14 +46,11 @@ def sample_photographs(folder: Path) -> list[Path]:
 
 def run_demo(out: Path, model: str = "default") -> Path:
     """Score the sample photographs into ``out`` (table, CSV, circumplex); returns the plot's path."""
-    from .errors import UsageError
-    from .inference import Predictor
-    from .outputs import output_meta, render, write_predictions
-    from .plots import labelled_circumplex
-
     photos = sample_photographs(out / "photos")
     if not photos:
         raise UsageError("no sample photographs found: install the demo extras (pip install 'picaffect[demo]')")
+    from .plots import labelled_circumplex  # here: matplotlib comes with the demo extra, checked just above
+
     run = Predictor.from_pretrained(model).predict_files(photos)
     meta = output_meta(model)
     print(render(run.rows, "table", meta), end="")

@@ -6,6 +6,8 @@ which keeps ``picaffect --help`` and ``picaffect build`` free of torch.
 """
 from __future__ import annotations
 
+from .errors import UsageError
+
 # Architectures, in the order of the thesis, then the pretrained backbone: "file:Class" under models/.
 MODEL_CLASSES: dict[str, str] = {
     "emosepar": "emosepar:Emosepar",
@@ -45,6 +47,9 @@ ENGINES: tuple[str, ...] = ("local", "ray")
 
 
 HUB_PREFIX = "hub:"
+# What a model option accepts, in the words of the command line's help.
+MODEL_HELP = (f"{', '.join(BUILTIN_MODELS)}, or hub:ORG/NAME (a Hugging Face image model, or "
+              f"hub:/folder written by save_pretrained; needs pip install 'picaffect[hub]')")
 
 
 def is_hub(name: str) -> bool:
@@ -58,7 +63,6 @@ def check_model(name: str) -> str:
         return name
     if name in BUILTIN_MODELS:
         return name
-    from .errors import UsageError
     raise UsageError(f"unknown model {name!r}; choose one of {', '.join(BUILTIN_MODELS)}, "
                      f"or hub:ORG/NAME for a Hugging Face image model")
 
@@ -66,6 +70,5 @@ def check_model(name: str) -> str:
 def check(kind: str, value: str, allowed: tuple[str, ...]) -> str:
     """``value`` if it is one of ``allowed``; otherwise a ``UsageError`` listing them."""
     if value not in allowed:
-        from .errors import UsageError
         raise UsageError(f"unknown {kind} {value!r}; choose one of {', '.join(allowed)}")
     return value

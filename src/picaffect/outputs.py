@@ -12,15 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .atomic import file_in_the_way, write_bytes_atomically
+from .atomic import folder_problem, write_bytes_atomically
 from .errors import PicaffectError
+from .jsonsafe import jsonable
 
 COLUMNS = ["path", "valence", "arousal", "quadrant", "error"]
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -43,14 +43,9 @@ def check_output_path(path: str | os.PathLike) -> Path:
         raise OutputError(f"{out}: unknown ending {out.suffix or '(none)'!r}; use one of {', '.join(FORMATS)}")
     if out.is_dir():
         raise OutputError(f"{out} is a folder: name a file inside it, e.g. {out / ('predictions' + out.suffix)}")
-    parent = out.absolute().parent
-    if not parent.is_dir():
-        below = file_in_the_way(parent)
-        if below is not None:
-            raise OutputError(f"cannot write {out}: {below} is a file, not a folder")
-        raise OutputError(f"cannot write {out}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {out}: the folder {parent} is not writable (permission denied)")
+    problem = folder_problem(out.absolute().parent)
+    if problem is not None:
+        raise OutputError(f"cannot write {out}: {problem}")
     if out.exists() and not os.access(out, os.W_OK):
         raise OutputError(f"cannot write {out}: the file is read-only (permission denied)")
     return out
@@ -68,15 +63,8 @@ def output_meta(model: str, scaled: str | None = None) -> dict[str, Any]:
             "description": text + (f"; *_scaled columns on {scaled}" if scaled else "")}
 
 
-def _clean(value: Any) -> Any:
-    """A cell for JSON: NaN and infinities (which JSON cannot hold) become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _records(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any]]:
-    return [{c: _clean(r.get(c)) for c in columns} for r in rows]
+    return [{c: jsonable(r.get(c)) for c in columns} for r in rows]
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]):

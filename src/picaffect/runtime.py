@@ -19,6 +19,9 @@ import ctypes.util
 import os
 import sys
 
+from .errors import DeviceError
+from .names import DEVICES, check
+
 GLIBC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=34359738368"
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
@@ -62,9 +65,6 @@ def tune_allocator() -> bool:
 def pick_device(name: str = "auto"):
     """``auto`` takes CUDA when there is one; asking for CUDA without one is a ``DeviceError``."""
     import torch  # here, so that the launcher can read this module without paying for torch
-
-    from .errors import DeviceError
-    from .names import DEVICES, check
 
     check("device", str(name), DEVICES)
     if name == "auto":

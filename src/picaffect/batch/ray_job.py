@@ -27,7 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from ..data.images import ImageProblem, load_square
+from ..data.pictures import collect_pictures
 from ..errors import UsageError
+from ..inference import Predictor, quadrant
+from ..inference.backends import OnnxBackend, choose, onnx_file
 
 COLUMNS = ["path", "valence", "arousal", "quadrant", "error"]
 # Beside the shards; the leading "_" keeps Parquet readers of the folder (pandas, pyarrow, Spark) off it.
@@ -59,25 +63,18 @@ def input_paths(sources: list[str], *, recursive: bool = False,
         paths = [str(p) if p is None or Path(str(p)).is_absolute() else str(table.parent / str(p))
                  for p in data.column(path_column).to_pylist()]
         return paths, []
-    from ..data.pictures import collect_pictures
-
     pictures, notes = collect_pictures(sources, recursive=recursive)
     return [str(p) for p in pictures], notes
 
 
 def _model_info(model: str, backend: str) -> tuple[str, int]:
     """The backend the actors will use, and the model's input side (read once, on the driver)."""
-    from ..inference import Predictor
-    from ..inference.backends import choose
-
     kind = choose(model, backend, "cpu")
     return kind, Predictor.from_pretrained(model, device="cpu", backend=kind).size
 
 
 def _decode(batch: dict[str, np.ndarray], size: int) -> dict[str, Any]:
     """Ray task: paths -> (n, size, size, 3) uint8 pixels and an error per row ('' when read)."""
-    from ..data.images import ImageProblem, load_square
-
     paths = [str(p) for p in batch["path"]]
     pixels = np.zeros((len(paths), size, size, 3), np.uint8)
     errors = []
@@ -94,9 +91,6 @@ class Scorer:
     """Ray actor: one model, loaded once; scores decoded batches into output rows."""
 
     def __init__(self, model: str, backend: str, threads: int, tta: bool, crash_once: str | None = None) -> None:
-        from ..inference import Predictor
-        from ..inference.backends import OnnxBackend, onnx_file
-
         if backend == "onnx" and onnx_file(model) is not None:
             self.predictor = Predictor(OnnxBackend(onnx_file(model), threads=threads, name=model), name=model)
         else:
@@ -109,8 +103,6 @@ class Scorer:
 
     def __call__(self, batch: dict[str, np.ndarray]):
         import pyarrow as pa
-
-        from ..inference import quadrant
 
         if self.crash_once and not os.path.exists(self.crash_once):
             Path(self.crash_once).write_text(str(os.getpid()))

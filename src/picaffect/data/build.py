@@ -28,9 +28,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import PicaffectError
+from .build_report import make_report, plot_dataset
 from .cache import CacheWriter
 from .images import ImageProblem, load_square
-from ..atomic import file_in_the_way
+from ..atomic import folder_problem
 from .layout import BUILD_ID_ATTR, CACHE, CONTENTS, MANIFEST, PLOTS, REPORT
 from .parallel import ordered_map
 from .records import Record
@@ -162,7 +163,6 @@ def _write_dataset(folder: Path, records: list[Record], sources: list[SourceSpec
     manifest.attrs[BUILD_ID_ATTR] = build_id
     manifest.to_parquet(folder / MANIFEST, index=False)
 
-    from .build_report import make_report, plot_dataset
     report = make_report(manifest, sources, size=size, split=split, seed=seed)
     report["build_id"] = build_id
     (folder / REPORT).write_text(json.dumps(report, indent=2, allow_nan=False, default=str) + "\n")
@@ -185,13 +185,9 @@ def check_target(out: Path) -> None:
         raise BuildError(f"{out} is a broken symbolic link; remove it or choose another output folder")
     if out.exists() and not out.is_dir():
         raise BuildError(f"{out} is a file, not a folder: choose a folder for the dataset")
-    parent = out.absolute().parent
-    if not parent.is_dir():
-        below = file_in_the_way(parent)
-        if below is not None:
-            raise BuildError(f"cannot create {out}: {below} is a file, not a folder")
-    elif not os.access(parent, os.W_OK | os.X_OK):
-        raise BuildError(f"cannot write into {parent}: permission denied")
+    problem = folder_problem(out.absolute().parent, must_exist=False)  # a missing parent is created
+    if problem is not None:
+        raise BuildError(f"cannot create {out}: {problem}")
     if out.is_dir():
         others = sorted(p.name for p in out.iterdir() if p.name not in CONTENTS)
         if others:

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ..data.dataset import RatedImages, make_loader
+from ..errors import UsageError
 from ..inference import Predictor
+from ..jsonsafe import jsonable
 from ..metrics import summarize
 from ..names import SPLITS_OR_ALL, check
 from ..plots import predicted_vs_true, prediction_errors
@@ -46,7 +48,6 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
     for name in names:
         check("split", name, SPLITS_OR_ALL)
     if batch_size < 1:
-        from ..errors import UsageError
         raise UsageError(f"batch size must be at least 1, not {batch_size}")
     # torch, as training scores its test split: the same numerics, and any dataset image size
     scorer = Predictor.from_pretrained(model_ref, device=device, backend="torch")
@@ -76,7 +77,7 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
 
 def write_outputs(out: Path, result: dict, rows: pd.DataFrame) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(_jsonable(result), indent=2) + "\n")
+    (out / "metrics.json").write_text(json.dumps(jsonable(result), indent=2) + "\n")
     (out / "report.md").write_text(metrics_markdown(result))
     table = rows[["id", "source", "split", "valence", "arousal", "valence_pred", "arousal_pred"]]
     table = table.rename(columns={"valence": "valence_true", "arousal": "arousal_true"})
@@ -86,13 +87,3 @@ def write_outputs(out: Path, result: dict, rows: pd.DataFrame) -> None:
     predicted_vs_true(y, yhat, out / "predicted_vs_true.png")
     prediction_errors(y, yhat, out / "circumplex.png")
 
-
-def _jsonable(value):
-    """NaN is not JSON: write null, so that any JSON reader can load the file."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

@@ -61,11 +61,6 @@ def noise_ceilings(rows: pd.DataFrame) -> dict:
     return out
 
 
-def ceilings_by_source(rows: pd.DataFrame) -> dict[str, dict]:
-    """``noise_ceilings`` for each source among ``rows``."""
-    return {source: noise_ceilings(group) for source, group in rows.groupby("source", sort=False)}
-
-
 def r_with_ceiling(r: float | None, block: dict | None) -> str:
     """``0.52 (≤ 0.995)``: a correlation with its ceiling beside it, for the reports."""
     text = "–" if r is None or (isinstance(r, float) and math.isnan(r)) else f"{r:.2f}"

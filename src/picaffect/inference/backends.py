@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import CheckpointError, UsageError
 from ..names import BACKENDS
+from .locate import shipped_onnx_path
 from .spec import ModelSpec
 
 ONNX_FORMAT = "picaffect.onnx"
@@ -52,8 +53,6 @@ def _cuda_present() -> bool:
 
 def onnx_file(ref: str | Path) -> Path | None:
     """The ONNX file a model reference names or ships with, if there is one."""
-    from .locate import shipped_onnx_path
-
     path = Path(ref)
     if path.suffix.lower() == ".onnx" and path.is_file():
         return path

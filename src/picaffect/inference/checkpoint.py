@@ -26,8 +26,10 @@ from typing import Any
 
 import torch
 
+from .. import models
 from ..atomic import replace_atomically
-from ..errors import CheckpointError
+from ..errors import CheckpointError, PicaffectError
+from ..models.efficientnet_lite import NORMALIZATIONS
 from .spec import CENTRED, RAW, ModelSpec
 
 FORMAT = "picaffect.model"
@@ -75,9 +77,6 @@ def read(path: str | Path) -> dict[str, Any]:
 
 def build_model(record: dict[str, Any], source: str | Path = "checkpoint") -> tuple[torch.nn.Module, ModelSpec]:
     """The network of a checkpoint record in eval mode, with its spec."""
-    from .. import models
-    from ..errors import PicaffectError
-
     spec = ModelSpec.from_dict(record["spec"])
     try:
         # The checkpoint holds every weight: nothing pretrained needs reading first.
@@ -120,8 +119,6 @@ def _from_version_1(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     arguments = {k: v for k, v in dict(config.get("model_options") or {}).items() if k != "pretrained"}
     weights = dict(raw["model"])
     if architecture == "efficientnet_lite0":
-        from ..models.efficientnet_lite import NORMALIZATIONS
-
         weights = {k: v for k, v in weights.items() if not k.startswith("_fc.")}
         for part in ("weight", "bias"):
             if f"head.{part}" in weights:

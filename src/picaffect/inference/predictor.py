@@ -29,9 +29,12 @@ from PIL import Image
 from ..data.images import ImageProblem, prepare_picture
 from ..data.parallel import ordered_map
 from ..data.pictures import Note, collect_pictures
+from ..errors import UsageError
+from ..runtime import pick_device
 from ..scale import SAM, Scale, rescale
 from .locate import resolve_model
 from .backends import OnnxBackend, TorchBackend, choose, cpu_count, onnx_file
+from .onnx_export import to_onnx_bytes
 from .spec import ModelSpec
 
 PictureLike = Union[str, Path, Image.Image, np.ndarray]
@@ -88,7 +91,6 @@ class Predictor:
             self.backend = model
         else:
             if spec is None:
-                from ..errors import UsageError
                 raise UsageError("Predictor(model, spec): a torch model needs its ModelSpec")
             self.backend = TorchBackend(model, spec, device)
         self.spec = spec or self.backend.spec
@@ -121,17 +123,14 @@ class Predictor:
         kind = choose(name_or_path, backend, device)
         if kind == "onnx":
             if device not in ("auto", "cpu"):
-                from ..errors import UsageError
                 raise UsageError(f"the onnx backend runs on the CPU, not {device}")
             path = onnx_file(name_or_path)
             if path is None:
-                from .onnx_export import to_onnx_bytes
                 source: Path | bytes = to_onnx_bytes(resolve_model(name_or_path), name=str(name_or_path))
             else:
                 source = path
             return cls(OnnxBackend(source, name=str(name_or_path)), name=str(name_or_path), workers=workers)
-        from ..runtime import pick_device
-        from .checkpoint import load_model
+        from .checkpoint import load_model  # here: torch, which the onnx backend does without
 
         model, spec = load_model(resolve_model(name_or_path))
         return cls(model, spec, name=str(name_or_path), device=pick_device(device), workers=workers)
@@ -159,7 +158,6 @@ class Predictor:
                        tta: bool = False) -> Iterator[dict[str, Any]]:
         """One result per picture, in input order; an unreadable picture gives a row with ``error``."""
         if batch_size < 1:
-            from ..errors import UsageError
             raise UsageError(f"batch size must be at least 1, not {batch_size}")
         workers = self.workers or cpu_count()
         prepared = ordered_map(self._prepare_or_error, pictures, workers)

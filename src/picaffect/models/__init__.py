@@ -16,6 +16,7 @@ from importlib import import_module
 from inspect import signature
 from typing import Any
 
+from ..errors import UsageError
 from ..names import BUILTIN_MODELS, HUB_PREFIX, MODEL_CLASSES, MODELS, check, is_hub
 from .layers import RegressionModel
 
@@ -56,7 +57,6 @@ def create(name: str, **options: Any) -> RegressionModel:
     name, options = resolve(name, options)
     unknown = sorted(set(options) - set(options_of(name)))
     if unknown:
-        from ..errors import UsageError
         raise UsageError(f"model {name} has no option {', '.join(unknown)}; "
                          f"its options: {', '.join(options_of(name))}")
     return model_class(name)(**options)

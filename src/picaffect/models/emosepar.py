@@ -17,7 +17,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..errors import WeightsError
 from .layers import RegressionHead, RegressionModel, SeparableConv2d, batch_norm, keras_init_
+from .weights import load_weights
 
 
 class Emosepar(RegressionModel):
@@ -43,8 +45,6 @@ class Emosepar(RegressionModel):
         self.head = RegressionHead(channels, num_outputs, dropout)
         keras_init_(self)
         if pretrained is not None:
-            from ..errors import WeightsError
-            from .weights import load_weights
             if str(pretrained) == "imagenet":
                 raise WeightsError("Emosepar has no ImageNet weights: it is trained from scratch (pretrained=None)")
             load_weights(self, pretrained)

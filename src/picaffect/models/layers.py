@@ -21,6 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import WeightsError
+from .weights import INPUT_NORMALIZATION, load_weights
+
 BN_EPS = 1e-3        # Keras / TensorFlow BatchNormalization default
 BN_MOMENTUM = 0.01   # Keras momentum 0.99 = torch momentum 0.01
 
@@ -202,8 +205,6 @@ class ImageNetBackbone(RegressionModel):
         """
         if pretrained is None:
             return
-        from ..errors import WeightsError
-        from .weights import INPUT_NORMALIZATION, load_weights
         if str(pretrained) == "imagenet":
             raise WeightsError(f"no ImageNet weights ship for {self.imagenet_name}: pass the path of a torchvision/"
                                f"timm state dict saved with torch.save(model.state_dict(), path)")

@@ -1,78 +1,134 @@
-"""The settings of one training run, torch-free so that the command line can take
-its option defaults from here without paying for importing torch."""
+"""The settings of one training run: the one place that names each option, says what it
+means and checks it.
+
+``picaffect train`` and ``picaffect experiment`` make their options from these fields
+(``picaffect.arguments``), retrain configurations accept each as a stage key, and the
+Python API takes them as keywords: adding an option is one edit here, and its use in
+the engine. Torch-free, so that the command line can read it without importing torch.
+"""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+import os
+import types
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable, get_type_hints
 
 from ..errors import ConfigError, UsageError
-from ..names import AUGMENTS, DEVICES, PRECISIONS, RECIPES, check, check_model
+from ..names import AUGMENTS, DEVICES, MODEL_HELP, PRECISIONS, RECIPES, check, check_model
 from ..scale import CENTRED_MAPPING, RAW_MAPPING
 
 TARGET_MAPPINGS = {"raw": RAW_MAPPING, "centred": CENTRED_MAPPING}
+# Where ``picaffect experiment``'s runs start from other defaults than ``picaffect train``'s.
+EXPERIMENT_DEFAULTS = {"epochs": 30}
+
+# A check takes a field's name and a value of the field's type (never None) and raises a UsageError.
+Check = Callable[[str, Any], None]
+
+
+def label(name: str) -> str:
+    """How messages name a field: ``batch_size`` -> ``batch size``."""
+    return name.replace("_", " ")
+
+
+def whole_number(name: str, value: int) -> None:
+    if value < 1:
+        raise UsageError(f"{label(name)} must be a whole number of at least 1, not {value!r}")
+
+
+def at_least_zero(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise UsageError(f"{label(name)} must be a finite number >= 0, not {value!r}")
+
+
+def above_zero(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{label(name)} must be a finite number > 0, not {value!r}")
+
+
+def share(name: str, value: float) -> None:
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise UsageError(f"{label(name)} must be a number from 0 to 1, not {value!r}")
+
+
+def model_check(name: str, value: str) -> None:
+    check_model(value)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A check that the value is one of ``names``; the command line offers them as its choices."""
+    kind: str  # how messages call the option: "unknown augmentation 'x'"
+    names: tuple[str, ...]
+
+    def __call__(self, name: str, value: str) -> None:
+        check(self.kind, value, self.names)
+
+
+def option(default: Any = MISSING, help: str = "", *, check: Check | None = None, factory: Callable | None = None,
+           **cli: Any) -> Any:
+    """A settings field with its help text, its check and, in ``cli``, how the command line shows it
+    (``metavar``, ``flag`` for another option name, ``const`` for a value the bare flag means)."""
+    metadata = {"help": help, "check": check, **cli}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class TrainConfig:
-    """One training run. The command line takes its defaults from here; ``check``
-    refuses impossible values before any work starts."""
-    data: str
-    model: str
-    out: str
-    recipe: str = "thesis"
-    epochs: int = 10
-    batch_size: int = 64
-    augment: str = "none"            # "none", "thesis" (section 7.3) or "light" (for fine-tuning)
-    size: int | None = None          # input side; None = the dataset's cache size
-    seed: int = 0
-    limit: int | None = None         # first N rows of each split, for smoke runs
-    device: str = "auto"
-    lr: float | None = None
-    weight_decay: float | None = None
-    backbone_lr_scale: float = 1.0   # the backbone's learning rate as a share of lr (the head's); < 1 for fine-tuning
-    patience: int = 10               # epochs without a better test loss before stopping
-    checkpoint_every: int = 50       # steps between last.pt writes inside an epoch
-    init: str | None = None          # start from this run folder's best.pt (or a checkpoint file)
-    model_options: dict = field(default_factory=dict)
-    ridge_fit: str = "train"         # ridge only: "train" (penalty chosen on test) or "train+test" (group CV, refit)
-    ridge_recalibrate: bool = False  # ridge only: undo the shrinkage with a line fitted out of fold
-    targets: str | None = None       # "raw" (1..9) or "centred" ((y - 5) / 4); None: raw for thesis, else centred
-    precision: str = "fp32"          # "bf16": forward and backward under bf16 autocast (weights stay fp32)
-    budget_minutes: float | None = None  # wall-clock budget over all sessions of the run; checked between epochs
+    """One training run. ``check`` (also on construction) refuses impossible values before any work starts."""
+    data: str = option(help="a folder written by `picaffect build`")
+    model: str = option(help=MODEL_HELP, check=model_check, metavar="MODEL")
+    out: str = option(help="run folder for checkpoints, history and plots")
+    recipe: str = option("thesis", "thesis (SGD as in section 7.2), modern (AdamW, cosine), ridge (closed-form "
+                                   "linear probe)", check=OneOf("recipe", RECIPES))
+    epochs: int = option(10, "the most epochs to train", check=whole_number)
+    batch_size: int = option(64, "pictures per training step", check=whole_number)
+    augment: str = option("none", "augment training batches: the thesis's transforms (the default when given alone), "
+                                  "or light ones (mirror, small turns, shifts, zooms) for fine-tuning",
+                          check=OneOf("augmentation", AUGMENTS), const="thesis")
+    size: int | None = option(None, "input side (default: the dataset's)", check=whole_number)
+    seed: int = option(0, "seed of the initial weights, shuffles and augmentation")
+    limit: int | None = option(None, "use only the first N rows of each split (smoke runs)", check=whole_number)
+    device: str = option("auto", "auto takes CUDA when there is one", check=OneOf("device", DEVICES))
+    lr: float | None = option(None, "override the recipe's learning rate", check=at_least_zero)
+    weight_decay: float | None = option(None, "override the recipe's weight decay", check=at_least_zero)
+    backbone_lr_scale: float = option(1.0, "the backbone's learning rate as a share of --lr (the head's), e.g. 0.1 "
+                                           "for fine-tuning", check=share)
+    patience: int = option(10, "epochs without a better test loss before stopping", check=whole_number)
+    checkpoint_every: int = option(50, "steps between last.pt writes inside an epoch", check=whole_number)
+    init: str | None = option(None, "start from another run's best weights (a run folder or checkpoint file)",
+                              metavar="RUN_DIR")
+    model_options: dict = option(help="passed to the model's constructor, e.g. dropout=0.3 (values read as YAML)",
+                                 factory=dict, flag="--model-option", metavar="KEY=VALUE")
+    ridge_fit: str = option("train", "ridge: penalty chosen on the test split and fitted on train, or by group "
+                                     "cross-validation on train+test and refitted there",
+                            check=OneOf("ridge fit", ("train", "train+test")))
+    ridge_recalibrate: bool = option(False, "ridge: undo the shrinkage with a line per dimension fitted on "
+                                            "out-of-fold predictions")
+    targets: str | None = option(None, "train on raw 1..9 ratings or on (rating - 5) / 4 (default: raw for thesis, "
+                                       "else centred)", check=OneOf("target mapping", tuple(TARGET_MAPPINGS)))
+    precision: str = option("fp32", "bf16: train under bf16 autocast (about 1.7x faster on CPUs with AVX512-BF16)",
+                            check=OneOf("precision", PRECISIONS))
+    budget_minutes: float | None = option(None, "stop between epochs when the next one would end past this much "
+                                                "wall time, over every session of the run", check=above_zero)
+    grad_clip: float | None = option(None, "clip the gradient to this largest norm before each step (default: "
+                                           "no clipping); steadies fine-tuning at larger learning rates",
+                                     check=above_zero)
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # a path where text is meant: Path objects from Python callers
+            if isinstance(getattr(self, f.name), os.PathLike):
+                setattr(self, f.name, os.fspath(getattr(self, f.name)))
         self.check()
 
     def check(self) -> None:
         """Raise a ``UsageError`` naming the first impossible setting."""
-        check_model(self.model)
-        check("recipe", self.recipe, RECIPES)
-        check("augmentation", self.augment, AUGMENTS)
-        check("device", self.device, DEVICES)
-        check("precision", self.precision, PRECISIONS)
-        check("ridge fit", self.ridge_fit, ("train", "train+test"))
-        if not isinstance(self.ridge_recalibrate, bool):
-            raise UsageError(f"ridge recalibrate must be true or false, not {self.ridge_recalibrate!r}")
-        if self.targets is not None:
-            check("target mapping", self.targets, tuple(TARGET_MAPPINGS))
-        for name in ("epochs", "batch_size", "patience", "checkpoint_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise UsageError(f"{name.replace('_', ' ')} must be a whole number of at least 1, "
-                                 f"not {getattr(self, name)!r}")
-        for name in ("size", "limit"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise UsageError(f"{name} must be a whole number of at least 1, not {value!r}")
-        if self.budget_minutes is not None and not (math.isfinite(self.budget_minutes) and self.budget_minutes > 0):
-            raise UsageError(f"budget minutes must be a finite number > 0, not {self.budget_minutes!r}")
-        if not (isinstance(self.backbone_lr_scale, (int, float)) and math.isfinite(self.backbone_lr_scale)
-                and 0 <= self.backbone_lr_scale <= 1):
-            raise UsageError(f"backbone lr scale must be a number from 0 to 1, not {self.backbone_lr_scale!r}")
-        for name in ("lr", "weight_decay"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise UsageError(f"{name.replace('_', ' ')} must be a finite number >= 0, not {value!r}")
+        for f in fields(self):
+            check_value(type(self), f.name, getattr(self, f.name))
 
     @property
     def output_mapping(self) -> tuple[float, float]:
@@ -86,6 +142,8 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
+        """A run's ``config.yaml``; a key this version does not know is refused, one it lacks takes its default
+        (so runs written before an option existed still resume)."""
         import yaml
 
         values = yaml.safe_load(path.read_text())
@@ -93,3 +151,30 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
         return cls(**values)
+
+
+# -- what the fields' annotations say ----------------------------------------------------------------------------
+KINDS = {int: "a whole number", float: "a number", str: "text", dict: "a mapping", bool: "true or false"}
+
+
+@lru_cache(maxsize=None)
+def field_type(cls: type, name: str) -> tuple[type, bool]:
+    """(the type of field ``name``, whether it may be None), from the class's annotations."""
+    hint = get_type_hints(cls)[name]
+    if isinstance(hint, types.UnionType):
+        kinds = [t for t in hint.__args__ if t is not type(None)]
+        return kinds[0], len(kinds) < len(hint.__args__)
+    return hint, False
+
+
+def check_value(cls: type, name: str, value: Any) -> None:
+    """Raise a ``UsageError`` unless ``value`` fits field ``name`` of ``cls``: its type, then its own check."""
+    kind, optional = field_type(cls, name)
+    if value is None and optional:
+        return
+    fits = isinstance(value, (int, float) if kind is float else kind) and (kind is bool or not isinstance(value, bool))
+    if not fits:
+        raise UsageError(f"{label(name)} must be {KINDS.get(kind, kind.__name__)}, not {value!r}")
+    test = cls.__dataclass_fields__[name].metadata.get("check")
+    if test is not None:
+        test(name, value)

@@ -291,6 +291,8 @@ class Trainer:
                 f"stopped without saving, the last good checkpoint in {self.out} is kept")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.config.grad_clip is not None:  # after DDP's all-reduce: every rank clips the same gradient
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1

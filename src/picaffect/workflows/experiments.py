@@ -10,13 +10,16 @@ thesis's published figures, baselines, bootstrap intervals, per-source r with
 noise ceilings) and one learning curve per run (the thesis's figure 1). Several
 invocations with different options can fill one folder: the report covers them
 all. A run folder with a ``summary.json`` is finished and is not trained again;
-one with only ``last.pt`` is continued.
+one with only ``last.pt`` is continued (``stages.run_stages``).
 
 ``cross-dataset`` leaves one source out at a time: it writes a re-split view of
 the dataset (the held-out source becomes ``validation``, the others keep train and
 test), trains on it (one stage, or the stages of a retrain configuration such as
 ``configs/default.yaml``: ridge probe, then fine-tuning), and evaluates on the
 held-out source, with its noise ceiling where the source publishes SD and N.
+
+Both take one base ``TrainConfig``, the command's training options: every run
+starts from it, and a stage of a configuration overrides what it names.
 """
 from __future__ import annotations
 
@@ -32,14 +35,15 @@ import pandas as pd
 from ..data.layout import CACHE, MANIFEST
 from ..data.dataset import load_manifest
 from ..errors import UsageError
-from ..evaluation.evaluate import _jsonable, evaluate
-from ..metrics import summarize
-from ..plots import loss_curves
-from ..evaluation.reliability import noise_ceilings, r_with_ceiling
+from ..evaluation.evaluate import evaluate
 from ..evaluation.markdown import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, markdown_table, triple
-from ..training.engine import TrainConfig, train
-
-THESIS_MODELS = ("emosepar", "vgg16", "inception_v3", "xception")
+from ..evaluation.reliability import noise_ceilings, r_with_ceiling
+from ..jsonsafe import jsonable
+from ..metrics import summarize
+from ..names import THESIS_MODELS
+from ..plots import loss_curves
+from ..training.config import EXPERIMENT_DEFAULTS, TrainConfig
+from .stages import run_stages
 SPLIT_ORDER = ("train", "test", "validation")
 DIMENSIONS = ("valence", "arousal")
 # The thesis's jndataset (table 6.1, table 7.1): what our data are compared with in the report.
@@ -67,32 +71,6 @@ class RunSpec:
         return "-".join(parts)
 
 
-def _extends(summary: dict, config: TrainConfig) -> bool:
-    """Whether ``config`` gives a run that stopped on its budget or epoch limit more of it to use."""
-    if summary.get("stopped") == "budget":
-        old = summary.get("budget_minutes")
-        return config.budget_minutes is None or (old is not None and config.budget_minutes > old)
-    if summary.get("stopped") == "epochs":
-        return config.epochs > summary.get("epochs_run", config.epochs)
-    return False
-
-
-def _train_once(config: TrainConfig) -> None:
-    """Train unless the run finished already; continue it if it was interrupted, or if it stopped on its
-    budget or epoch limit and ``config`` allows more (a long run can be continued in later sessions)."""
-    run = Path(config.out)
-    summary_path = run / "summary.json"
-    if summary_path.is_file():
-        summary = json.loads(summary_path.read_text())
-        if not (_extends(summary, config) and (run / "last.pt").is_file()):
-            print(f"{run}: finished earlier, not trained again", flush=True)
-            return
-        print(f"{run}: stopped on its {summary['stopped']} earlier; continuing with the larger limit", flush=True)
-        summary_path.unlink()
-    print(f"{run}: training" + (" (resumed)" if (run / "last.pt").is_file() else ""), flush=True)
-    train(config, resume=(run / "last.pt").is_file())
-
-
 def thesis_specs(models: tuple[str, ...], recipe: str = "thesis", augment: str | None = None,
                  precision: str = "fp32") -> list[RunSpec]:
     """The runs to train: each model without augmentation, plus Emosepar with the thesis's (table 8.2).
@@ -105,20 +83,27 @@ def thesis_specs(models: tuple[str, ...], recipe: str = "thesis", augment: str |
     return specs
 
 
-def run_thesis(data: str | Path, out: str | Path, *, epochs: int = 30, models: tuple[str, ...] = THESIS_MODELS,
-               recipe: str = "thesis", augment: str | None = None, precision: str = "fp32",
-               budget_minutes: float | None = None, limit: int | None = None, batch_size: int = 64,
-               size: int | None = None, device: str = "auto", patience: int = 10, n_boot: int = 1000,
+def experiment_base(data: str | Path, out: str | Path, model: str, **options) -> TrainConfig:
+    """The configuration an experiment's runs start from when the caller gives none: ``TrainConfig``'s
+    defaults, but ``EXPERIMENT_DEFAULTS`` (30 epochs), and ``options``."""
+    return TrainConfig(data=str(data), model=model, out=str(out), **{**EXPERIMENT_DEFAULTS, **options})
+
+
+def run_thesis(data: str | Path, out: str | Path, base: TrainConfig | None = None, *,
+               models: tuple[str, ...] = THESIS_MODELS, augment: str | None = None, n_boot: int = 1000,
                train_runs: bool = True) -> dict:
-    """Train the requested runs (unless ``train_runs`` is False), then report on every run under ``out``."""
+    """Train the requested runs (unless ``train_runs`` is False), then report on every run under ``out``.
+
+    Each run is ``base`` (its recipe, precision, epochs, budget, ...) with one of ``models``
+    and the augmentation ``thesis_specs`` gives it, in ``out/runs/<model>-<recipe>[-augment-X][-bf16]``.
+    """
     out = Path(out)
+    base = base or experiment_base(data, out, models[0])
     if train_runs:
-        for spec in thesis_specs(models, recipe, augment, precision):
-            _train_once(TrainConfig(data=str(data), model=spec.model, out=str(out / "runs" / spec.name),
-                                    recipe=spec.recipe, epochs=epochs, batch_size=batch_size, augment=spec.augment,
-                                    size=size, limit=limit, device=device, patience=patience,
-                                    precision=spec.precision, budget_minutes=budget_minutes))
-    return write_thesis_report(out, device=device, n_boot=n_boot)
+        stages = [{"name": spec.name, "model": spec.model, "augment": spec.augment}
+                  for spec in thesis_specs(models, base.recipe, augment, base.precision)]
+        run_stages(stages, data, out / "runs", base)
+    return write_thesis_report(out, device=base.device, n_boot=n_boot)
 
 
 # -- collecting runs ------------------------------------------------------------------------------------------------
@@ -219,7 +204,7 @@ def write_thesis_report(out: str | Path, *, device: str = "cpu", n_boot: int = 1
                     f"{obj['name']}: {obj['epochs_run']} epochs, stopped: {obj['stopped']}")
         runs.append(obj)
     results = {"runs": runs}
-    (out / "results.json").write_text(json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n")
+    (out / "results.json").write_text(json.dumps(jsonable(results), indent=2, allow_nan=False) + "\n")
     (out / "report.md").write_text(thesis_markdown(runs))
     return results
 
@@ -387,48 +372,25 @@ def leave_one_out_view(data: Path, held_out: str, out: Path) -> Path:
     return out
 
 
-def stages_from_config(path: str | Path) -> list[dict]:
-    """The training stages of a retrain configuration (``configs/default.yaml``, or a file with only
-    ``stages``), in order, checked."""
-    from .retrain import check_stages, read_yaml_mapping
-
-    return check_stages(path, read_yaml_mapping(path).get("stages"))
-
-
-def run_cross_dataset(data: str | Path, out: str | Path, *, model: str = "emosepar", recipe: str = "thesis",
-                      stages: list[dict] | None = None, epochs: int = 30, limit: int | None = None,
-                      batch_size: int = 64, size: int | None = None, device: str = "auto", patience: int = 10,
-                      budget_minutes: float | None = None, precision: str = "fp32", n_boot: int = 1000,
-                      train_runs: bool = True) -> dict:
-    """Leave each source out in turn; ``stages`` (from a retrain configuration) replace the single stage.
+def run_cross_dataset(data: str | Path, out: str | Path, base: TrainConfig | None = None, *,
+                      stages: list[dict] | None = None, n_boot: int = 1000, train_runs: bool = True) -> dict:
+    """Leave each source out in turn: train ``base`` (its model and recipe), or ``stages`` (from a retrain
+    configuration, each over ``base``), on the others and evaluate on it.
 
     Runs land in ``out/runs/<held-out source>/<stage>``; the report covers every run found there.
     """
     data, out = Path(data), Path(out)
+    base = base or experiment_base(data, out, "emosepar")
     manifest = load_manifest(data)
     sources = list(pd.unique(manifest.loc[manifest["status"] == "ok", "source"]))
     if len(sources) < 2:
         raise UsageError(f"{data} holds {len(sources)} source(s); leaving one out needs at least two")
-    if stages is None:
-        stages = [{"name": f"{model}-{recipe}", "model": model, "recipe": recipe, "epochs": epochs,
-                   "batch_size": batch_size, "patience": patience}]
+    stages = stages or [{"name": f"{base.model}-{base.recipe}"}]
     if train_runs:
         for source in sources:
             view = leave_one_out_view(data, source, out / "views" / source)
-            done: dict[str, Path] = {}
-            for stage in stages:
-                stage = dict(stage)
-                name = stage.pop("name")
-                if stage.get("init") in done:
-                    stage["init"] = str(done[stage["init"]])
-                stage.setdefault("size", size)
-                stage.setdefault("device", device)
-                stage.setdefault("limit", limit)
-                stage.setdefault("budget_minutes", budget_minutes)
-                stage.setdefault("precision", precision)
-                run = done[name] = out / "runs" / source / name
-                _train_once(TrainConfig(data=str(view), out=str(run), **stage))
-    return write_cross_dataset_report(out, device=device, n_boot=n_boot)
+            run_stages(stages, view, out / "runs" / source, base)
+    return write_cross_dataset_report(out, device=base.device, n_boot=n_boot)
 
 
 def write_cross_dataset_report(out: str | Path, *, device: str = "cpu", n_boot: int = 1000) -> dict:
@@ -452,7 +414,7 @@ def write_cross_dataset_report(out: str | Path, *, device: str = "cpu", n_boot: 
             results.setdefault(source_dir.name, {})[run.name] = {
                 "model": config.model, "recipe": config.recipe, "init": config.init, "epochs_run": len(history),
                 "stopped": _stop_reason(run, history), "validation": block}
-    (out / "results.json").write_text(json.dumps(_jsonable(results), indent=2, allow_nan=False) + "\n")
+    (out / "results.json").write_text(json.dumps(jsonable(results), indent=2, allow_nan=False) + "\n")
     text = ["# Leave one source out\n",
             "Each table: models trained on the other sources (their train split; their test split watched for "
             "early stopping and the ridge penalty), evaluated on every picture of the held-out source. Baselines "

@@ -15,12 +15,10 @@ from typing import Any
 import yaml
 
 from ..data.build import SourceSpec, build
-from ..errors import ConfigError, PicaffectError
 from ..evaluation.evaluate import evaluate
 from ..inference.checkpoint import export
-from ..training.engine import TrainConfig, train
-
-STAGE_KEYS = {f.name for f in fields(TrainConfig)} - {"data", "out", "device"}
+from ..training.config import TrainConfig
+from .stages import check_keys, check_stages, read_yaml_mapping, run_stages
 
 
 @dataclass(frozen=True)
@@ -44,50 +42,11 @@ class RetrainConfig:
     def load(cls, path: str | Path) -> "RetrainConfig":
         path = Path(path)
         raw = read_yaml_mapping(path)
-        _check_keys(path, "the file", raw, {f.name for f in fields(cls)}, {f.name for f in fields(cls)})
+        check_keys(path, "the file", raw, {f.name for f in fields(cls)}, {f.name for f in fields(cls)})
         build_keys = {f.name for f in fields(BuildSettings)}
-        _check_keys(path, "build", raw["build"], build_keys, build_keys - {"seed"})
+        check_keys(path, "build", raw["build"], build_keys, build_keys - {"seed"})
         return cls(data=str(raw["data"]), out=str(raw["out"]), build=BuildSettings(**raw["build"]),
                    stages=check_stages(path, raw["stages"]), export=str(raw["export"]))
-
-
-def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
-    """A YAML file that must hold a mapping; ``ConfigError`` says why not."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the configuration ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values")
-    return raw
-
-
-def check_stages(path: str | Path, stages: Any) -> list[dict[str, Any]]:
-    """Training stages in order: known keys only, a name and a model each, ``init`` naming an earlier one."""
-    if not isinstance(stages, list) or not stages:
-        raise ConfigError(f"{path}: stages must be a non-empty list")
-    names: list[str] = []
-    for stage in stages:
-        _check_keys(Path(path), f"stage {stage.get('name', '?') if isinstance(stage, dict) else stage!r}", stage,
-                    STAGE_KEYS | {"name"}, {"name", "model"})
-        if stage.get("init") is not None and stage["init"] not in names:
-            raise ConfigError(f"{path}: stage {stage['name']!r} starts from {stage['init']!r}, which is not an "
-                              f"earlier stage ({', '.join(names) or 'none'})")
-        names.append(stage["name"])
-    return [dict(s) for s in stages]
-
-
-def _check_keys(path: Path, where: str, value: Any, allowed: set[str], required: set[str]) -> None:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: {where} must be a mapping")
-    unknown, missing = sorted(set(value) - allowed), sorted(required - set(value))
-    if unknown:
-        raise ConfigError(f"{path}: {where} has unknown keys {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
-    if missing:
-        raise ConfigError(f"{path}: {where} lacks {', '.join(missing)}")
 
 
 def retrain(config_path: str | Path, device: str = "auto", force: bool = False) -> dict:
@@ -104,19 +63,8 @@ def retrain(config_path: str | Path, device: str = "auto", force: bool = False) 
     if not (data / "report.json").is_file():
         specs = [SourceSpec(name, Path(config.data) / name, name) for name in config.build.sources]
         build(data, specs, size=config.build.size, split=config.build.split, seed=config.build.seed, plots=True)
-    runs: dict[str, Path] = {}
-    for stage in config.stages:
-        stage = dict(stage)
-        name = stage.pop("name")
-        if stage.get("init") in runs:
-            stage["init"] = str(runs[stage["init"]])
-        run = runs[name] = out / name
-        if not (run / "summary.json").is_file():
-            try:
-                train_config = TrainConfig(data=str(data), out=str(run), device=device, **stage)
-            except PicaffectError as e:
-                raise ConfigError(f"{config_path}: stage {name!r}: {e}") from None
-            train(train_config, resume=(run / "last.pt").is_file())
+    base = TrainConfig(data=str(data), model=config.stages[0]["model"], out=str(out), device=device)
+    runs = run_stages(config.stages, data, out, base, origin=config_path)
     final = runs[config.stages[-1]["name"]]
     metrics = evaluate(final, data, split="validation", by_source=True, out=out / "evaluation", device=device)
     reference = evaluate(runs[config.stages[0]["name"]], data, split="validation", by_source=True,

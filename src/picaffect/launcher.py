@@ -1,0 +1,58 @@
+"""How the ``picaffect`` command starts: which commands need the training extra, and which
+re-execute once with glibc's allocator told to keep freed memory (``runtime.allocator_env``):
+about twice the CPU training speed, which an in-process setting only partly gets.
+
+``predict`` on the ONNX backend (the default with the shipped model) does not re-execute:
+it starts at once, without a second interpreter and without importing torch.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from argparse import Namespace
+from collections.abc import Callable
+from importlib.util import find_spec
+
+from .errors import PicaffectError, UsageError
+from .runtime import allocator_env
+
+# Commands that need the training extra (torch, pandas, ...); `predict` and `demo` run without it.
+TRAIN_COMMANDS = {"build", "train", "evaluate", "experiment", "retrain", "export"}
+# Commands that run torch whatever their options; `predict` runs it on the torch backend only.
+HEAVY_COMMANDS = {"train", "experiment", "evaluate", "features", "retrain", "demo", "serve"}
+
+
+def check_extras(command: str) -> None:
+    """A ``UsageError`` that names the extra to install when ``command`` needs one this install lacks."""
+    if command in TRAIN_COMMANDS and (find_spec("torch") is None or find_spec("pandas") is None):
+        raise UsageError(f"`picaffect {command}` needs the training extra: pip install 'picaffect[train]' "
+                         f"(this install scores pictures only)")
+
+
+def wants_allocator(argv: list[str], parse: Callable[[list[str]], Namespace]) -> bool:
+    """Whether the command line ``argv`` will run torch, whose CPU speed the allocator setting doubles;
+    ``parse`` reads a ``predict`` command line (its backend decides)."""
+    if not argv or argv[0] not in HEAVY_COMMANDS | {"predict"}:
+        return False
+    if argv[0] != "predict":
+        return True
+    try:
+        args = parse(argv)
+    except SystemExit:  # a usage error: the command itself reports it
+        return False
+    if args.engine == "ray":
+        return False
+    from .inference.backends import choose  # here: only a predict command line pays for it
+
+    try:
+        return choose(args.model, args.backend, args.device) == "torch"
+    except PicaffectError:
+        return False
+
+
+def relaunch_with_allocator(argv: list[str]) -> None:
+    """Replace this process by ``python -m picaffect ARGV`` under the allocator setting; returns only when
+    the setting is off or already in place."""
+    env = allocator_env()
+    if env is not None:
+        os.execve(sys.executable, [sys.executable, "-m", "picaffect", *argv], env)
