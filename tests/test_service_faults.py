@@ -315,3 +315,40 @@ def test_sigterm_drains_and_exits_0(tmp_path):
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def resident_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the resident size from /proc (Linux)")
+def test_memory_returns_near_idle_after_load(predictor):
+    """Issue 19.7: the server stayed at its peak size (onnxruntime's arena, the heap's free pages) after a burst."""
+    import httpx
+
+    from picaffect.cli import _wants_allocator
+
+    assert not _wants_allocator(["serve"])  # the launcher's keep-all-freed-memory setting is for torch only
+    settings = Settings(batch_wait_ms=300)
+    with LiveServer(create_app(predictor, settings), settings) as live:
+        url = f"http://127.0.0.1:{live.port}/v1/predict"
+        files = [("files", (f"p{j}.jpg", jpeg(seed=j), "image/jpeg")) for j in range(8)]
+        assert httpx.post(url, files=files[:1], timeout=120).status_code == 200
+        time.sleep(3)
+        idle = resident_mb()
+        answers: list[int] = []
+        burst = [threading.Thread(target=lambda: answers.append(httpx.post(url, files=files, timeout=300).status_code))
+                 for _ in range(4)]
+        for t in burst:
+            t.start()
+        for t in burst:
+            t.join(300)
+        peak = resident_mb()
+        deadline = time.monotonic() + 20
+        while resident_mb() - idle > 0.25 * (peak - idle) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        after = resident_mb()
+    assert answers == [200] * 4
+    assert peak - idle > 100, (idle, peak)  # the burst did take memory: a batch of 32 pictures
+    assert after - idle <= 0.25 * (peak - idle), f"idle {idle:.0f} MB, peak {peak:.0f} MB, after {after:.0f} MB"

@@ -160,6 +160,14 @@ class Predictor:
         out = self.score_images(np.ascontiguousarray(arrays).transpose(0, 3, 1, 2), tta)
         return np.clip(out, SAM.min, SAM.max)
 
+    def release_memory(self) -> None:
+        """Hand back the memory that scoring large batches left held (the backend's buffers, then
+        the C heap's free pages): for a long-running process that has gone idle."""
+        from ..runtime import trim_memory
+
+        self.backend.release_memory()
+        trim_memory()
+
     def rows_for_arrays(self, arrays: np.ndarray, tta: bool = False) -> list[dict[str, Any]]:
         """(N, size, size, 3) uint8 -> one row per picture: ``valence``, ``arousal`` (1..9, 4 decimals),
         ``quadrant``, ``error`` (None).

@@ -72,8 +72,9 @@ class ServiceState:
 
     def request_ended(self) -> None:
         """Called as each request ends: once the service has been idle for ``IDLE_TRIM_S``, the memory
-        that the uploads and their decoding took goes back to the system, so that a burst of load
-        does not leave the server at its peak size."""
+        that the model's buffers, the uploads and their decoding took goes back to the system
+        (``Predictor.release_memory``), so that a burst of load does not leave the server at its
+        peak size for good."""
         if not self.idle:
             return
         if self._trim is not None:
@@ -84,7 +85,9 @@ class ServiceState:
     def _trim_if_idle(self, loop: asyncio.AbstractEventLoop) -> None:
         self._trim = None
         if self.idle:
-            loop.run_in_executor(self.decoders, trim_memory)
+            # A stand-in for a Predictor (the app needs only its public face) may hold nothing to give back.
+            release = getattr(self.predictor, "release_memory", trim_memory)
+            loop.run_in_executor(self.decoders, release)
 
 
 def service_state(request: Request) -> ServiceState:
