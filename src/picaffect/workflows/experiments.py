@@ -30,14 +30,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.layout import CACHE, MANIFEST
-from ..data.dataset import load_manifest
+from ..data.dataset import RatedImages, load_manifest
 from ..errors import UsageError
 from ..evaluation.evaluate import _jsonable, evaluate
 from ..metrics import summarize
 from ..plots import loss_curves
 from ..evaluation.reliability import noise_ceilings, r_with_ceiling
 from ..evaluation.markdown import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, markdown_table, triple
-from ..training.engine import TrainConfig, train
+from ..training.engine import TrainConfig, check_picture_size, train
 
 THESIS_MODELS = ("emosepar", "vgg16", "inception_v3", "xception")
 SPLIT_ORDER = ("train", "test", "validation")
@@ -113,6 +113,9 @@ def run_thesis(data: str | Path, out: str | Path, *, epochs: int = 30, models: t
     """Train the requested runs (unless ``train_runs`` is False), then report on every run under ``out``."""
     out = Path(out)
     if train_runs:
+        side = size or RatedImages(data, "all").image_size
+        for spec in thesis_specs(models, recipe, augment, precision):  # every run checked before the first trains
+            check_picture_size(spec.model, side)
         for spec in thesis_specs(models, recipe, augment, precision):
             _train_once(TrainConfig(data=str(data), model=spec.model, out=str(out / "runs" / spec.name),
                                     recipe=spec.recipe, epochs=epochs, batch_size=batch_size, augment=spec.augment,
@@ -413,6 +416,9 @@ def run_cross_dataset(data: str | Path, out: str | Path, *, model: str = "emosep
         stages = [{"name": f"{model}-{recipe}", "model": model, "recipe": recipe, "epochs": epochs,
                    "batch_size": batch_size, "patience": patience}]
     if train_runs:
+        for stage in stages:  # every run checked before the first trains
+            check_picture_size(stage["model"], stage.get("size") or size or RatedImages(data, "all").image_size,
+                               stage.get("model_options"))
         for source in sources:
             view = leave_one_out_view(data, source, out / "views" / source)
             done: dict[str, Path] = {}

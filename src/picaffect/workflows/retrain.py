@@ -18,7 +18,7 @@ from ..data.build import SourceSpec, build
 from ..errors import ConfigError, PicaffectError
 from ..evaluation.evaluate import evaluate
 from ..inference.checkpoint import export
-from ..training.engine import TrainConfig, train
+from ..training.engine import TrainConfig, check_picture_size, train
 
 STAGE_KEYS = {f.name for f in fields(TrainConfig)} - {"data", "out", "device"}
 
@@ -99,6 +99,11 @@ def retrain(config_path: str | Path, device: str = "auto", force: bool = False) 
     beside it (``<out>/candidate.pt``) and the summary says why.
     """
     config = RetrainConfig.load(config_path)
+    for stage in config.stages:  # before the build and the first stage: every stage's pictures are big enough
+        try:
+            check_picture_size(stage["model"], stage.get("size") or config.build.size, stage.get("model_options"))
+        except PicaffectError as e:
+            raise ConfigError(f"{config_path}: stage {stage['name']!r}: {e}") from None
     out = Path(config.out)
     data = out / "data"
     if not (data / "report.json").is_file():
