@@ -194,6 +194,7 @@ def to_rgb(im: Image.Image, size: int | None = None, path: Path | None = None) -
         raise
     with _named_warnings(path):
         im.getexif()  # parsed (and cached) here, where a damaged EXIF block's warning gets the file's name
+    # A copy even when nothing turns: what load_rgb returns outlives the file it was opened from.
     im = ImageOps.exif_transpose(im)
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):

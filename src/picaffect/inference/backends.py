@@ -158,8 +158,8 @@ class OnnxBackend:
         size = self.spec.size
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2:] != (size, size):
             raise UsageError(f"the ONNX model takes pictures of shape (N, 3, {size}, {size}), not {x.shape}")
-        x = x.astype(np.float32, order="C")
-        x *= np.float32(self.spec.input_scale)
+        # uint8 (a transposed view, usually) to scaled float32 in one pass over the pixels
+        x = np.multiply(x, np.float32(self.spec.input_scale), out=np.empty(x.shape, np.float32), casting="unsafe")
         y = self.session.run(None, {self.input_name: x})[0]
         if tta:
             y = (y + self.session.run(None, {self.input_name: np.ascontiguousarray(x[..., ::-1])})[0]) / 2

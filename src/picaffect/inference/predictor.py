@@ -188,7 +188,9 @@ class Predictor:
             from ..errors import UsageError
             raise UsageError(f"batch size must be at least 1, not {batch_size}")
         workers = self.workers or cpu_count()
-        prepared = ordered_map(self._prepare_or_error, pictures, workers)
+        # Two batches ahead: while the network scores one batch, the threads decode the next, and the
+        # network never waits for a batch that started decoding only when the last one was done.
+        prepared = ordered_map(self._prepare_or_error, pictures, workers, ahead=2 * batch_size)
         batch: list[tuple[Any, np.ndarray | str]] = []
         for item in prepared:
             batch.append(item)
