@@ -8,6 +8,11 @@ with each backend, median of 5. The torch figures are with the allocator setting
 the launcher uses for torch (GLIBC_TUNABLES in this process when it was started
 through `picaffect`, else set here by re-executing once).
 
+Goals (issue 19), on an idle 2-core machine: ``predict_stream`` on the ONNX backend at
+least 250 images/s and at least 1.8x the torch backend in the same run; one picture
+with ``picaffect predict`` under 0.25 s wall. The load average is printed with the
+figures: a figure taken while another job holds the cores is no measure of either.
+
     .venv/bin/python benchmarks/bench_predict.py [--photos ../shared/data/emotion6/images] [--n 256]
 """
 from __future__ import annotations
@@ -90,12 +95,14 @@ def main() -> None:
         for name, r in rates.items():
             print(f"  predict_stream, {name:5s} backend : best {best[name]:6.1f} img/s  (rounds: "
                   f"{', '.join(f'{x:.1f}' for x in r)})")
-        print(f"  onnx / torch                  : {best['onnx'] / best['torch']:.2f}x (goal >= 1.3x)")
+        print(f"  onnx / torch                  : {best['onnx'] / best['torch']:.2f}x (goal >= 1.8x; onnx goal "
+              f">= 250 img/s)")
         walls = {}
         for name in ("onnx", "torch"):
             walls[name] = wall = command_wall(photos[0], name, args.model, args.walls)
             print(f"  picaffect predict one.jpg --backend {name:5s}: {wall:.2f} s wall (median of {args.walls}; "
-                  f"goal < 0.5 s)")
+                  f"goal < 0.25 s)")
+        print(f"  load average at the end: {os.getloadavg()[0]:.1f}")
     if args.json:
         import json
 

@@ -9,6 +9,12 @@ process on the same pictures (as files) before and after the load:
 ``Predictor.predict_files`` with batches of 32, as `picaffect predict` scores a folder.
 Goal: no errors, and the service's pictures/s at least 80 % of the in-process figure.
 
+Memory: the server's resident size (from /proc) idle before the load, its peak
+during the load, and again ``--settle`` seconds after the load ended. The server
+hands back what a burst took once it is idle (onnxruntime's arena, the heap's free
+pages), so "after" should be near "idle"; the documented cap is the peak, which the
+largest batch (the server's ``--batch-size``, 32 pictures) sets, not the number of clients.
+
     .venv/bin/python benchmarks/bench_serve.py [--clients 200] [--requests 3] [--per-request 1]
 
 Only addresses on this machine are contacted (127.0.0.1).
@@ -62,6 +68,32 @@ def in_process(model: str, folder: Path) -> float:
     seconds = time.perf_counter() - start
     assert not run.failed
     return len(files) / seconds
+
+
+class Resident:
+    """The resident size of a process in MB: now, at the start, and the peak seen by a sampling thread."""
+
+    def __init__(self, pid: int, every: float = 0.05) -> None:
+        import threading
+
+        self.pid, self.every = pid, every
+        self.idle = self.peak = self.now()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def now(self) -> float:
+        with open(f"/proc/{self.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, self.now())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.now())
 
 
 def free_port() -> int:
@@ -118,12 +150,15 @@ def main() -> None:
     p.add_argument("--model", default="default")
     p.add_argument("--deadline", type=float, default=600.0, help="seconds before the load is stopped")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file (for python -m benchmarks)")
+    p.add_argument("--settle", type=float, default=5.0, help="seconds idle after the load before memory is read")
     args = p.parse_args()
 
-    # Like the `picaffect` launcher, and for both sides alike: glibc's allocator keeps freed memory.
+    # Like the `picaffect` launcher, and for both sides alike: glibc's allocator keeps freed memory, for a
+    # model that runs on torch only (on ONNX the launcher leaves the allocator alone).
+    from picaffect.cli import _wants_allocator
     from picaffect.runtime import allocator_env
 
-    env = allocator_env()
+    env = allocator_env() if _wants_allocator(["serve", "--model", args.model, "--device", "cpu"]) else None
     if env is not None:
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
@@ -157,13 +192,18 @@ def main() -> None:
             before = in_process(args.model, Path(tmp))
             asyncio.run(load(base + "/v1/predict", pictures[:8], 8, 2, 1, 60))  # warm-up of the server
             warm = httpx.get(base + "/v1/health").json()
+            time.sleep(args.settle)
+            memory = Resident(server.pid)
             latencies, errors, wall = asyncio.run(load(base + "/v1/predict", pictures, args.clients, args.requests,
                                                        args.per_request, args.deadline))
             health = httpx.get(base + "/v1/health").json()
+            memory.stop()
+            time.sleep(args.settle)
+            settled = memory.now()
             after = in_process(args.model, Path(tmp))
     finally:
         server.terminate()
-        server.wait(10)
+        server.wait(60)
     if errors:
         print("server log (tail):\n" + "\n".join(line for line in server_log().splitlines()
                                                   if "POST /v1/predict" not in line), file=sys.stderr)
@@ -185,6 +225,8 @@ def main() -> None:
     print(f"  in-process Predictor.predict_files, batch 32: {before:.1f} img/s before, {after:.1f} after "
           f"(mean {baseline:.1f})   <- baseline")
     print(f"  service / in-process: {pics / baseline:.0%} (goal: at least 80 %)")
+    print(f"  server memory (RSS): idle {memory.idle:.0f} MB, peak {memory.peak:.0f} MB under load, "
+          f"{settled:.0f} MB {args.settle:g} s after it (goal: back within a quarter of the rise)")
     if args.json:
         import json
 
@@ -194,7 +236,8 @@ def main() -> None:
                    "sent": sent, "answered": answered, "wall_s": wall, "pictures_per_s": pics,
                    "p50_ms": float(np.percentile(lat, 50)) if latencies else None,
                    "p99_ms": float(np.percentile(lat, 99)) if latencies else None, "errors": errors,
-                   "in_process_before": before, "in_process_after": after, "service_over_in_process": pics / baseline}
+                   "in_process_before": before, "in_process_after": after, "service_over_in_process": pics / baseline,
+                   "rss_mb": {"idle": memory.idle, "peak": memory.peak, "settled": settled}}
         write_bytes_atomically(args.json, json.dumps(figures, indent=2).encode())
 
 

@@ -180,3 +180,28 @@ def test_predict_refuses_bad_options_before_scoring(run, photos, tmp_path, capsy
     err = capsys.readouterr().err
     assert says in err
     assert "scored" not in err  # refused before any picture was scored
+
+
+def test_the_pipelined_stream_keeps_order_and_gives_one_row_per_input(tmp_path):
+    """Decoding runs two batches ahead of the network: whatever the batch size and the threads, every
+    input gives one row, in input order, with the ratings of scoring it alone."""
+    gen = np.random.default_rng(3)
+    items: list = []
+    for i in range(23):
+        if i % 7 == 3:
+            items.append(tmp_path / f"missing{i}.jpg")
+            continue
+        pixels = gen.integers(0, 256, (40 + i, 60, 3)).astype(np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"p{i}.png")
+        items.append(tmp_path / f"p{i}.png")
+    alone = Predictor.from_pretrained("default", device="cpu", workers=1)
+    expected = [alone.predict_stream([item], batch_size=1).__next__() for item in items]
+    for batch_size, workers in ((4, 2), (32, 3), (1, 1)):
+        p = Predictor.from_pretrained("default", device="cpu", workers=workers)
+        rows = list(p.predict_stream(items, batch_size=batch_size))
+        assert [r["path"] for r in rows] == [str(i) for i in items]
+        assert [r["error"] is None for r in rows] == [e["error"] is None for e in expected]
+        for row, want in zip(rows, expected):
+            if want["error"] is None:
+                assert row["valence"] == pytest.approx(want["valence"], abs=1e-3)
+                assert row["arousal"] == pytest.approx(want["arousal"], abs=1e-3)

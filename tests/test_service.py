@@ -80,7 +80,7 @@ def test_mixed_uploads_keep_order_and_equal_the_predictor(client, predictor, pic
     assert set(rows[0]) == {"name", "valence", "arousal", "quadrant", "error"}
     errors = {row["name"]: row["error"] for row in rows if row["error"]}
     assert set(errors) == {"notes.txt", "broken.jpg", "empty.png"}
-    assert "not a picture" in errors["notes.txt"] and "truncated" in errors["broken.jpg"]
+    assert "not an image" in errors["notes.txt"] and "truncated" in errors["broken.jpg"]
     assert "empty" in errors["empty.png"]
     expected = predictor.predict([pictures[n] for n in good])
     scored = [row for row in rows if not row["error"]]
@@ -107,7 +107,7 @@ def test_non_pictures_and_non_multipart_are_415(client):
     assert r.status_code == 415
     body = r.json()
     assert body["code"] == "no_picture" and [p["name"] for p in body["predictions"]] == ["a.jpg", "x.exe"]
-    assert all("not a picture" in p["error"] or "corrupt" in p["error"] for p in body["predictions"])
+    assert all("not an image" in p["error"] or "corrupt" in p["error"] for p in body["predictions"])
     r = client.post("/v1/predict", content=picture_bytes(), headers={"content-type": "image/jpeg"})
     assert r.status_code == 415 and "multipart/form-data" in r.json()["error"]
     r = client.post("/v1/predict", files=[("other", ("a.jpg", picture_bytes(), "image/jpeg"))])
@@ -175,10 +175,11 @@ class SlowPredictor:
     def __init__(self, predictor, delay: float) -> None:
         self.spec, self.name, self.delay, self.batches = predictor.spec, predictor.name, delay, []
 
-    def predict_arrays(self, arrays, tta=False):
+    def rows_for_arrays(self, arrays, tta=False):
         self.batches.append(len(arrays))
         time.sleep(self.delay)
-        return np.full((len(arrays), 2), 5.0)
+        return [{"valence": 5.0, "arousal": 5.0, "quadrant": "pleasant-activated", "error": None}
+                for _ in arrays]
 
 
 def test_scoring_timeout_is_504(predictor):
@@ -280,8 +281,11 @@ def test_token(predictor, pictures):
         assert c.get("/v1/model").status_code == 401
         assert c.post("/v1/predict", files=files, headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert c.get("/v1/model", headers={"Authorization": "bearer s3cret"}).status_code == 200
-        health = c.get("/v1/health").json()  # open: a load balancer checks it; it tells no secrets
-        assert health["limits"]["auth"] is True and "token" not in health["limits"]
+        # open, for a load balancer, but without the token it says only that the service is up
+        assert c.get("/v1/health").json() == {"status": "ok"}
+        assert c.get("/v1/health", headers={"Authorization": "Bearer wrong"}).json() == {"status": "ok"}
+        health = c.get("/v1/health", headers={"Authorization": "Bearer s3cret"}).json()
+        assert health["limits"]["auth"] is True and "token" not in health["limits"] and health["model"] == "default"
     with pytest.raises(UsageError):
         Settings(token=" ")
 
@@ -338,7 +342,7 @@ def test_model_figures_are_those_of_the_model_card():
 def test_a_custom_model_has_no_card(predictor):
     class Other:
         spec, name = predictor.spec, "/somewhere/private/runs/mine"
-        predict_arrays = predictor.predict_arrays
+        rows_for_arrays = predictor.rows_for_arrays
 
     with TestClient(create_app(Other(), Settings())) as c:
         model = c.get("/v1/model").json()
@@ -347,10 +351,11 @@ def test_a_custom_model_has_no_card(predictor):
 
 
 def test_cli_serve_says_where_it_listens(monkeypatch, capsys):
-    import uvicorn
+    from picaffect.service import server
 
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    monkeypatch.setattr(server, "serve", lambda app, settings, host, port: calls.append(
+        {"host": host, "port": port, "settings": settings}) and False)
     monkeypatch.delenv("PICAFFECT_TOKEN", raising=False)
     assert main(["serve", "--device", "cpu"]) == 0
     err = capsys.readouterr().err
@@ -362,3 +367,10 @@ def test_cli_serve_says_where_it_listens(monkeypatch, capsys):
     assert "warning" not in capsys.readouterr().err
     assert main(["serve", "--port", "70000"]) == 2
     assert "--port" in capsys.readouterr().err
+    assert main(["serve", "--device", "cpu", "--header-timeout", "3", "--keep-alive", "7", "--max-connections", "9",
+                 "--shutdown-timeout", "4"]) == 0
+    settings = calls[-1]["settings"]
+    assert (settings.header_timeout_s, settings.keep_alive_s, settings.max_connections,
+            settings.shutdown_timeout_s) == (3, 7, 9, 4)
+    assert main(["serve", "--device", "cpu", "--header-timeout", "0"]) == 2
+    assert "header_timeout_s" in capsys.readouterr().err

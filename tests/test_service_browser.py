@@ -95,7 +95,7 @@ def test_page_scores_pictures_plots_them_and_downloads_csv(server, photos, tmp_p
             names = [rows.nth(i).locator("td").nth(2).inner_text() for i in range(3)]
             assert names == ["china.jpg", "flower.jpg", "broken.jpg"]
             error = rows.nth(2).locator("td.error").inner_text()
-            assert "truncated or corrupt" in error or "not a picture" in error
+            assert "truncated or corrupt" in error or "not an image" in error
             assert page.locator("#dots circle").count() == 2  # a dot per scored picture, none for the broken one
 
             # hovering a dot highlights its row

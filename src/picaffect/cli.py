@@ -351,6 +351,15 @@ def _add_serve(sub) -> None:
     p.add_argument("--max-request-mb", type=float, default=None, help="size of one request (default 64)")
     p.add_argument("--timeout", type=float, default=None, help="seconds to receive, and to score, a request "
                                                                 "(default 60)")
+    p.add_argument("--header-timeout", type=float, default=None,
+                   help="seconds for a request's headers to arrive once a connection opens or a request begins "
+                        "(default 10)")
+    p.add_argument("--keep-alive", type=float, default=None, help="seconds an idle connection stays open between "
+                                                                   "requests (default 30)")
+    p.add_argument("--max-connections", type=positive_int, default=None,
+                   help="connections open at once; more are answered 503 (default 512)")
+    p.add_argument("--shutdown-timeout", type=float, default=None,
+                   help="on SIGTERM, seconds to finish the requests in progress before exiting 0 (default 30)")
     p.set_defaults(run=_run_serve)
 
 
@@ -358,9 +367,8 @@ def _run_serve(args) -> int:
     import ipaddress
 
     try:
-        import uvicorn
-
         from .service import Settings, create_app
+        from .service.server import serve
     except ImportError as e:
         raise UsageError(f"picaffect serve needs the 'serve' extra ({e.name} is missing): "
                          f"pip install 'picaffect[serve]'") from None
@@ -370,7 +378,9 @@ def _run_serve(args) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: give a port between 1 and 65535")
     token = args.token or os.environ.get("PICAFFECT_TOKEN") or None
-    given = {"max_files": args.max_files, "timeout_s": args.timeout,
+    given = {"max_files": args.max_files, "timeout_s": args.timeout, "header_timeout_s": args.header_timeout,
+             "keep_alive_s": args.keep_alive, "max_connections": args.max_connections,
+             "shutdown_timeout_s": args.shutdown_timeout,
              "max_file_bytes": int(args.max_file_mb * MB) if args.max_file_mb else None,
              "max_request_bytes": int(args.max_request_mb * MB) if args.max_request_mb else None}
     settings = Settings(token=token, tta=args.tta, batch_size=args.batch_size, decode_workers=args.workers,
@@ -389,10 +399,8 @@ def _run_serve(args) -> int:
     elif token is None:
         print(f"picaffect serve: warning: listening on {args.host} without --token: anyone who can reach this "
               f"address can use the service", file=sys.stderr)
-    # Keep-alive longer than uvicorn's 5 s: a client's pooled connection is less often closed
-    # just as it sends its next request.
-    uvicorn.run(create_app(predictor, settings), host=args.host, port=args.port, log_level="info",
-                timeout_keep_alive=30, timeout_graceful_shutdown=5)
+    if serve(create_app(predictor, settings), settings, args.host, args.port):
+        print("picaffect serve: stopped by SIGTERM after answering the requests in progress", file=sys.stderr)
     return EXIT_OK
 
 

@@ -31,21 +31,26 @@ def check_extras(command: str) -> None:
 
 def wants_allocator(argv: list[str], parse: Callable[[list[str]], Namespace]) -> bool:
     """Whether the command line ``argv`` will run torch, whose CPU speed the allocator setting doubles;
-    ``parse`` reads a ``predict`` command line (its backend decides)."""
+    ``parse`` reads a ``predict`` or ``serve`` command line (its backend decides).
+
+    ``predict`` and ``serve`` on the ONNX backend (the default with the shipped model) do
+    not: they start at once, without a second interpreter and without importing torch,
+    and a server hands the memory of a burst of uploads back when the burst is over.
+    """
     if not argv or argv[0] not in HEAVY_COMMANDS | {"predict"}:
         return False
-    if argv[0] != "predict":
+    if argv[0] not in ("predict", "serve"):
         return True
     try:
         args = parse(argv)
     except SystemExit:  # a usage error: the command itself reports it
         return False
-    if args.engine == "ray":
+    if getattr(args, "engine", None) == "ray":
         return False
-    from .inference.backends import choose  # here: only a predict command line pays for it
+    from .inference.backends import choose  # here: only a predict or serve command line pays for it
 
     try:
-        return choose(args.model, args.backend, args.device) == "torch"
+        return choose(args.model, getattr(args, "backend", "auto"), args.device) == "torch"
     except PicaffectError:
         return False
 

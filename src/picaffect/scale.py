@@ -10,6 +10,12 @@ import math
 from dataclasses import dataclass
 
 
+# The largest end a scale may have. Rating scales are small (1..5, 0..100, -100..100); ends
+# near the float range would make rescaled values overflow to inf (answered as null) or
+# come out as meaningless 1e299s.
+LARGEST_END = 1e6
+
+
 @dataclass(frozen=True)
 class Scale:
     """A closed rating interval such as 1..7 (OASIS) or -2..2 (EmoMadrid)."""
@@ -20,6 +26,9 @@ class Scale:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.min) and math.isfinite(self.max)):
             raise ValueError(f"a scale needs finite ends, got {self.min:g}..{self.max:g}")
+        if max(abs(self.min), abs(self.max)) > LARGEST_END:
+            raise ValueError(f"a scale's ends must lie within -{LARGEST_END:g}..{LARGEST_END:g}, "
+                             f"got {self.min:g}..{self.max:g}")
         if not self.max > self.min:
             raise ValueError(f"scale maximum must exceed its minimum, got {self.min}..{self.max}")
 

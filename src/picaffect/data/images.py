@@ -5,15 +5,21 @@ Published sets hold every kind of file: CMYK and greyscale JPEGs, palette GIFs,
 here: decoded once, EXIF orientation applied, RGB, resized to ``size`` squared
 (the thesis squashes, it does not crop). A file that cannot be used raises
 ``ImageProblem`` whose message is the reason a report shows beside its row.
+
+Only the formats in ``ACCEPTED_FORMATS`` are ever decoded, for files and uploads
+alike; Pillow's other readers never see a byte (``refused_format`` names what a
+refused file looks like from its signature alone).
 """
 from __future__ import annotations
 
+import io
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -27,6 +33,22 @@ BACKGROUND = (255, 255, 255)
 
 class ImageProblem(PicaffectError):
     """A picture that cannot be used; the message is the reason."""
+
+
+class TooManyPixels(ImageProblem):
+    """A picture whose header declares more pixels than allowed (the decompression-bomb guard).
+
+    A subclass, so that ``predict`` reports it as any other unusable picture, while the
+    service can refuse the whole request (413) instead of decoding it.
+    """
+
+
+# The formats a picture tool needs, and every format the rated sets use (JPEG, PNG, GIF, BMP).
+# Pillow can open forty more; some hand the file to other programs (EPS runs Ghostscript on
+# it) and all of them are parsers a stranger's upload would reach. MPO (the multi-picture
+# JPEG of phones) and APNG come through the JPEG and PNG readers; DIB is BMP without its header.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF")
+ACCEPTED_NAMES = "JPEG, PNG, WebP, GIF, BMP, TIFF"
 
 
 def load_rgb(path: str | Path, size: int | None = None) -> Image.Image:
@@ -43,13 +65,44 @@ def load_rgb(path: str | Path, size: int | None = None) -> Image.Image:
         raise ImageProblem("image file not found")
     if problem is not None:
         raise ImageProblem(problem)
+    with pillow_problems(lambda: _head_of(path)), _open(path, path) as im:
+        return to_rgb(im, size, path)
+
+
+def decode_bytes(data: bytes | bytearray, size: int, max_pixels: int | None = None) -> np.ndarray:
+    """A file's bytes (an upload) as a (size, size, 3) uint8 array, prepared exactly as a file on disk.
+
+    ``TooManyPixels`` when the header declares more than ``max_pixels`` pixels (checked
+    before any pixel is decoded); ``ImageProblem`` says why the bytes are no usable picture.
+    """
+    if not data:
+        raise ImageProblem("empty file (0 bytes)")
+    with pillow_problems(lambda: bytes(data[:16])), _open(io.BytesIO(bytes(data)), None) as im:
+        if max_pixels is not None and im.width * im.height > min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels):
+            raise TooManyPixels(f"{im.width} x {im.height} pixels, over the limit of {max_pixels:,} pixels "
+                                f"(decompression-bomb guard)")
+        return square(to_rgb(im, size), size)
+
+
+@contextmanager
+def pillow_problems(head: Callable[[], bytes]) -> Iterator[None]:
+    """Pillow's many exceptions for a bad file as one ``ImageProblem`` with the reason.
+
+    The one place that reads them, for files (build, ``predict``) and uploads (the
+    service) alike. ``head`` gives the file's first bytes, read only when no accepted
+    format recognised the file, to name a format that was refused.
+    """
     try:
-        with _open(path) as im:
-            return to_rgb(im, size, path)
+        yield
+    except ImageProblem:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageProblem(f"over Pillow's decompression-bomb limit: {e}") from None
+        raise TooManyPixels(f"over Pillow's decompression-bomb limit: {e}") from None
     except UnidentifiedImageError:
-        raise ImageProblem("not an image Pillow can read") from None
+        refused = refused_format(head())
+        if refused:
+            raise ImageProblem(f"format not accepted: {refused} (accepted: {ACCEPTED_NAMES})") from None
+        raise ImageProblem(f"not an image in an accepted format ({ACCEPTED_NAMES})") from None
     except PermissionError:
         raise ImageProblem("permission denied") from None
     except (OSError, SyntaxError, ValueError) as e:
@@ -57,13 +110,42 @@ def load_rgb(path: str | Path, size: int | None = None) -> Image.Image:
         raise ImageProblem(f"truncated or corrupt image: {e}") from None
 
 
+def refused_format(head: bytes) -> str | None:
+    """The name of the format Pillow would have taken ``head`` (a file's first bytes) for, if it
+    is one that is not accepted; None when nothing recognises it.
+
+    Only the readers' signature checks run (a few byte comparisons each): no refused
+    reader ever parses the file.
+    """
+    Image.init()
+    for name in Image.ID:
+        accept = Image.OPEN[name][1]
+        if name in ACCEPTED_FORMATS or accept is None:
+            continue
+        try:
+            if accept(head):
+                return name
+        except Exception:  # a signature check that chokes on a short head: not this format
+            continue
+    return None
+
+
+def _head_of(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16)
+    except OSError:
+        return b""
+
+
 @contextmanager
-def _open(path: Path) -> Iterator[Image.Image]:
-    """``Image.open`` with its warnings named, closing the file whatever happens."""
+def _open(source: Path | IO[bytes], path: Path | None) -> Iterator[Image.Image]:
+    """``Image.open`` of the accepted formats only, with its warnings named after ``path``,
+    closing the file whatever happens."""
     opened: list[Image.Image] = []
     try:
         with _named_warnings(path):
-            opened.append(Image.open(path))
+            opened.append(Image.open(source, formats=ACCEPTED_FORMATS))
         yield opened[0]
     finally:
         for im in opened:
@@ -112,6 +194,7 @@ def to_rgb(im: Image.Image, size: int | None = None, path: Path | None = None) -
         raise
     with _named_warnings(path):
         im.getexif()  # parsed (and cached) here, where a damaged EXIF block's warning gets the file's name
+    # A copy even when nothing turns: what load_rgb returns outlives the file it was opened from.
     im = ImageOps.exif_transpose(im)
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):

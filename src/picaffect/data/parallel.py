@@ -15,16 +15,21 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """``map`` on a thread pool, in input order, with a bounded number in flight."""
-    if workers <= 1:
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, ahead: int | None = None) -> Iterator[R]:
+    """``map`` on a thread pool, in input order, with at most ``ahead`` in flight (default 4 per worker).
+
+    A consumer that takes items in batches (``Predictor.predict_stream``) asks for a
+    batch or two ahead, so that the next batch decodes while it works on this one.
+    """
+    if workers <= 1 and ahead is None:
         yield from map(fn, items)
         return
-    with ThreadPoolExecutor(workers) as pool:
+    limit = max(ahead or 0, 4 * workers, 1)
+    with ThreadPoolExecutor(max(workers, 1)) as pool:
         pending: deque = deque()
         for item in items:
             pending.append(pool.submit(fn, item))
-            if len(pending) >= 4 * workers:
+            if len(pending) >= limit:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from .backends import OnnxBackend, TorchBackend
 from .locate import resolve_model, shipped_onnx_path, shipped_path
-from .predictor import PredictionRun, Predictor, add_scaled, quadrant
+from .predictor import PredictionRun, Predictor, add_scaled, failed_row, quadrant
 from .spec import CENTRED, RAW, ModelSpec
 
 _FROM_CHECKPOINT = ("build_model", "export", "load_model", "model_record", "read", "save_atomic")
 
 __all__ = ["CENTRED", "RAW", "ModelSpec", "OnnxBackend", "PredictionRun", "Predictor", "TorchBackend", "add_scaled",
-           "build_model", "export", "export_onnx", "load_model", "model_record", "quadrant", "read", "resolve_model",
-           "save_atomic", "shipped_onnx_path", "shipped_path"]
+           "build_model", "export", "export_onnx", "failed_row", "load_model", "model_record", "quadrant", "read",
+           "resolve_model", "save_atomic", "shipped_onnx_path", "shipped_path"]
 
 
 def __getattr__(name: str):

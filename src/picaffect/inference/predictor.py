@@ -46,6 +46,11 @@ def quadrant(valence: float, arousal: float) -> str:
            f"{'activated' if arousal >= SAM.midpoint else 'calm'}"
 
 
+def failed_row(reason: str) -> dict[str, Any]:
+    """The row of a picture that could not be scored: every value None, and why."""
+    return {"valence": None, "arousal": None, "quadrant": None, "error": reason}
+
+
 def add_scaled(row: dict[str, Any], scale: Scale) -> dict[str, Any]:
     """Add the values on another scale (``--scale 1,7``) beside the 1..9 ones."""
     for key in ("valence", "arousal"):
@@ -154,13 +159,36 @@ class Predictor:
         out = self.score_images(np.ascontiguousarray(arrays).transpose(0, 3, 1, 2), tta)
         return np.clip(out, SAM.min, SAM.max)
 
+    def release_memory(self) -> None:
+        """Hand back the memory that scoring large batches left held (the backend's buffers, then
+        the C heap's free pages): for a long-running process that has gone idle."""
+        from ..runtime import trim_memory
+
+        self.backend.release_memory()
+        trim_memory()
+
+    def rows_for_arrays(self, arrays: np.ndarray, tta: bool = False) -> list[dict[str, Any]]:
+        """(N, size, size, 3) uint8 -> one row per picture: ``valence``, ``arousal`` (1..9, 4 decimals),
+        ``quadrant``, ``error`` (None).
+
+        The one place a score becomes a row: ``predict_stream`` and the service both take
+        their rows from here, so a key added here reaches every answer.
+        """
+        rows = []
+        for pair in self.predict_arrays(arrays, tta):
+            v, a = (round(float(t), 4) for t in pair)
+            rows.append({"valence": v, "arousal": a, "quadrant": quadrant(v, a), "error": None})
+        return rows
+
     def predict_stream(self, pictures: Iterable[PictureLike], batch_size: int = 32,
                        tta: bool = False) -> Iterator[dict[str, Any]]:
         """One result per picture, in input order; an unreadable picture gives a row with ``error``."""
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, not {batch_size}")
         workers = self.workers or cpu_count()
-        prepared = ordered_map(self._prepare_or_error, pictures, workers)
+        # Two batches ahead: while the network scores one batch, the threads decode the next, and the
+        # network never waits for a batch that started decoding only when the last one was done.
+        prepared = ordered_map(self._prepare_or_error, pictures, workers, ahead=2 * batch_size)
         batch: list[tuple[Any, np.ndarray | str]] = []
         for item in prepared:
             batch.append(item)
@@ -178,15 +206,10 @@ class Predictor:
 
     def _score(self, batch: list[tuple[Any, np.ndarray | str]], tta: bool) -> Iterator[dict[str, Any]]:
         good = [a for _, a in batch if isinstance(a, np.ndarray)]
-        values = iter(self.predict_arrays(np.stack(good), tta) if good else [])
+        scored = iter(self.rows_for_arrays(np.stack(good), tta) if good else [])
         for picture, array in batch:
-            row: dict[str, Any] = {"path": str(picture) if isinstance(picture, (str, Path)) else None}
-            if isinstance(array, str):
-                row.update(valence=None, arousal=None, quadrant=None, error=array)
-            else:
-                v, a = (round(float(t), 4) for t in next(values))
-                row.update(valence=v, arousal=a, quadrant=quadrant(v, a), error=None)
-            yield row
+            path = str(picture) if isinstance(picture, (str, Path)) else None
+            yield {"path": path, **(failed_row(array) if isinstance(array, str) else next(scored))}
 
     def predict(self, pictures: PictureLike | Sequence[PictureLike], batch_size: int = 32, tta: bool = False,
                 scale: Scale | None = None) -> dict[str, Any] | list[dict[str, Any]]:

@@ -8,7 +8,7 @@ constructor names (``num_outputs``, ``dropout``, ``pretrained``) and the same
 
 ``hub:ORG/NAME`` (or ``hub:/local/folder``) names a Hugging Face image model: it is
 the ``hub`` architecture with ``name_or_path=ORG/NAME`` (``hub.py``, needs the
-``hub`` extra).
+``hub`` extra). ``input_size.smallest_input`` says how small a picture a network takes.
 """
 from __future__ import annotations
 

@@ -4,10 +4,12 @@
     from picaffect.service import Settings, create_app
     app = create_app(Predictor.from_pretrained(), Settings(token="secret"))   # any ASGI server runs it
 
-Modules: ``settings`` (limits), ``uploads`` (streaming multipart parsing into memory,
-decoding), ``batching`` (the micro-batching worker thread), ``model_info``
-(``/v1/model``), ``app`` (routes), ``index.html`` (the page). Needs the ``serve``
-extra: ``pip install 'picaffect[serve]'``.
+Modules: ``settings`` (limits), ``uploads`` (streaming multipart parsing into memory),
+``batching`` (the micro-batching worker thread), ``state`` (what a running service
+holds, and the FastAPI dependencies), ``routes`` (the routes, on one router),
+``model_info`` (``/v1/model``), ``app`` (``create_app``), ``server`` (uvicorn with
+connection deadlines, a connection cap and a clean SIGTERM), ``index.html`` (the page).
+Needs the ``serve`` extra: ``pip install 'picaffect[serve]'``.
 """
 from __future__ import annotations
 

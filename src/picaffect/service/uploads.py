@@ -1,21 +1,17 @@
-"""Reading a multipart upload into memory under limits, and decoding its pictures.
+"""Reading a multipart upload into memory under limits.
 
 The body is parsed as it streams in, so an upload over a limit is refused as soon
 as it crosses it, not after it has been received whole; parts are held in memory
 (nothing is written to disk, unlike the usual form parsers that spool large files
-to temporary files). A picture is recognised by decoding it, never by its name or
-declared type.
+to temporary files). A body must end with its closing boundary: one that stops
+short (a client cut off, a Content-Length shorter than the body) is a broken
+request, never a set of pictures scored as if complete. Pictures are recognised
+later by decoding them (``data.images.decode_bytes``), never by name or declared type.
 """
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-
-import numpy as np
-from PIL import Image, UnidentifiedImageError
-
-from ..data.images import ImageProblem, square, to_rgb
 
 # The form field of the pictures; ``file`` is accepted too, as people often write it.
 FIELDS = ("files", "file")
@@ -69,8 +65,9 @@ async def read_uploads(content_type: str, stream: AsyncIterator[bytes], *, max_f
 
     Returns the uploads and the bytes taken from ``budget`` (the caller gives them
     back). Raises ``Refused`` with 413 (a file, the request or the count over its
-    limit), 415 (not multipart) or 400 (a malformed body).
+    limit), 415 (not multipart) or 400 (a malformed or incomplete body).
     """
+    from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     kind, params = parse_options_header(content_type or "")
@@ -79,7 +76,7 @@ async def read_uploads(content_type: str, stream: AsyncIterator[bytes], *, max_f
         raise Refused(415, "not_multipart", "send the pictures as multipart/form-data in the form field 'files' "
                                             "(curl -F files=@photo.jpg ...)")
     uploads: list[Upload] = []
-    state = {"field": b"", "value": b"", "headers": {}, "current": None, "total": 0, "taken": 0}
+    state = {"field": b"", "value": b"", "headers": {}, "current": None, "total": 0, "taken": 0, "ended": False}
 
     def on_part_begin() -> None:
         state["headers"], state["current"] = {}, None
@@ -114,9 +111,13 @@ async def read_uploads(content_type: str, stream: AsyncIterator[bytes], *, max_f
         state["taken"] += end - start
         current.data += data[start:end]
 
+    def on_end() -> None:  # the closing boundary was read
+        state["ended"] = True
+
     parser = MultipartParser(boundary, {"on_part_begin": on_part_begin, "on_header_field": on_header_field,
                                         "on_header_value": on_header_value, "on_header_end": on_header_end,
-                                        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data})
+                                        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+                                        "on_end": on_end})
     try:
         async for chunk in stream:
             state["total"] += len(chunk)
@@ -125,9 +126,12 @@ async def read_uploads(content_type: str, stream: AsyncIterator[bytes], *, max_f
                                                         f"per request; send the pictures in several requests")
             parser.write(chunk)
         parser.finalize()
+        if not state["ended"]:
+            raise Refused(400, "broken_request", "the multipart body ends before its closing boundary "
+                                                 "(cut off, or a Content-Length shorter than the body)")
     except BaseException as e:  # a limit, a parse error, a client gone, a timeout: the bytes are let go
         budget.give(state["taken"])
-        if isinstance(e, Exception) and not isinstance(e, Refused):  # python-multipart's parse errors
+        if isinstance(e, FormParserError):
             raise Refused(400, "bad_multipart", f"the multipart body could not be read: {e}") from None
         raise
     return uploads, state["taken"]
@@ -135,30 +139,3 @@ async def read_uploads(content_type: str, stream: AsyncIterator[bytes], *, max_f
 
 def _mb(n: int) -> str:
     return f"{n / 1048576:g} MB"
-
-
-class TooManyPixels(Exception):
-    """A picture whose header declares more pixels than the service decodes."""
-
-
-def decode(data: bytes | bytearray, size: int, max_pixels: int) -> np.ndarray:
-    """An uploaded file as a (size, size, 3) uint8 array, prepared exactly as ``Predictor`` prepares a file.
-
-    ``ImageProblem`` says why a file is not a usable picture; ``TooManyPixels``
-    flags a decompression bomb from the header, before decoding.
-    """
-    if not data:
-        raise ImageProblem("empty file (0 bytes)")
-    try:
-        with Image.open(io.BytesIO(bytes(data))) as im:
-            width, height = im.size
-            if width * height > min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels):
-                raise TooManyPixels(f"{width} x {height} pixels, over the limit of {max_pixels:,} pixels "
-                                    f"(decompression-bomb guard)")
-            return square(to_rgb(im, size), size)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise TooManyPixels(f"over Pillow's decompression-bomb limit: {e}") from None
-    except UnidentifiedImageError:
-        raise ImageProblem("not a picture: its content is no image format Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageProblem(f"truncated or corrupt picture: {e}") from None

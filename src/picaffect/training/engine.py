@@ -59,6 +59,24 @@ def score_split(model: torch.nn.Module, dataset: RatedImages, spec: ModelSpec, d
     return torch.cat(out) if out else torch.empty(0, 2)
 
 
+def check_picture_size(model: str, side: int, model_options: dict | None = None) -> None:
+    """Refuse, in one line and before any work, pictures smaller than the network ``model`` takes.
+
+    Below its smallest side a network of 'valid' convolutions (Emosepar needs 73 px,
+    Inception v3 75) would fail in its first forward pass with a torch traceback.
+    ``Trainer`` calls this before it builds anything; the workflows call it for every
+    run they will train before they train the first.
+    """
+    from ..models.input_size import smallest_input
+
+    need = smallest_input(model, model_options, side)
+    if need is not None:
+        raise UsageError(f"{model} needs pictures of at least {need} x {need} pixels, and this run would give it "
+                         f"{side} x {side}: ask for a size of {need} or more (train --size, or 'size:' in a "
+                         f"configuration; the pictures are scaled up), or build the dataset at that size or more "
+                         f"(picaffect build --size)")
+
+
 def _autocast(device: torch.device, precision: str = "fp32"):
     """bf16 autocast on CUDA always; on CPU only when asked (AVX512-BF16 makes a training step ~1.7x faster)."""
     if device.type == "cuda":
@@ -81,6 +99,7 @@ class Trainer:
         self.test_set = RatedImages(config.data, "test", limit=config.limit)
         if len(self.train_set) == 0:
             raise UsageError(f"{config.data} has no training rows")
+        check_picture_size(config.model, config.size or self.train_set.image_size, config.model_options)
         scale, offset = config.output_mapping
         torch.manual_seed(config.seed)
         architecture, options = models.resolve(config.model, config.model_options)

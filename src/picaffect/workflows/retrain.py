@@ -15,9 +15,11 @@ from typing import Any
 import yaml
 
 from ..data.build import SourceSpec, build
+from ..errors import ConfigError, PicaffectError
 from ..evaluation.evaluate import evaluate
 from ..inference.checkpoint import export
 from ..training.config import TrainConfig
+from ..training.engine import check_picture_size
 from .stages import check_keys, check_stages, read_yaml_mapping, run_stages
 
 
@@ -58,6 +60,11 @@ def retrain(config_path: str | Path, device: str = "auto", force: bool = False) 
     beside it (``<out>/candidate.pt``) and the summary says why.
     """
     config = RetrainConfig.load(config_path)
+    for stage in config.stages:  # before the build and the first stage: every stage's pictures are big enough
+        try:
+            check_picture_size(stage["model"], stage.get("size") or config.build.size, stage.get("model_options"))
+        except PicaffectError as e:
+            raise ConfigError(f"{config_path}: stage {stage['name']!r}: {e}") from None
     out = Path(config.out)
     data = out / "data"
     if not (data / "report.json").is_file():

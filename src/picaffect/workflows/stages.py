@@ -19,7 +19,8 @@ import yaml
 
 from ..errors import ConfigError, PicaffectError, UsageError
 from ..training.config import check_value
-from ..training.engine import TrainConfig, train
+from ..data.dataset import RatedImages
+from ..training.engine import TrainConfig, check_picture_size, train
 
 # The keys a stage of a configuration file may set: the run's place and device come from the command.
 STAGE_KEYS = {f.name for f in fields(TrainConfig)} - {"data", "out", "device"}
@@ -33,6 +34,10 @@ def run_stages(stages: list[dict[str, Any]], data: str | Path, out: str | Path, 
     file the stages come from) leads any message about a bad stage.
     """
     configs = stage_configs(stages, data, out, base, origin=origin)
+    side = None
+    for config in configs.values():  # every run checked before the first trains
+        side = config.size or side or RatedImages(data, "all").image_size
+        check_picture_size(config.model, config.size or side, config.model_options)
     for config in configs.values():
         train_unless_finished(config)
     return {name: Path(config.out) for name, config in configs.items()}
