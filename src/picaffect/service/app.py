@@ -8,7 +8,10 @@
     GET  /docs         OpenAPI documentation (assets served locally)
 
 The app only uses the Predictor's public face (``spec``, ``name``,
-``predict_arrays``), so any backend behind ``Predictor`` serves the same way.
+``predict_arrays``; for a calibrated model ``calibration`` and
+``predict_arrays_with_intervals``, whose bounds the rows pass on as
+``valence_low`` ... ``arousal_high``), so any backend behind ``Predictor`` serves
+the same way.
 Uploads stay in memory; the server fetches nothing a client names.
 """
 from __future__ import annotations
@@ -26,7 +29,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from .. import __version__
 from ..data.images import ImageProblem
-from ..inference import add_scaled, quadrant
+from ..inference import add_scaled
+from ..inference.intervals import INTERVAL_COLUMNS
+from ..inference.predictor import rating_fields
 from ..scale import Scale
 from .batching import MicroBatcher, Saturated
 from .model_info import describe, is_default, model_card_path
@@ -73,7 +78,9 @@ def create_app(predictor: Any, settings: Settings | None = None) -> FastAPI:
     """The service around a loaded ``Predictor``. Scoring starts with the app's lifespan."""
     settings = settings or Settings()
     size = predictor.spec.size
-    batcher = MicroBatcher(lambda arrays: predictor.predict_arrays(arrays, settings.tta),
+    calibrated = getattr(predictor, "calibration", None) is not None
+    score = predictor.predict_arrays_with_intervals if calibrated else predictor.predict_arrays
+    batcher = MicroBatcher(lambda arrays: score(arrays, settings.tta),
                            batch_size=settings.batch_size, wait_s=settings.batch_wait_ms / 1000,
                            max_pending=settings.max_queue)
     budget = MemoryBudget(settings.max_memory_bytes, settings.retry_after_s)
@@ -112,7 +119,8 @@ def create_app(predictor: Any, settings: Settings | None = None) -> FastAPI:
               summary="valence and arousal of uploaded pictures")
     async def predict(request: Request, scale: str | None = None) -> dict[str, Any]:
         """Score one or more pictures, answered in upload order: ``name``, ``valence``, ``arousal`` (1..9),
-        ``quadrant`` and ``error`` per picture. A picture that cannot be read gets an ``error`` and the others are
+        ``quadrant`` and ``error`` per picture; a calibrated model adds ``valence_low``, ``valence_high``,
+        ``arousal_low``, ``arousal_high`` (its ``interval_level`` prediction intervals). A picture that cannot be read gets an ``error`` and the others are
         still scored; when none can, the answer is 415 with the same list. ``?scale=1,7`` adds
         ``valence_scaled`` and ``arousal_scaled`` on that scale."""
         check_token(request)
@@ -182,13 +190,13 @@ def create_app(predictor: Any, settings: Settings | None = None) -> FastAPI:
         rows, it = [], iter(values)
         for upload, p in zip(uploads, prepared):
             if isinstance(p, str):
-                row = {"name": upload.name, "valence": None, "arousal": None, "quadrant": None, "error": p}
+                row = {"name": upload.name, "valence": None, "arousal": None,
+                       **dict.fromkeys(INTERVAL_COLUMNS if calibrated else ()), "quadrant": None, "error": p}
             else:
-                v, a = (round(float(t), 4) for t in next(it))
-                row = {"name": upload.name, "valence": v, "arousal": a, "quadrant": quadrant(v, a), "error": None}
+                row = {"name": upload.name, **rating_fields(next(it), calibrated), "error": None}
             rows.append(add_scaled(row, target) if target else row)
         answer = {"model": model_name, "scale": "1..9", "scaled": str(target) if target else None,
-                  "predictions": rows}
+                  "interval_level": predictor.level if calibrated else None, "predictions": rows}
         if not arrays:
             return _refusal(415, "no_picture", "none of the uploads is a picture that can be read", **answer)
         return answer
