@@ -53,9 +53,14 @@ class ErrorHead:
 
 def ridge_path(x: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ridge on standardised ``x`` for every penalty at once (one SVD): weights (alphas, width) in the
-    original units, intercepts (alphas,), and the standardisation (mean, std) used."""
-    mean, std = x.mean(0), x.std(0) + 1e-6
-    z = (x - mean) / std
+    original units, intercepts (alphas,), and the standardisation (mean, std) used.
+
+    Features that vary by less than 1e-4 of their size get weight 0: standardising them would blow float32
+    rounding up into large, meaningless weights that the ONNX graph and torch then disagree on."""
+    mean, spread = x.mean(0), x.std(0)
+    keep = spread > 1e-4 * np.abs(mean) + 1e-9  # variation well above float32 rounding (1e-7 relative)
+    std = np.where(keep, spread, 1.0)
+    z = np.where(keep, (x - mean) / std, 0.0)
     u, s, vt = np.linalg.svd(z, full_matrices=False)
     uty = u.T @ (y - y.mean())
     shrink = s[None, :] / (s[None, :] ** 2 + alphas[:, None])          # (alphas, rank)
