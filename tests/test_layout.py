@@ -25,6 +25,7 @@ ALLOWED = {
     "evaluation": {"data", "models", "inference"},
     "service": {"data", "models", "inference"},
     "batch": {"data", "models", "inference"},
+    "selection": {"data", "evaluation"},
     "workflows": {"data", "models", "inference", "training", "evaluation"},
 }
 

@@ -56,9 +56,15 @@ def read_pool(path: str | Path) -> Pool:
     path = Path(path)
     notes: list[str] = []
     if path.is_dir():
-        from ..data.dataset import load_manifest
+        from ..data.layout import MANIFEST
 
-        manifest = load_manifest(path)
+        # Only the ratings are needed, not the pictures: the manifest alone, read without torch.
+        if not (path / MANIFEST).is_file():
+            raise UsageError(f"{path}: a folder given as scores must be a built dataset ({MANIFEST} is missing)")
+        try:
+            manifest = pd.read_parquet(path / MANIFEST, columns=["source", "id", "valence", "arousal", "status"])
+        except Exception as e:  # pyarrow raises several types for a damaged file
+            raise UsageError(f"{path / MANIFEST}: cannot read it ({str(e).splitlines()[0][:160]})") from None
         ok = manifest[manifest["status"] == "ok"]
         table = pd.DataFrame({"picture": ok["source"].astype(str) + "/" + ok["id"].astype(str),
                               "valence": ok["valence"].to_numpy(float), "arousal": ok["arousal"].to_numpy(float),

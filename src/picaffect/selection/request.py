@@ -81,9 +81,9 @@ class Request:
         return [r for r in self.ranges if r.set in (0, k)]
 
 
-def _dimension(name: str, option: str) -> str:
+def _dimension(name: str, where: str) -> str:
     if name not in DIMENSIONS:
-        raise UsageError(f"{option} {name}: the dimension is valence or arousal")
+        raise UsageError(f"{where}: the dimension is valence or arousal, not {name!r}")
     return name
 
 
@@ -117,13 +117,13 @@ def parse_range(text: str) -> Range:
     high = _number(high_text, f"--range {text}") if high_text.strip() else SAM.max
     if low > high:
         raise UsageError(f"--range {text}: the low end {low:g} is above the high end {high:g}")
-    return Range(k, _dimension(dim.strip(), f"--range {text}:"), low, high)
+    return Range(k, _dimension(dim.strip(), f"--range {text}"), low, high)
 
 
 def parse_amount(text: str, option: str, default: float | None = None) -> tuple[str, float]:
     """``DIM:POINTS`` (``valence:3``); ``DIM`` alone takes ``default``."""
     dim, colon, amount = text.partition(":")
-    dim = _dimension(dim.strip(), f"{option} {text}:")
+    dim = _dimension(dim.strip(), f"{option} {text}")
     if not colon:
         if default is None:
             raise UsageError(f"{option} {text}: write DIMENSION:POINTS, e.g. valence:3")
