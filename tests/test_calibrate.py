@@ -247,3 +247,31 @@ def test_the_service_passes_intervals_through(adaptive):
     assert body["interval_level"] == 0.9
     assert good["valence_low"] <= good["valence"] <= good["valence_high"] and "arousal_high_scaled" in good
     assert bad["error"] and bad["valence_low"] is None
+
+
+def test_the_cross_dataset_experiment_reports_coverage_on_each_held_out_source(tmp_path):
+    """Held-out predictions as `experiment cross-dataset` writes them (each source scored by the run that left it
+    out; the run's own training rows beside them): equal error levels give about 90 % on every held-out source."""
+    from picaffect.workflows.calibrate import read_predictions
+    from picaffect.workflows.experiments import cross_dataset_intervals, intervals_markdown_section
+
+    g = np.random.default_rng(0)
+    for source in ("alpha", "beta", "gamma"):
+        y = g.uniform(2, 8, (400, 2))
+        held = pd.DataFrame({"id": [f"{source}{i}" for i in range(400)], "source": source, "split": "validation",
+                             "valence_true": y[:, 0], "arousal_true": y[:, 1],
+                             "valence_pred": y[:, 0] + g.normal(0, 0.5, 400),
+                             "arousal_pred": y[:, 1] + g.normal(0, 0.5, 400)})
+        trained = held.assign(source="other", split="train", valence_pred=held["valence_true"])  # no error: ignored
+        folder = tmp_path / "runs" / source / "probe" / "evaluation"
+        folder.mkdir(parents=True)
+        pd.concat([held, trained]).to_csv(folder / "predictions.csv", index=False)
+    intervals = cross_dataset_intervals(tmp_path)
+    rows = intervals["probe"]
+    assert {(r["source"], r["dimension"]) for r in rows} == {(s, d) for s in ("alpha", "beta", "gamma")
+                                                            for d in ("valence", "arousal")}
+    for r in rows:
+        assert r["n"] == 400 and 0.85 <= r["coverage"] <= 0.95 and 1.3 < r["mean_width"] < 2.0  # 2 x 1.645 x 0.5
+    assert "| probe | gamma | 400 | arousal |" in intervals_markdown_section(intervals)
+    table = read_predictions([tmp_path], stage="probe")
+    assert len(table) == 1200 and set(table["source"]) == {"alpha", "beta", "gamma"}
