@@ -166,6 +166,21 @@ def test_calibrate_end_to_end_with_coverage_on_each_held_out_source(checkpoint, 
     assert all(0 <= r["coverage"] <= 1 and r["mean_width"] > 0 for r in info["leave_one_source_out"])
     onnx_model = Predictor.from_pretrained(onnx_path, backend="onnx")
     assert onnx_model.calibration == model.calibration
+    # features extracted beforehand (picaffect features --no-tta) give the same calibration; mirrored ones are refused
+    feats = tmp_path / "feats.npz"
+    assert main(["features", str(checkpoint), "--data", str(three_sources), "--out", str(feats), "--no-tta",
+                 "--device", "cpu"]) == 0
+    again = tmp_path / "again.pt"
+    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(again), "--features",
+                 str(feats)]) == 0
+    assert Predictor.from_pretrained(again, device="cpu", backend="torch").calibration.scores == \
+        model.calibration.scores
+    capsys.readouterr()
+    assert main(["features", str(checkpoint), "--data", str(three_sources), "--out", str(feats), "--device",
+                 "cpu"]) == 0
+    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(again), "--features",
+                 str(feats)]) == 2
+    assert "made with mirror averaging" in capsys.readouterr().err
     x = pictures(4)
     assert np.abs(model.predict_arrays_with_intervals(x) - onnx_model.predict_arrays_with_intervals(x)).max() < 1e-4
 

@@ -465,6 +465,9 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--stage", default=None, help="with a cross-dataset folder: the stage whose runs to read")
     p.add_argument("--constant", action="store_true",
                    help="no error head: every picture gets the same width (plain split conformal)")
+    p.add_argument("--features", type=Path, default=None, metavar="NPZ",
+                   help="this model's features of DATA already extracted (picaffect features MODEL --data DATA "
+                        "--no-tta), instead of extracting them again")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.set_defaults(run=_run_calibrate)
@@ -476,7 +479,8 @@ def _run_calibrate(args) -> int:
     if args.onnx is not None and args.onnx.suffix.lower() != ".onnx":
         raise UsageError(f"--onnx {args.onnx}: give a file ending in .onnx")
     summary = calibrate(args.model, args.data, args.out, predictions=args.predictions or None, stage=args.stage,
-                        device=args.device, batch_size=args.batch_size, onnx=args.onnx, adaptive=not args.constant)
+                        device=args.device, batch_size=args.batch_size, onnx=args.onnx, adaptive=not args.constant,
+                        features=args.features)
     info = summary["info"]
     print(f"protocol {info['protocol']['name']}: {info['rows']} held-out rows "
           f"({', '.join(f'{s} {n}' for s, n in info['sources'].items())}); residual RMSE valence "

@@ -149,14 +149,34 @@ def _features(record: dict[str, Any], source: str, data: Path, device: str, batc
     return feats, dataset.rows.reset_index(drop=True)
 
 
+def _features_from_file(path: Path, data: Path) -> tuple[np.ndarray, pd.DataFrame]:
+    """Features written by ``picaffect features MODEL --data DATA --no-tta`` (split all), checked against ``data``."""
+    with np.load(path) as f:
+        meta = json.loads(str(f["meta"]))
+        feats, ids, sources = f["features"].astype(np.float64), f["id"].astype(str), f["source"].astype(str)
+    rows = RatedImages(data, "all").rows.reset_index(drop=True)
+    if meta.get("tta"):
+        raise UsageError(f"--features {path}: made with mirror averaging; predict does not mirror by default, so "
+                         f"the error head would read other features: extract them again with --no-tta")
+    same = len(ids) == len(rows) and (ids == rows["id"].astype(str).to_numpy()).all() and \
+        (sources == rows["source"].astype(str).to_numpy()).all()
+    if not same:
+        raise UsageError(f"--features {path}: its rows are not those of {data} (extract them with "
+                         f"`picaffect features MODEL --data {data} --split all --no-tta`)")
+    return feats, rows
+
+
 def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predictions: list[str | Path] | None = None,
               stage: str | None = None, device: str = "auto", batch_size: int = 64, onnx: str | Path | None = None,
-              adaptive: bool = True) -> dict[str, Any]:
+              adaptive: bool = True, features: str | Path | None = None) -> dict[str, Any]:
     """Calibrate ``model_ref`` on held-out residuals of ``data``'s pictures; write ``out`` (and ``onnx``).
 
     Returns the calibration's summary (protocol, rows, error head, coverage on each
     held-out source). ``out`` is a checkpoint with the calibration (and error head)
     inside; with ``onnx`` also an ONNX file whose metadata and ``difficulty`` output carry it.
+    ``features``: the model's pooled features already extracted (``picaffect features
+    MODEL --no-tta``), which saves extracting them again; the caller vouches that they
+    are this model's.
     """
     start = time.perf_counter()
     source = resolve_model(model_ref)
@@ -166,7 +186,14 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
     if not out.absolute().parent.is_dir():
         raise UsageError(f"--out {out}: {out.absolute().parent} is not an existing folder")
     record = read(source)
-    feats, rows = _features(record, str(source), Path(data), device, batch_size)
+    if features is not None:
+        feats, rows = _features_from_file(Path(features), Path(data))
+        head = record["weights"].get("head.fc.weight")
+        if head is not None and feats.shape[1] != head.shape[1]:
+            raise UsageError(f"--features {features}: {feats.shape[1]} features a row, but {model_ref}'s head reads "
+                             f"{head.shape[1]}: they are another model's")
+    else:
+        feats, rows = _features(record, str(source), Path(data), device, batch_size)
     if predictions:
         table = read_predictions(list(predictions), stage)
         keyed = rows.assign(_row=np.arange(len(rows)), id=rows["id"].astype(str), source=rows["source"].astype(str))
