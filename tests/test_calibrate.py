@@ -258,6 +258,8 @@ def test_the_service_passes_intervals_through(adaptive):
     with TestClient(create_app(predictor, Settings())) as c:
         body = c.post("/v1/predict?scale=1,7", files=[("files", ("p.png", buffer.getvalue(), "image/png")),
                                                       ("files", ("bad.png", b"not a picture", "image/png"))]).json()
+        model = c.get("/v1/model").json()
+    assert model["intervals"]["level"] == 0.9 and model["intervals"]["protocol"] == "by hand"
     good, bad = body["predictions"]
     assert body["interval_level"] == 0.9
     assert good["valence_low"] <= good["valence"] <= good["valence_high"] and "arousal_high_scaled" in good
