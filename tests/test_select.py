@@ -71,7 +71,7 @@ def test_two_sets_differ_on_valence_and_match_on_arousal(tmp_path, capsys):
 def test_three_sets_in_steps_each_within_its_range():
     table = synthetic_pool(900, seed=1).rename(columns={"path": "picture"})
     request = Request(sets=3, size=25, differ=("valence", 2.0), match=(("arousal", 0.4),),
-                      ranges=(parse_range("all:arousal=3..7"),))
+                      ranges=(parse_range("all:arousal=3..7"),), time_limit_s=300)
     result = select(Pool(table, "synthetic"), request)
     values = [table.iloc[m][["valence", "arousal"]].to_numpy() for m in result.selection.members]
     assert sum(len(m) for m in result.selection.members) == len(set().union(*result.selection.members)) == 75

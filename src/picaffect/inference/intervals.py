@@ -144,16 +144,6 @@ def empty_bounds(n: int) -> np.ndarray:
     return np.full((n, 4), np.nan)
 
 
-def error_head_outputs(features: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """The difficulty of pictures from their pooled features: exp(features @ weight.T + bias), (N, 2).
-
-    The same arithmetic the torch wrapper and the ONNX graph do; kept here so that
-    fitting and tests share one definition.
-    """
-    return np.exp(np.asarray(features, dtype=np.float64) @ np.asarray(weight, dtype=np.float64).T
-                  + np.asarray(bias, dtype=np.float64))
-
-
 def from_record(record: dict[str, Any], where: str = "checkpoint") -> tuple[Calibration | None, dict | None]:
     """A checkpoint record's calibration and error head (``{"weight", "bias"}`` tensors), or (None, None)
     for a model that was never calibrated (it still predicts; its rows carry no intervals)."""

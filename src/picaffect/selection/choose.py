@@ -124,7 +124,7 @@ def _diagnose(problem: Problem, centre: dict[str, float]) -> str:
                 f"only); loosen a --range")
     failing = []
     for name, value in slack.items():
-        if value <= 1e-6:
+        if value < 0.005:  # zero at the precision reported: this constraint is not what fails
             continue
         kind, what = name.split(" ", 1)
         if kind == "differ":
@@ -137,7 +137,9 @@ def _diagnose(problem: Problem, centre: dict[str, float]) -> str:
             failing.append(f"{what}: with the other constraints met, the sets' means cannot all lie within "
                            f"{bound / 4:g} of one value (a quarter of the bound {bound:g}); they need {value:.2f} "
                            f"more (the pairwise difference may then reach {2 * (bound / 4 + value):.2f})")
-    return "; ".join(failing) or "the optimiser found no solution within its time limit; try again with fewer pictures"
+    return "; ".join(failing) or (f"every constraint can be met, but the optimiser found no sets within its time limit "
+                                  f"({r.time_limit_s:g} s of wall time): give it longer with --time-limit, or "
+                                  f"narrow the pool with --range")
 
 
 def _equivalence_failure(statistics: dict, request: Request) -> str:

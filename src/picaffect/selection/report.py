@@ -14,7 +14,6 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..atomic import file_in_the_way, write_bytes_atomically

@@ -252,6 +252,3 @@ def coverage_table(summary: dict[str, Any]) -> str:
     return markdown_table(["held out", "n", "dimension", "90 % coverage", "mean width", "constant width, same "
                            "coverage", "ratio", "plain conformal coverage", "plain width"], rows)
 
-
-def write_summary(summary: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(summary, indent=1, default=str, allow_nan=False) + "\n")
