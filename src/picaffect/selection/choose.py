@@ -13,6 +13,8 @@ from .pool import Pool, widths
 from .request import DIMENSIONS, Request, Selection, SelectionError
 from .statistics import set_statistics
 
+FIRST_PASS_S = 2.0  # wall seconds per centre in the first pass
+
 
 @dataclass
 class Result:
@@ -94,19 +96,32 @@ def select(pool: Pool, request: Request) -> Result:
     combos = [dict(zip([d for d, _ in request.match], c)) for c in product(*centre_options)] or [{}]
     best: tuple[float, float, Selection, dict] | None = None
     match = dict(request.match)
-    for centre in combos:
-        remaining = request.time_limit_s - (time.perf_counter() - start)
-        if remaining <= 0.5 and best is not None:
-            break
-        selection, _ = solve(problem, centre, time_limit_s=max(remaining / max(len(combos), 1), 1.0))
+
+    def consider(centre: dict[str, float], seconds: float) -> float | None:
+        """Solve for one centre and keep the sets if their worst TOST p is the lowest yet; returns that p."""
+        nonlocal best
+        selection, _ = solve(problem, centre, time_limit_s=seconds)
         if selection is None:
-            continue
+            return None
         statistics = set_statistics([values[m] for m in selection.members], match, request.alpha)
         key = (_worst_tost_p(statistics), selection.objective)
         if best is None or key < best[:2]:
             best = (*key, selection, statistics)
-        if not match or key[0] < request.alpha / 1000:  # decisively equivalent: other centres cannot matter
+        return key[0]
+
+    # A short first pass over the centres: the solver finds good sets quickly and then spends its time proving
+    # that nothing is better (with a near-zero objective a relative gap never closes), which the tests do not need.
+    for centre in combos:
+        remaining = request.time_limit_s - (time.perf_counter() - start)
+        if remaining <= 0.5 and best is not None:
             break
+        p = consider(centre, max(min(remaining / len(combos), FIRST_PASS_S), 0.5))
+        if p is not None and (not match or p < request.alpha / 1000):  # decisively equivalent: stop here
+            break
+    remaining = request.time_limit_s - (time.perf_counter() - start)
+    if remaining > 0.5 and (best is None or (match and best[0] >= request.alpha)):
+        # nothing found, or not equivalent, in the short pass: the most promising centre gets the rest of the time
+        consider(combos[0] if best is None else best[2].centre, remaining)
     if best is None:
         raise SelectionError(_diagnose(problem, combos[0]))
     worst_p, _, selection, statistics = best
