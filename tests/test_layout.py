@@ -29,7 +29,9 @@ ALLOWED = {
     "service": {"core", "data", "models", "inference"},
     "batch": {"core", "data", "models", "inference"},
     "workflows": {"core", "data", "models", "inference", "training", "evaluation"},
-    "app": {"core", "data", "models", "inference", "training", "evaluation", "service", "batch", "workflows"},
+    "selection": {"core", "data", "evaluation"},
+    "app": {"core", "data", "models", "inference", "training", "evaluation", "service", "batch", "workflows",
+            "selection"},
     # the package itself: ``__version__``, and ``Predictor`` on first use
     "package": {"core", "inference"},
 }

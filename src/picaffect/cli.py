@@ -89,6 +89,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--split", choices=SPLITS_OR_ALL, default="validation")
     p.add_argument("--out", type=Path, default=None, help="write metrics.json, report.md, predictions.csv, plots")
     p.add_argument("--by", choices=("source",), default=None, help="add one block per source")
+    p.add_argument("--level", type=float, default=0.9,
+                   help="a calibrated model's interval coverage to measure (default 0.9)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.set_defaults(run=_run_evaluate)
@@ -99,7 +101,7 @@ def _run_evaluate(args) -> int:
     from .evaluation.markdown import metrics_markdown
 
     result = evaluate(args.model, args.data, split=args.split, out=args.out, by_source=args.by == "source",
-                      batch_size=args.batch_size, device=args.device)
+                      batch_size=args.batch_size, device=args.device, level=args.level)
     print(metrics_markdown(result))
     if args.out:
         print(f"wrote {args.out}/ (metrics.json, report.md, predictions.csv, predicted_vs_true.png, circumplex.png)")
@@ -187,6 +189,8 @@ def _add_predict(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="write FILE.csv, .json, .jsonl or .parquet")
     p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table", help="stdout format without --out")
     p.add_argument("--scale", default=None, metavar="MIN,MAX", help="also give the values on this scale, e.g. 1,7")
+    p.add_argument("--level", type=float, default=0.9,
+                   help="coverage of the prediction intervals of a calibrated model (default 0.9: 90 %%)")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--workers", type=positive_int, default=None, help="decoding threads (default: one per core)")
     p.add_argument("--tta", action="store_true", help="average with the mirror image (slower, a little better)")
@@ -223,10 +227,17 @@ def _run_predict(args) -> int:
     from .inference import Predictor
     from .outputs import check_output_path, output_meta, render, write_predictions
 
+    from .inference.intervals import check_level
+
     scale = _parse_scale(args.scale)
+    check_level(args.level)
     if args.out is not None:
         check_output_path(args.out)  # before any work: a bad --out should not cost a scoring run
-    predictor = Predictor.from_pretrained(args.model, device=args.device, workers=args.workers, backend=args.backend)
+    predictor = Predictor.from_pretrained(args.model, device=args.device, workers=args.workers, backend=args.backend,
+                                          level=args.level)
+    if predictor.calibration is None:
+        print(f"note: model {args.model} has no calibration, so no prediction intervals (add them with "
+              f"`picaffect calibrate {args.model} --data DATASET --out calibrated.pt`)", file=sys.stderr)
 
     def progress(stream, total):
         if total < 50 or not sys.stderr.isatty():
@@ -241,7 +252,8 @@ def _run_predict(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     if not run.rows:
         raise UsageError("no pictures to score")
-    meta = output_meta(str(args.model), str(scale) if scale else None)
+    meta = output_meta(str(args.model), str(scale) if scale else None,
+                       args.level if predictor.calibration is not None else None)
     if args.out:
         write_predictions(run.rows, args.out, meta)
     else:
@@ -311,6 +323,104 @@ def _run_export(args) -> int:
     made_by = {"made_by": f"picaffect {__version__}: picaffect export {args.model} {args.out.name}"}
     path = export_model(args.model, args.out, fp32=args.fp32, metadata=made_by)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return EXIT_OK
+
+
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser("calibrate", help="add prediction intervals to a model file (conformal, leave one source out)",
+                       description="Compute the model's errors on sources it was not fitted on, fit an error head "
+                                   "that predicts each picture's difficulty, and write the conformal calibration "
+                                   "into a copy of the model (and its ONNX twin with --onnx). Default protocol "
+                                   "(refit-head): for each source, a ridge readout on the model's frozen features "
+                                   "fitted on the other sources predicts it. --predictions takes held-out "
+                                   "predictions made by any protocol instead (e.g. `experiment cross-dataset`).")
+    p.add_argument("model", help="a run folder, checkpoint file or shipped model name")
+    p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`, >= 2 sources")
+    p.add_argument("--out", required=True, type=Path, help="the calibrated checkpoint to write (.pt)")
+    p.add_argument("--onnx", type=Path, default=None, help="also write the calibrated model as this .onnx file")
+    p.add_argument("--predictions", action="append", default=[], metavar="TABLE_OR_FOLDER",
+                   help="held-out predictions (CSV/Parquet: id, source, valence_true, arousal_true, valence_pred, "
+                        "arousal_pred), or a cross-dataset experiment folder with --stage; repeat for several")
+    p.add_argument("--stage", default=None, help="with a cross-dataset folder: the stage whose runs to read")
+    p.add_argument("--constant", action="store_true",
+                   help="no error head: every picture gets the same width (plain split conformal)")
+    p.add_argument("--features", type=Path, default=None, metavar="NPZ",
+                   help="this model's features of DATA already extracted (picaffect features MODEL --data DATA "
+                        "--no-tta), instead of extracting them again")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.set_defaults(run=_run_calibrate)
+
+
+def _run_calibrate(args) -> int:
+    from .workflows.calibrate import calibrate, coverage_table
+
+    if args.onnx is not None and args.onnx.suffix.lower() != ".onnx":
+        raise UsageError(f"--onnx {args.onnx}: give a file ending in .onnx")
+    summary = calibrate(args.model, args.data, args.out, predictions=args.predictions or None, stage=args.stage,
+                        device=args.device, batch_size=args.batch_size, onnx=args.onnx, adaptive=not args.constant,
+                        features=args.features)
+    info = summary["info"]
+    print(f"protocol {info['protocol']['name']}: {info['rows']} held-out rows "
+          f"({', '.join(f'{s} {n}' for s, n in info['sources'].items())}); residual RMSE valence "
+          f"{info['residual_rmse']['valence']:.2f}, arousal {info['residual_rmse']['arousal']:.2f}; "
+          f"{'adaptive widths (error head)' if summary['adaptive'] else 'constant width'}")
+    print("\nCalibrated on the other sources, measured on each (90 % intervals):\n")
+    print(coverage_table(summary))
+    print(f"wrote {', '.join(summary['written'])} in {summary['seconds']:.0f} s")
+    return EXIT_OK
+
+
+def _add_select(sub) -> None:
+    p = sub.add_parser("select", help="choose stimulus sets that differ on one dimension and match on the other",
+                       description="From a scores file (picaffect predict's output, or any table with picture, "
+                                   "valence, arousal on 1..9) or a built dataset's published ratings, choose SETS "
+                                   "sets of SIZE pictures by mixed-integer optimisation. Writes sets.csv, "
+                                   "summary.csv, statistics.json (Welch t, TOST), report.md and sets.png. A request "
+                                   "that cannot be met names the failing constraint and by how much (exit 2).")
+    p.add_argument("scores", type=Path, help="a scores file (.csv, .json, .jsonl, .parquet) or a dataset folder")
+    p.add_argument("--out", required=True, type=Path, help="folder for the five files")
+    p.add_argument("--sets", type=positive_int, default=2)
+    p.add_argument("--size", type=positive_int, default=40, help="pictures per set")
+    p.add_argument("--differ", default=None, metavar="DIM:POINTS",
+                   help="consecutive sets' means differ by at least this much, set 1 lowest (e.g. valence:3)")
+    p.add_argument("--match", action="append", default=[], metavar="DIM[:BOUND]",
+                   help="sets equivalent on DIM within +-BOUND points by TOST (default bound 0.3), e.g. arousal:0.3")
+    p.add_argument("--range", action="append", default=[], dest="ranges", metavar="SET:DIM=LOW..HIGH",
+                   help="keep set SET (a number, or all) within a range, e.g. 1:valence=1..4; repeat")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the tests (default 0.05)")
+    p.add_argument("--exclude", action="append", default=[], type=Path, metavar="FILE",
+                   help="pictures to leave out: one name a line, or a CSV's picture/path/id column; repeat")
+    p.add_argument("--prefer-sure", type=float, default=0.0, metavar="WEIGHT",
+                   help="prefer pictures with narrow prediction intervals (weight of the mean width; try 0.1)")
+    p.add_argument("--max-width", type=float, default=None, metavar="POINTS",
+                   help="leave out pictures whose mean interval width is larger")
+    p.add_argument("--time-limit", type=float, default=20.0, help="seconds for the optimiser (default 20)")
+    p.set_defaults(run=_run_select)
+
+
+def _run_select(args) -> int:
+    from .selection import (Request, exclude, parse_amount, parse_range, read_exclusions, read_pool, select,
+                            write_result)
+    from .selection.report import check_out
+
+    check_out(args.out)
+    request = Request(sets=args.sets, size=args.size, ranges=tuple(parse_range(r) for r in args.ranges),
+                      differ=parse_amount(args.differ, "--differ") if args.differ else None,
+                      match=tuple(parse_amount(m, "--match", 0.3) for m in args.match), alpha=args.alpha,
+                      prefer_sure=args.prefer_sure, max_width=args.max_width, time_limit_s=args.time_limit)
+    pool = exclude(read_pool(args.scores), read_exclusions(args.exclude))
+    if request.prefer_sure and not pool.has_widths:
+        raise UsageError("--prefer-sure needs prediction intervals in the scores file (predict with a calibrated "
+                         "model)")
+    result = select(pool, request)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    written = write_result(result, args.out)
+    from .selection.report import markdown
+
+    print(markdown(result))
+    print(f"wrote {', '.join(str(p) for p in written)}")
     return EXIT_OK
 
 
@@ -410,7 +520,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"picaffect {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_build, _add_train, _add_evaluate, _add_features, _add_experiment, _add_predict, _add_retrain,
-                _add_export, _add_demo, _add_serve):
+                _add_export, _add_calibrate, _add_select, _add_demo, _add_serve):
         add(sub)
     return p
 

@@ -17,9 +17,9 @@ from .errors import PicaffectError, UsageError
 from .runtime import allocator_env
 
 # Commands that need the training extra (torch, pandas, ...); `predict` and `demo` run without it.
-TRAIN_COMMANDS = {"build", "train", "evaluate", "experiment", "retrain", "export"}
+TRAIN_COMMANDS = {"build", "train", "evaluate", "experiment", "retrain", "export", "calibrate"}
 # Commands that run torch whatever their options; `predict` runs it on the torch backend only.
-HEAVY_COMMANDS = {"train", "experiment", "evaluate", "features", "retrain", "demo", "serve"}
+HEAVY_COMMANDS = {"train", "experiment", "evaluate", "features", "retrain", "demo", "serve", "calibrate"}
 
 
 def check_extras(command: str) -> None:
@@ -27,6 +27,8 @@ def check_extras(command: str) -> None:
     if command in TRAIN_COMMANDS and (find_spec("torch") is None or find_spec("pandas") is None):
         raise UsageError(f"`picaffect {command}` needs the training extra: pip install 'picaffect[train]' "
                          f"(this install scores pictures only)")
+    if command == "select" and any(find_spec(m) is None for m in ("scipy", "pandas", "matplotlib")):
+        raise UsageError("`picaffect select` needs scipy, pandas and matplotlib: pip install 'picaffect[select]'")
 
 
 def wants_allocator(argv: list[str], parse: Callable[[list[str]], Namespace]) -> bool:

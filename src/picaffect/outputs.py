@@ -51,15 +51,27 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return out
 
 
+INTERVALS = ["valence_low", "valence_high", "arousal_low", "arousal_high"]
+
+
 def output_columns(rows: list[dict[str, Any]]) -> list[str]:
-    extra = [k for k in ("valence_scaled", "arousal_scaled") if rows and k in rows[0]]
-    return COLUMNS[:3] + extra + COLUMNS[3:]
+    """path, valence, arousal, the interval bounds (a calibrated model), the *_scaled values, quadrant, error."""
+    first = rows[0] if rows else {}
+    intervals = [k for k in INTERVALS if k in first]
+    extra = [f"{k}_scaled" for k in ("valence", "arousal", *intervals) if f"{k}_scaled" in first]
+    return COLUMNS[:3] + intervals + extra + COLUMNS[3:]
 
 
-def output_meta(model: str, scaled: str | None = None) -> dict[str, Any]:
-    """What every output states about itself: the model, the 1..9 scale, and any extra scale."""
+def output_meta(model: str, scaled: str | None = None, level: float | None = None) -> dict[str, Any]:
+    """What every output states about itself: the model, the 1..9 scale, any extra scale, and the coverage of
+    the prediction intervals (None: the model is not calibrated and rows have none)."""
     text = f"picaffect {__version__}, model {model}: valence and arousal on the 1..9 SAM scale"
-    return {"model": model, "scale": "1..9", "scaled": scaled,
+    if level is not None:
+        text += (f"; *_low / *_high: {level:.0%} prediction intervals (conformal, calibrated leaving one source out), "
+                 f"clipped to the scale")
+    else:
+        text += "; no prediction intervals (the model is not calibrated)"
+    return {"model": model, "scale": "1..9", "scaled": scaled, "interval_level": level,
             "description": text + (f"; *_scaled columns on {scaled}" if scaled else "")}
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .atomic import replace_atomically
 from .scale import SAM
 
 QUADRANT_LABELS = ((2.2, 8.6, "unpleasant, activated"), (7.8, 8.6, "pleasant, activated"),
@@ -20,10 +21,11 @@ QUADRANT_LABELS = ((2.2, 8.6, "unpleasant, activated"), (7.8, 8.6, "pleasant, ac
 
 
 def _save(fig: Figure, path: Path, dpi: int = 110) -> Path:
+    """Save whole or not at all: a reader never opens half a figure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    return replace_atomically(path, lambda temp: fig.savefig(temp, dpi=dpi, bbox_inches="tight", format=fmt))
 
 
 def _circumplex_axes(ax: Axes, xlabel: str = "valence (1 unpleasant .. 9 pleasant)",
@@ -79,6 +81,11 @@ def labelled_circumplex(rows: Sequence[dict], path: Path,
     for r in rows:
         if r.get("error"):
             continue
+        if r.get("valence_low") is not None:  # a calibrated model: the prediction intervals as error bars
+            ax.errorbar(r["valence"], r["arousal"], xerr=[[r["valence"] - r["valence_low"]],
+                                                          [r["valence_high"] - r["valence"]]],
+                        yerr=[[r["arousal"] - r["arousal_low"]], [r["arousal_high"] - r["arousal"]]],
+                        fmt="none", ecolor="grey", alpha=0.35, lw=1)
         ax.scatter(r["valence"], r["arousal"], s=30)
         label = Path(str(r.get("path") or "")).stem.split("_", 1)[-1]
         ax.annotate(label, (r["valence"], r["arousal"]), fontsize=8, xytext=(4, 3), textcoords="offset points")
@@ -111,4 +118,19 @@ def rating_histograms(valence: np.ndarray, arousal: np.ndarray, path: Path) -> P
         ax.hist(values, bins=32, range=(SAM.min, SAM.max), color=colour)
         ax.set(xlabel=f"{name} (1..9)", title=f"{name} ({len(values)} pictures)")
     axes[0].set_ylabel("pictures")
+    return _save(fig, path, dpi=120)
+
+
+def selected_sets(pool: np.ndarray, sets: Sequence[np.ndarray], path: Path, title: str = "Selected sets") -> Path:
+    """Chosen stimulus sets on the valence-arousal plane over the pool they came from, each set's mean marked."""
+    fig = Figure(figsize=(6.8, 6.2))
+    ax = fig.subplots()
+    ax.scatter(pool[:, 0], pool[:, 1], s=4, color="lightgrey", label=f"pool ({len(pool)})")
+    for k, values in enumerate(sets, 1):
+        points = ax.scatter(values[:, 0], values[:, 1], s=14, alpha=0.85, label=f"set {k} ({len(values)})")
+        mean = values.mean(axis=0)
+        ax.scatter([mean[0]], [mean[1]], s=160, marker="X", color=points.get_facecolor()[0], edgecolor="black")
+    _circumplex_axes(ax)
+    ax.set_title(title + " (X: set means)")
+    ax.legend(fontsize=8, markerscale=1.5)
     return _save(fig, path, dpi=120)

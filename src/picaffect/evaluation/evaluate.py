@@ -3,7 +3,11 @@
 Writes ``metrics.json`` (shaped for scripts), ``report.md`` (tables in the form of
 the thesis's 8.1 and 8.3), ``predictions.csv`` and plots, and returns the metrics.
 Every figure comes with the baselines a reader needs to judge it: the RMSE of
-predicting the training mean and the SAGR of predicting the commoner sign.
+predicting the training mean and the SAGR of predicting the commoner sign. A
+calibrated model (``picaffect calibrate``) is also judged on its prediction
+intervals: per split, per source and pooled, the share of ratings inside their
+interval and the mean width, beside the width of a constant interval that reaches
+the same coverage on the same rows (``conformal.coverage_block``).
 """
 from __future__ import annotations
 
@@ -18,9 +22,11 @@ from ..data.dataset import RatedImages, make_loader
 from ..errors import UsageError
 from ..inference import Predictor
 from ..jsonsafe import jsonable
+from ..inference.intervals import INTERVAL_COLUMNS
 from ..metrics import summarize
 from ..names import SPLITS_OR_ALL, check
 from ..plots import predicted_vs_true, prediction_errors
+from .conformal import coverage_block
 from .markdown import metrics_markdown
 from .reliability import noise_ceilings
 
@@ -31,18 +37,32 @@ def predict_dataset(predictor: Predictor, dataset: RatedImages, batch_size: int 
     Unclipped on purpose: an evaluation describes the network as it is (a model
     early in training predicts below 1, and clipping would hide it).
     """
-    out = [predictor.score_images(images) for images, _ in make_loader(dataset, batch_size, shuffle=False)]
-    return np.concatenate(out) if out else np.empty((0, 2), np.float32)
+    return predict_dataset_with_intervals(predictor, dataset, batch_size)[0]
+
+
+def predict_dataset_with_intervals(predictor: Predictor, dataset: RatedImages, batch_size: int = 64,
+                                   level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, 2) unclipped ratings and (rows, 4) interval bounds at ``level`` (NaN without calibration)."""
+    ratings, bounds = [], []
+    for images, _ in make_loader(dataset, batch_size, shuffle=False):
+        r, b = predictor.score_with_intervals(images, level=level)
+        ratings.append(r)
+        bounds.append(b)
+    if not ratings:
+        return np.empty((0, 2), np.float32), np.empty((0, 4))
+    return np.concatenate(ratings), np.concatenate(bounds)
 
 
 def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[str] = "validation",
              out: str | Path | None = None, by_source: bool = False, batch_size: int = 64, device: str = "cpu",
-             n_boot: int = 1000, seed: int = 0) -> dict:
+             n_boot: int = 1000, seed: int = 0, level: float = 0.9) -> dict:
     """Evaluate ``model_ref`` (a run folder, or a shipped model's name) on split(s) of ``data``.
 
     ``split`` is train, test, validation, ``all`` (every kept row as one block), or a
     list of them. ``by_source`` adds one block per source, over the rows evaluated,
     each with the noise ceiling of its r where the source publishes rating SD and N.
+    A calibrated model adds ``intervals``: coverage and widths at ``level`` per split,
+    per source and pooled.
     """
     names = [split] if isinstance(split, str) else list(split)
     for name in names:
@@ -50,17 +70,32 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, not {batch_size}")
     # torch, as training scores its test split: the same numerics, and any dataset image size
-    scorer = Predictor.from_pretrained(model_ref, device=device, backend="torch")
+    scorer = Predictor.from_pretrained(model_ref, device=device, backend="torch", level=level)
+    calibrated = scorer.calibration is not None
     train_y = RatedImages(data, "train").targets.numpy()
     result: dict = {"model": str(model_ref), "dataset": str(data), "splits": {}}
+    if calibrated:
+        result["intervals"] = {"level": level, "calibration": _calibration_note(scorer.calibration), "splits": {},
+                               "by_source": {}}
     frames = []
     for name in names:
         dataset = RatedImages(data, name)
-        predictions = predict_dataset(scorer, dataset, batch_size)
+        predictions, bounds = predict_dataset_with_intervals(scorer, dataset, batch_size, level)
         result["splits"][name] = summarize(dataset.targets.numpy(), predictions, train_y=train_y, n_boot=n_boot,
                                            seed=seed)
-        frames.append(dataset.rows.assign(valence_pred=predictions[:, 0], arousal_pred=predictions[:, 1]))
+        frame = dataset.rows.assign(valence_pred=predictions[:, 0], arousal_pred=predictions[:, 1])
+        if calibrated:
+            result["intervals"]["splits"][name] = coverage_block(dataset.targets.numpy(), predictions, bounds)
+            frame = frame.assign(**{f"{c}": bounds[:, j] for j, c in enumerate(INTERVAL_COLUMNS)})
+        frames.append(frame)
     rows = pd.concat(frames, ignore_index=True)
+    if calibrated:
+        y, yhat = rows[["valence", "arousal"]].to_numpy(), rows[["valence_pred", "arousal_pred"]].to_numpy()
+        b = rows[list(INTERVAL_COLUMNS)].to_numpy()
+        result["intervals"]["pooled"] = coverage_block(y, yhat, b)
+        for source in rows["source"].unique():
+            mask = (rows["source"] == source).to_numpy()
+            result["intervals"]["by_source"][source] = coverage_block(y[mask], yhat[mask], b[mask])
     if by_source:
         y = rows[["valence", "arousal"]].to_numpy()
         yhat = rows[["valence_pred", "arousal_pred"]].to_numpy()
@@ -79,7 +114,8 @@ def write_outputs(out: Path, result: dict, rows: pd.DataFrame) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(jsonable(result), indent=2) + "\n")
     (out / "report.md").write_text(metrics_markdown(result))
-    table = rows[["id", "source", "split", "valence", "arousal", "valence_pred", "arousal_pred"]]
+    table = rows[["id", "source", "split", "valence", "arousal", "valence_pred", "arousal_pred",
+                  *(c for c in INTERVAL_COLUMNS if c in rows.columns)]]
     table = table.rename(columns={"valence": "valence_true", "arousal": "arousal_true"})
     table.to_csv(out / "predictions.csv", index=False, float_format="%.4f")
     y = rows[["valence", "arousal"]].to_numpy()
@@ -87,3 +123,10 @@ def write_outputs(out: Path, result: dict, rows: pd.DataFrame) -> None:
     predicted_vs_true(y, yhat, out / "predicted_vs_true.png")
     prediction_errors(y, yhat, out / "circumplex.png")
 
+
+def _calibration_note(calibration) -> dict:
+    """What the report says about where the intervals come from (never the scores themselves)."""
+    info = calibration.info
+    return {"adaptive": calibration.adaptive, "rows": calibration.n,
+            "protocol": (info.get("protocol") or {}).get("name"), "dataset": info.get("dataset"),
+            "sources": info.get("sources")}

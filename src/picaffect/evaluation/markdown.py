@@ -79,6 +79,8 @@ def metrics_markdown(result: dict) -> str:
         out.append(markdown_table(["source", "n", "RMSE", "CC", "SAGR", "valence r (≤ c)", "arousal r (≤ c)", "valence CCC",
                           "arousal CCC", "valence slope", "arousal slope", "valence RMSE", "arousal RMSE",
                           "RMSE of mean"], rows))
+    if result.get("intervals"):
+        out.append(intervals_markdown(result["intervals"]))
     return "\n".join(out)
 
 
@@ -100,3 +102,30 @@ def _with_ci(block: dict) -> list[str]:
             cell += f" [{fmt(ci[key][0])}, {fmt(ci[key][1])}]"
         cells.append(cell)
     return cells
+
+
+def intervals_markdown(intervals: dict) -> str:
+    """The prediction intervals' coverage and widths, per split, per source and pooled."""
+    level = intervals["level"]
+    note = intervals.get("calibration") or {}
+    out = [f"\n## Prediction intervals ({level:.0%})\n",
+           f"Calibration: protocol `{note.get('protocol')}`, {note.get('rows')} held-out rows "
+           f"({', '.join(f'{k} {v}' for k, v in (note.get('sources') or {}).items())}), "
+           f"{'adaptive widths (error head)' if note.get('adaptive') else 'constant width'}. *coverage*: the share of "
+           f"ratings inside their interval; *constant*: the mean width of prediction ± c with c chosen on these rows "
+           f"to reach the same coverage (an oracle); *ratio* below 1: the adaptive intervals are narrower on average. "
+           f"Rows whose source the calibration saw are not a test of coverage on new pictures: "
+           f"`picaffect calibrate` reports coverage on each held-out source.\n"]
+    rows = []
+    blocks = [(f"split {k}", v) for k, v in intervals.get("splits", {}).items()]
+    blocks += [(f"source {k}", v) for k, v in intervals.get("by_source", {}).items()]
+    if "pooled" in intervals:
+        blocks.append(("pooled", intervals["pooled"]))
+    for name, block in blocks:
+        for dim in ("valence", "arousal"):
+            d = block[dim]
+            rows.append([name, str(block["n"]), dim, fmt(d["coverage"]), fmt(d["mean_width"]),
+                         fmt(d["constant_width_same_coverage"]), fmt(d.get("width_vs_constant"))])
+    out.append(markdown_table(["rows", "n", "dimension", "coverage", "mean width", "constant, same coverage",
+                               "ratio"], rows))
+    return "\n".join(out)

@@ -2,7 +2,10 @@
 
 Each backend has ``spec`` (a ``ModelSpec``) and ``run(images, tta)``: uint8 pictures
 (N, 3, size, size), as numpy or torch, -> the network's raw outputs (N, 2) as a
-float32 numpy array; ``spec.decode`` turns them into 1..9 ratings. Neither imports
+float32 numpy array; ``spec.decode`` turns them into 1..9 ratings. A calibrated
+model (``picaffect calibrate``) also has ``calibration``, and
+``run_with_difficulty`` gives its error head's (N, 2) difficulty beside the
+outputs (None for a model without an error head). Neither imports
 torch at module level: the ONNX path (``Predictor`` with ``backend="onnx"``,
 ``picaffect predict`` with the shipped default) never loads torch at all.
 
@@ -25,7 +28,11 @@ import numpy as np
 
 from ..errors import CheckpointError, UsageError
 from ..names import BACKENDS
+<<<<<<< HEAD
 from .locate import shipped_onnx_path
+=======
+from .intervals import DIFFICULTY_OUTPUT, Calibration, from_onnx_metadata
+>>>>>>> issue21
 from .spec import ModelSpec
 
 ONNX_FORMAT = "picaffect.onnx"
@@ -100,7 +107,8 @@ class TorchBackend:
     """A torch network (eval mode, batch norms folded, channels-last) on one device."""
     name = "torch"
 
-    def __init__(self, model, spec: ModelSpec, device: Any = "cpu") -> None:
+    def __init__(self, model, spec: ModelSpec, device: Any = "cpu", calibration: Calibration | None = None,
+                 error_head: dict | None = None) -> None:
         import torch
 
         self.device = torch.device(device)
@@ -109,6 +117,12 @@ class TorchBackend:
             model = model.fuse_for_inference()
         self.model = model.to(self.device).to(memory_format=torch.channels_last)
         self.spec = spec
+        self.calibration = calibration
+        self.with_difficulty = None
+        if error_head is not None:
+            from .forward import WithDifficulty
+
+            self.with_difficulty = WithDifficulty(self.model, error_head["weight"], error_head["bias"]).to(self.device)
 
     def run(self, images, tta: bool = False) -> np.ndarray:
         import torch
@@ -119,8 +133,23 @@ class TorchBackend:
             images = torch.from_numpy(np.asarray(images))
         return outputs(self.model, to_input(images, self.spec, self.device), tta).cpu().numpy()
 
+<<<<<<< HEAD
     def release_memory(self) -> None:
         """Nothing to do: torch hands freed CPU tensors back to the C allocator at once."""
+=======
+    def run_with_difficulty(self, images, tta: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """``run``'s outputs and the error head's difficulty (None without one), from one forward pass."""
+        if self.with_difficulty is None:
+            return self.run(images, tta), None
+        import torch
+
+        from .forward import outputs_and_difficulty, to_input
+
+        if not isinstance(images, torch.Tensor):
+            images = torch.from_numpy(np.asarray(images))
+        y, d = outputs_and_difficulty(self.with_difficulty, to_input(images, self.spec, self.device), tta)
+        return y.cpu().numpy(), d.cpu().numpy()
+>>>>>>> issue21
 
 
 class OnnxBackend:
@@ -151,18 +180,34 @@ class OnnxBackend:
         self.spec = spec_from_metadata(meta, where)
         self.model_name = name or meta.get("picaffect.model_name", "model")
         self.input_name = self.session.get_inputs()[0].name
+        # Files from before calibration existed have one output and no calibration: they predict, without intervals.
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.calibration = from_onnx_metadata(meta, self.output_names, where)
+        self.has_difficulty = DIFFICULTY_OUTPUT in self.output_names
 
     def run(self, images, tta: bool = False) -> np.ndarray:
+        return self.run_with_difficulty(images, tta)[0]
+
+    def run_with_difficulty(self, images, tta: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """The (N, 2) outputs and, from a calibrated file, its (N, 2) ``difficulty`` output (else None)."""
         x = np.asarray(images)
         size = self.spec.size
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2:] != (size, size):
             raise UsageError(f"the ONNX model takes pictures of shape (N, 3, {size}, {size}), not {x.shape}")
+<<<<<<< HEAD
         # uint8 (a transposed view, usually) to scaled float32 in one pass over the pixels
         x = np.multiply(x, np.float32(self.spec.input_scale), out=np.empty(x.shape, np.float32), casting="unsafe")
         y = self.session.run(None, {self.input_name: x})[0]
+=======
+        x = x.astype(np.float32, order="C")
+        x *= np.float32(self.spec.input_scale)
+        got = self.session.run(None, {self.input_name: x})
+>>>>>>> issue21
         if tta:
-            y = (y + self.session.run(None, {self.input_name: np.ascontiguousarray(x[..., ::-1])})[0]) / 2
-        return y.astype(np.float32, copy=False)
+            mirrored = self.session.run(None, {self.input_name: np.ascontiguousarray(x[..., ::-1])})
+            got = [(a + b) / 2 for a, b in zip(got, mirrored)]
+        difficulty = got[self.output_names.index(DIFFICULTY_OUTPUT)] if self.has_difficulty else None
+        return got[0].astype(np.float32, copy=False), difficulty
 
     def release_memory(self) -> None:
         """Give back what onnxruntime's memory arena grew to for the largest batch so far.

@@ -9,7 +9,8 @@ training recipe can never change what a shipped model predicts.
      "spec": {"architecture": "efficientnet_lite0", "arguments": {...}, "size": 224,
               "input_scale": 1/255, "output_scale": 4.0, "output_offset": 5.0},
      "weights": {...state dict...}, "metadata": {...},
-     "training": {...}}   # only in a training run's last.pt / best.pt: optimiser, epoch, config
+     "training": {...},   # only in a training run's last.pt / best.pt: optimiser, epoch, config
+     "calibration": {...}}  # only after `picaffect calibrate`: conformal scores, error head (intervals.py)
 
 Files are written atomically (temporary file, fsync, rename), so a reader never
 sees half a file even if the writer is killed. Checkpoints of picaffect 0.1
@@ -100,7 +101,7 @@ def export(source: str | Path, out: str | Path, *, half: bool = True,
            metadata: dict[str, Any] | None = None) -> Path:
     """A slim copy for shipping: the model part only (no optimiser or training state), fp16 by default."""
     record = read(source)
-    slim = {k: record[k] for k in ("format", "version", "spec", "metadata")}
+    slim = {k: record[k] for k in ("format", "version", "spec", "metadata", "calibration") if k in record}
     slim["weights"] = {k: v.half() if half and v.is_floating_point() else v for k, v in record["weights"].items()}
     slim["metadata"] = {**record.get("metadata", {}), **(metadata or {})}
     out = Path(out)

@@ -47,3 +47,37 @@ def pooled_features(model: torch.nn.Module, images: torch.Tensor, spec: ModelSpe
     if tta:
         f = (f + model.forward_head(model.forward_features(x.flip(-1)), pre_logits=True).float()) / 2
     return f.cpu()
+
+
+class WithDifficulty(torch.nn.Module):
+    """A picaffect network plus its calibration's error head: pictures -> (outputs (N, 2), difficulty (N, 2)).
+
+    The difficulty is exp(pooled features @ weight.T + bias) (``intervals.py``), on the
+    same pooled features the network's own linear head reads, so it costs one small
+    matrix product: the fast default path keeps its speed. The ONNX export traces this
+    module, which gives the file its second output, ``difficulty``.
+    """
+
+    def __init__(self, model: torch.nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("weight", weight.detach().float().clone())
+        self.register_buffer("bias", bias.detach().float().clone())
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        head = self.model.head
+        outputs = head.fc(head.dropout(pooled))
+        return outputs, torch.exp(torch.nn.functional.linear(pooled.float(), self.weight, self.bias))
+
+
+@torch.no_grad()
+def outputs_and_difficulty(model: WithDifficulty, x: torch.Tensor, tta: bool = False
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``outputs`` with the error head's difficulty beside it, both averaged with the mirror image when ``tta``."""
+    y, d = model(x)
+    y, d = y.float(), d.float()
+    if tta:
+        y2, d2 = model(x.flip(-1))
+        y, d = (y + y2.float()) / 2, (d + d2.float()) / 2
+    return y, d

@@ -6,6 +6,12 @@ input scaling, output mapping to 1..9) and the model's name are in the file's
 ``metadata_props`` (``backends.onnx_metadata``), so onnxruntime alone, or any
 other ONNX runtime, can score pictures with it.
 
+A calibrated checkpoint (``picaffect calibrate``) gives the graph a second output,
+``difficulty`` (N, 2), its error head on the pooled features, and the calibration's
+scores go into ``metadata_props`` as ``picaffect.calibration`` (JSON): an ONNX file
+then gives intervals as the checkpoint does. Runtimes that read only the first
+output, and picaffect versions from before calibration, score such a file as before.
+
 The graph is exported without folding batch norms (onnxruntime folds them when it
 loads the file, as ``fuse_for_inference`` does for torch). Weights that are exact
 in float16 (the shipped fp16 checkpoints) are stored as float16 with a Cast to
@@ -23,6 +29,7 @@ import numpy as np
 from ..atomic import write_bytes_atomically
 from ..errors import UsageError
 from .backends import ONNX_INPUT, ONNX_OUTPUT, onnx_metadata
+from .intervals import DIFFICULTY_OUTPUT, ONNX_KEY, from_record
 
 OPSET = 17
 
@@ -45,10 +52,18 @@ def to_onnx_bytes(source: str | Path, name: str | None = None, metadata: dict[st
 
     record = read(source)
     model, spec = build_model(record, source)
+    calibration, head = from_record(record, str(source))
+    outputs = [ONNX_OUTPUT]
+    if head is not None:
+        from .forward import WithDifficulty
+
+        model = WithDifficulty(model, head["weight"], head["bias"]).eval()
+        outputs.append(DIFFICULTY_OUTPUT)
     example = torch.zeros(2, 3, spec.size, spec.size)
     buffer = io.BytesIO()
-    export_kwargs = dict(input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT], opset_version=OPSET,
-                         dynamic_axes={ONNX_INPUT: {0: "batch"}, ONNX_OUTPUT: {0: "batch"}}, do_constant_folding=True)
+    export_kwargs = dict(input_names=[ONNX_INPUT], output_names=outputs, opset_version=OPSET,
+                         dynamic_axes={ONNX_INPUT: {0: "batch"}, **{o: {0: "batch"} for o in outputs}},
+                         do_constant_folding=True)
     # PRESERVE on a model in eval mode: batch norms stay BatchNormalization nodes in inference form (the
     # EVAL default folds them into the convolutions, which makes the fp16 weights inexact in the file).
     export_kwargs["training"] = torch.onnx.TrainingMode.PRESERVE
@@ -65,7 +80,13 @@ def to_onnx_bytes(source: str | Path, name: str | None = None, metadata: dict[st
     _fp16_where_exact(proto)
     extra = {**dict(record.get("metadata") or {}), **(metadata or {})}
     extra.pop("trained_with", None)  # a training config, not needed to score (and may be large)
-    for key, value in onnx_metadata(spec, name or Path(source).stem, extra).items():
+    properties = onnx_metadata(spec, name or Path(source).stem, extra)
+    if calibration is not None:
+        properties[ONNX_KEY] = calibration.to_json()
+        if head is not None:
+            properties["picaffect.output"] += (f"; '{DIFFICULTY_OUTPUT}': (N, 2) the error head's difficulty, which "
+                                               f"scales the calibration's interval half-widths")
+    for key, value in properties.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name = "picaffect"

@@ -35,6 +35,7 @@ from ..scale import SAM, Scale, rescale
 from .locate import resolve_model
 from .backends import OnnxBackend, TorchBackend, choose, cpu_count, onnx_file
 from .onnx_export import to_onnx_bytes
+from .intervals import DEFAULT_LEVEL, INTERVAL_COLUMNS, check_level, empty_bounds
 from .spec import ModelSpec
 
 PictureLike = Union[str, Path, Image.Image, np.ndarray]
@@ -46,16 +47,29 @@ def quadrant(valence: float, arousal: float) -> str:
            f"{'activated' if arousal >= SAM.midpoint else 'calm'}"
 
 
-def failed_row(reason: str) -> dict[str, Any]:
-    """The row of a picture that could not be scored: every value None, and why."""
-    return {"valence": None, "arousal": None, "quadrant": None, "error": reason}
+def failed_row(reason: str, calibrated: bool = False) -> dict[str, Any]:
+    """The row of a picture that could not be scored: every value None (interval bounds too, for a
+    calibrated model, so that every row has the same keys), and why."""
+    return {"valence": None, "arousal": None, **dict.fromkeys(INTERVAL_COLUMNS if calibrated else ()),
+            "quadrant": None, "error": reason}
 
 
 def add_scaled(row: dict[str, Any], scale: Scale) -> dict[str, Any]:
-    """Add the values on another scale (``--scale 1,7``) beside the 1..9 ones."""
-    for key in ("valence", "arousal"):
+    """Add the values on another scale (``--scale 1,7``) beside the 1..9 ones, interval bounds included."""
+    for key in ("valence", "arousal", *(c for c in INTERVAL_COLUMNS if c in row)):
         value = row.get(key)
         row[f"{key}_scaled"] = None if value is None else round(float(rescale(value, SAM, scale)), 4)
+    return row
+
+
+def rating_fields(values: Sequence[float], calibrated: bool) -> dict[str, Any]:
+    """A row's values from one line of ``predict_arrays_with_intervals``: valence, arousal, quadrant, and the
+    interval bounds when the model is calibrated (NaN bounds, which a row never shows, only without)."""
+    v, a = (round(float(t), 4) for t in values[:2])
+    row: dict[str, Any] = {"valence": v, "arousal": a}
+    if calibrated:
+        row.update({c: round(float(t), 4) for c, t in zip(INTERVAL_COLUMNS, values[2:6])})
+    row["quadrant"] = quadrant(v, a)
     return row
 
 
@@ -91,7 +105,7 @@ class Predictor:
     """
 
     def __init__(self, model: Any, spec: ModelSpec | None = None, *, name: str = "model",
-                 device: Any = "cpu", workers: int | None = None) -> None:
+                 device: Any = "cpu", workers: int | None = None, level: float = DEFAULT_LEVEL) -> None:
         if isinstance(model, (OnnxBackend, TorchBackend)):
             self.backend = model
         else:
@@ -101,6 +115,21 @@ class Predictor:
         self.spec = spec or self.backend.spec
         self.name = name
         self.workers = workers
+        self.level = level
+
+    @property
+    def calibration(self):
+        """The model's ``intervals.Calibration`` (``picaffect calibrate``), or None: then rows have no intervals."""
+        return getattr(self.backend, "calibration", None)
+
+    @property
+    def level(self) -> float:
+        """The coverage of the intervals rows carry (0.9: 90 %), between 0 and 1."""
+        return self._level
+
+    @level.setter
+    def level(self, value: float) -> None:
+        self._level = check_level(value)
 
     @property
     def model(self):
@@ -117,13 +146,15 @@ class Predictor:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "default", device: str = "auto",
-                        workers: int | None = None, backend: str = "auto") -> "Predictor":
+                        workers: int | None = None, backend: str = "auto",
+                        level: float = DEFAULT_LEVEL) -> "Predictor":
         """A shipped model by name (``default``), a training run folder, a checkpoint or an ONNX file.
 
         ``backend``: ``onnx`` (onnxruntime, CPU, no torch), ``torch``, or ``auto``: ONNX
         when an ONNX file is at hand and no GPU is asked for or present (the faster one
         on a CPU), else torch. ``onnx`` with a torch checkpoint converts it in memory
-        (needs torch and onnx).
+        (needs torch and onnx). ``level``: the coverage of the prediction intervals of a
+        calibrated model (rows of an uncalibrated one have none).
         """
         kind = choose(name_or_path, backend, device)
         if kind == "onnx":
@@ -134,11 +165,17 @@ class Predictor:
                 source: Path | bytes = to_onnx_bytes(resolve_model(name_or_path), name=str(name_or_path))
             else:
                 source = path
-            return cls(OnnxBackend(source, name=str(name_or_path)), name=str(name_or_path), workers=workers)
-        from .checkpoint import load_model  # here: torch, which the onnx backend does without
+            return cls(OnnxBackend(source, name=str(name_or_path)), name=str(name_or_path), workers=workers,
+                       level=level)
+        from .checkpoint import build_model, read
+        from .intervals import from_record
 
-        model, spec = load_model(resolve_model(name_or_path))
-        return cls(model, spec, name=str(name_or_path), device=pick_device(device), workers=workers)
+        path = resolve_model(name_or_path)
+        record = read(path)
+        model, spec = build_model(record, path)
+        calibration, head = from_record(record, str(path))
+        backend_ = TorchBackend(model, spec, pick_device(device), calibration=calibration, error_head=head)
+        return cls(backend_, name=str(name_or_path), workers=workers, level=level)
 
     @property
     def backend_name(self) -> str:
@@ -153,6 +190,16 @@ class Predictor:
     def score_images(self, images: Any, tta: bool = False) -> np.ndarray:
         """uint8 (N, 3, H, W) (numpy or torch) -> (N, 2) float32 ratings on 1..9, unclipped (for evaluation)."""
         return self.spec.decode(self.backend.run(images, tta)).astype(np.float32, copy=False)
+
+    def score_with_intervals(self, images: Any, tta: bool = False, level: float | None = None
+                             ) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (N, 3, H, W) -> (N, 2) unclipped ratings and (N, 4) interval bounds on 1..9 at ``level``
+        (default ``self.level``): valence_low, valence_high, arousal_low, arousal_high; NaN without calibration."""
+        outputs, difficulty = self.backend.run_with_difficulty(images, tta)
+        ratings = self.spec.decode(outputs).astype(np.float32, copy=False)
+        if self.calibration is None:
+            return ratings, empty_bounds(len(ratings))
+        return ratings, self.calibration.bounds(ratings, difficulty, self.level if level is None else level)
 
     def predict_arrays(self, arrays: np.ndarray, tta: bool = False) -> np.ndarray:
         """(N, size, size, 3) uint8 -> (N, 2) (valence, arousal) on 1..9, clipped to the scale."""
@@ -174,11 +221,15 @@ class Predictor:
         The one place a score becomes a row: ``predict_stream`` and the service both take
         their rows from here, so a key added here reaches every answer.
         """
-        rows = []
-        for pair in self.predict_arrays(arrays, tta):
-            v, a = (round(float(t), 4) for t in pair)
-            rows.append({"valence": v, "arousal": a, "quadrant": quadrant(v, a), "error": None})
-        return rows
+        calibrated = self.calibration is not None
+        return [{**rating_fields(values, calibrated), "error": None}
+                for values in self.predict_arrays_with_intervals(arrays, tta)]
+
+    def predict_arrays_with_intervals(self, arrays: np.ndarray, tta: bool = False) -> np.ndarray:
+        """(N, size, size, 3) uint8 -> (N, 6): valence, arousal (clipped to 1..9), then the bounds of their
+        ``self.level`` intervals (``INTERVAL_COLUMNS``; NaN when the model has no calibration)."""
+        ratings, bounds = self.score_with_intervals(np.ascontiguousarray(arrays).transpose(0, 3, 1, 2), tta)
+        return np.concatenate([np.clip(ratings, SAM.min, SAM.max), bounds], axis=1)
 
     def predict_stream(self, pictures: Iterable[PictureLike], batch_size: int = 32,
                        tta: bool = False) -> Iterator[dict[str, Any]]:
@@ -209,14 +260,16 @@ class Predictor:
         scored = iter(self.rows_for_arrays(np.stack(good), tta) if good else [])
         for picture, array in batch:
             path = str(picture) if isinstance(picture, (str, Path)) else None
-            yield {"path": path, **(failed_row(array) if isinstance(array, str) else next(scored))}
+            yield {"path": path, **(failed_row(array, self.calibration is not None) if isinstance(array, str) else next(scored))}
 
     def predict(self, pictures: PictureLike | Sequence[PictureLike], batch_size: int = 32, tta: bool = False,
                 scale: Scale | None = None) -> dict[str, Any] | list[dict[str, Any]]:
         """Score one picture (a dict) or several (a list or tuple of them: a list of dicts, batched).
 
         Values are on 1..9; with ``scale`` the dicts also carry ``valence_scaled`` and
-        ``arousal_scaled`` on that scale. A picture that cannot be read raises
+        ``arousal_scaled`` on that scale. A calibrated model's dicts carry ``valence_low``,
+        ``valence_high``, ``arousal_low``, ``arousal_high``: the ``self.level`` prediction
+        interval, clipped to the scale (and scaled with ``scale`` too). A picture that cannot be read raises
         ``ImageProblem`` here; ``predict_stream`` reports it in the row instead.
         """
         single = not isinstance(pictures, (list, tuple))

@@ -194,12 +194,13 @@ async def _score(state: ServiceState, uploads: list[Upload], target: Scale | Non
             raise Refused(504, "timeout", f"scoring took longer than {settings.timeout_s:g} s; the server is "
                                           f"overloaded or the pictures too many",
                           {"Retry-After": str(settings.retry_after_s)}) from None
+    calibrated = getattr(state.predictor, "calibration", None) is not None  # rows carry interval bounds
     rows, it = [], iter(scored)
     for upload, p in zip(uploads, prepared):
-        row = {"name": upload.name, **(failed_row(p) if isinstance(p, str) else next(it))}
+        row = {"name": upload.name, **(failed_row(p, calibrated) if isinstance(p, str) else next(it))}
         rows.append(add_scaled(row, target) if target else row)
     answer = {"model": state.model_name, "scale": "1..9", "scaled": str(target) if target else None,
-              "predictions": rows}
+              "interval_level": state.predictor.level if calibrated else None, "predictions": rows}
     if not arrays:
         return refusal(415, "no_picture", "none of the uploads is a picture that can be read", **answer)
     return answer

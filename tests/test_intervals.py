@@ -1,0 +1,110 @@
+"""Prediction intervals: conformal coverage on problems with a known answer, and the calibration's storage."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from picaffect.errors import CheckpointError, UsageError
+from picaffect.evaluation.conformal import coverage_block, fit_calibration, leave_one_source_out_check
+from picaffect.inference.intervals import Calibration, check_level, conformal_quantile
+
+
+def heteroscedastic(n: int, seed: int, p: int = 12):
+    """Ratings whose prediction error is Gaussian with a known SD, exp(0.5 x0) for valence and
+    exp(0.4 x1) for arousal times 0.5, where x are the pictures' 'features'."""
+    g = np.random.default_rng(seed)
+    x = g.normal(size=(n, p))
+    sigma = 0.5 * np.exp(np.stack([0.5 * x[:, 0], 0.4 * x[:, 1]], axis=1))
+    y = g.uniform(3, 7, (n, 2))
+    return x, y, y - g.normal(size=(n, 2)) * sigma, sigma
+
+
+def test_conformal_quantile_is_the_order_statistic():
+    scores = np.arange(1, 10, dtype=float)[::-1]  # 9 scores, given unsorted
+    assert conformal_quantile(scores, 0.9) == 9.0       # ceil(10 * 0.9) = 9th smallest
+    assert conformal_quantile(scores, 0.5) == 5.0       # ceil(10 * 0.5) = 5th
+    assert math.isinf(conformal_quantile(scores, 0.95))  # ceil(9.5) = 10 > 9: no finite bound
+    calibration = Calibration(scores={"valence": tuple(scores), "arousal": tuple(scores)}, adaptive=False)
+    with pytest.raises(UsageError, match="at least 19 calibration rows"):
+        calibration.quantiles(0.95)
+
+
+@pytest.mark.parametrize("bad", [0, 1, 90, -0.1, "x"])
+def test_levels_outside_zero_one_are_refused(bad):
+    with pytest.raises(UsageError, match="level"):
+        check_level(bad)
+
+
+def test_normalised_conformal_covers_and_adapts_on_a_known_problem():
+    """Errors N(0, sigma(x)^2) with sigma known: the 90 % intervals hold 90 % of fresh ratings, their half-widths
+    follow sigma (1.645 sigma is the narrowest interval that covers 90 % of each picture's ratings), and they are
+    narrower on average than a constant interval of the same coverage."""
+    x, y, yhat, _ = heteroscedastic(3000, 0)
+    sources = np.repeat(["a", "b", "c"], 1000)
+    calibration, head, _ = fit_calibration(x, y - yhat, sources)
+    assert calibration.adaptive and head is not None and calibration.n == 3000
+    xt, yt, yht, sigma = heteroscedastic(20000, 1)
+    bounds = calibration.bounds(yht, head(xt), 0.9)
+    block = coverage_block(yt, yht, bounds)
+    for j, dim in enumerate(("valence", "arousal")):
+        assert 0.87 <= block[dim]["coverage"] <= 0.93, block
+        assert block[dim]["width_vs_constant"] < 0.95, block
+        half = (bounds[:, 2 * j + 1] - bounds[:, 2 * j]) / 2
+        inside = (bounds[:, 2 * j] > 1) & (bounds[:, 2 * j + 1] < 9)  # unclipped rows
+        ratio = half[inside] / sigma[inside, j]
+        assert 1.645 * 0.85 < np.median(ratio) < 1.645 * 1.2
+        assert np.corrcoef(half[inside], sigma[inside, j])[0, 1] > 0.8
+    # another level: the share inside follows it
+    wide = coverage_block(yt, yht, calibration.bounds(yht, head(xt), 0.5))
+    assert 0.46 <= wide["valence"]["coverage"] <= 0.54
+
+
+def test_constant_errors_give_a_plain_interval_of_the_right_coverage():
+    """Homoscedastic errors: nothing for the error head to find, so the calibration is not adaptive
+    (difficulty 1) and the interval is +- the 90 % quantile of |error| (1.645 SD)."""
+    g = np.random.default_rng(3)
+    x = g.normal(size=(1500, 8))
+    residuals = g.normal(size=(1500, 2)) * 0.7
+    calibration, head, _ = fit_calibration(x, residuals, np.repeat(["a", "b", "c"], 500))
+    assert head is None and not calibration.adaptive
+    assert calibration.quantiles(0.9) == pytest.approx([1.645 * 0.7] * 2, rel=0.08)
+    y = np.full((40000, 2), 5.0)
+    yhat = y - g.normal(size=(40000, 2)) * 0.7
+    block = coverage_block(y, yhat, calibration.bounds(yhat, None, 0.9))
+    assert 0.88 <= block["valence"]["coverage"] <= 0.92 and 0.88 <= block["arousal"]["coverage"] <= 0.92
+
+
+def test_bounds_are_clipped_to_the_scale_and_refuse_a_missing_difficulty():
+    calibration = Calibration(scores={"valence": tuple(np.linspace(0, 2, 99)), "arousal": tuple(np.linspace(0, 1, 99))},
+                              adaptive=True)
+    bounds = calibration.bounds(np.array([[8.5, 1.2], [5.0, 5.0]]), np.ones((2, 2)), 0.9)
+    assert bounds[0, 1] == 9.0 and bounds[0, 2] == 1.0  # clipped
+    assert bounds[1] == pytest.approx([5 - 1.8, 5 + 1.8, 5 - 0.9, 5 + 0.9], abs=0.03)
+    with pytest.raises(CheckpointError, match="difficulty"):
+        calibration.bounds(np.array([[5.0, 5.0]]), None)
+
+
+def test_a_calibration_round_trips_through_json():
+    calibration = Calibration(scores={"valence": (0.1, 0.5, 2.0), "arousal": (0.2, 0.3, 0.4)}, adaptive=True,
+                              info={"protocol": {"name": "refit-head"}})
+    again = Calibration.from_json(calibration.to_json())
+    assert again == calibration
+    with pytest.raises(CheckpointError, match="version"):
+        Calibration.from_dict({**calibration.to_dict(), "version": 99})
+
+
+def test_the_leave_one_source_out_check_sees_a_source_that_is_harder():
+    """Source c's errors are three times as large and nothing in the features says so: calibrated on a and b, c's
+    intervals cover far less than 90 % (the check reports it rather than hiding it), and a and b, calibrated with
+    c's large errors among their calibration rows, more than 90 %."""
+    g = np.random.default_rng(5)
+    x = g.normal(size=(1800, 6))
+    sources = np.repeat(["a", "b", "c"], 600)
+    y = g.uniform(2, 8, (1800, 2))
+    yhat = y - g.normal(size=(1800, 2)) * np.where(sources == "c", 1.5, 0.5)[:, None]
+    check = leave_one_source_out_check(y, yhat, sources, x)
+    coverage = {s: check[s]["levels"]["0.9"]["intervals"]["valence"]["coverage"] for s in "abc"}
+    assert coverage["c"] < 0.6
+    assert coverage["a"] > 0.95 and coverage["b"] > 0.95
