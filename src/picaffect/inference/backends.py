@@ -28,11 +28,8 @@ import numpy as np
 
 from ..errors import CheckpointError, UsageError
 from ..names import BACKENDS
-<<<<<<< HEAD
 from .locate import shipped_onnx_path
-=======
 from .intervals import DIFFICULTY_OUTPUT, Calibration, from_onnx_metadata
->>>>>>> issue21
 from .spec import ModelSpec
 
 ONNX_FORMAT = "picaffect.onnx"
@@ -133,10 +130,9 @@ class TorchBackend:
             images = torch.from_numpy(np.asarray(images))
         return outputs(self.model, to_input(images, self.spec, self.device), tta).cpu().numpy()
 
-<<<<<<< HEAD
     def release_memory(self) -> None:
         """Nothing to do: torch hands freed CPU tensors back to the C allocator at once."""
-=======
+
     def run_with_difficulty(self, images, tta: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """``run``'s outputs and the error head's difficulty (None without one), from one forward pass."""
         if self.with_difficulty is None:
@@ -149,7 +145,6 @@ class TorchBackend:
             images = torch.from_numpy(np.asarray(images))
         y, d = outputs_and_difficulty(self.with_difficulty, to_input(images, self.spec, self.device), tta)
         return y.cpu().numpy(), d.cpu().numpy()
->>>>>>> issue21
 
 
 class OnnxBackend:
@@ -194,15 +189,9 @@ class OnnxBackend:
         size = self.spec.size
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2:] != (size, size):
             raise UsageError(f"the ONNX model takes pictures of shape (N, 3, {size}, {size}), not {x.shape}")
-<<<<<<< HEAD
         # uint8 (a transposed view, usually) to scaled float32 in one pass over the pixels
         x = np.multiply(x, np.float32(self.spec.input_scale), out=np.empty(x.shape, np.float32), casting="unsafe")
-        y = self.session.run(None, {self.input_name: x})[0]
-=======
-        x = x.astype(np.float32, order="C")
-        x *= np.float32(self.spec.input_scale)
         got = self.session.run(None, {self.input_name: x})
->>>>>>> issue21
         if tta:
             mirrored = self.session.run(None, {self.input_name: np.ascontiguousarray(x[..., ::-1])})
             got = [(a + b) / 2 for a, b in zip(got, mirrored)]
