@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from picaffect.metrics import calibration_slope, ccc, pcc, rmse
+from picaffect.training.probe import group_folds
 
 ALPHAS = np.logspace(-1, 5, 25)
 SOURCES = ("oasis", "emotion6", "bass")
@@ -59,13 +60,6 @@ def select_on(x_tr, y_tr, x_sel, y_sel):
     r = Ridge(x_tr, y_tr)
     preds = [r.predict(x_sel, a) for a in ALPHAS]
     return r, [ALPHAS[int(np.argmin([np.mean((p[:, j] - y_sel[:, j]) ** 2) for p in preds]))] for j in range(2)]
-
-
-def group_folds(groups: np.ndarray, k: int = 5, seed: int = 0) -> np.ndarray:
-    unique = np.unique(groups)
-    np.random.default_rng(seed).shuffle(unique)
-    fold = {g: i % k for i, g in enumerate(unique)}
-    return np.array([fold[g] for g in groups])
 
 
 def cv_alphas(x, y, groups, k=5):

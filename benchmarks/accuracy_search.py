@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy_probes import LAST, SOURCES, Ridge, by_source, cv_alphas, figures, group_folds, per_dim, select_on  # noqa: E402
+from accuracy_probes import LAST, SOURCES, Ridge, by_source, cv_alphas, figures, per_dim, select_on  # noqa: E402
+
+from picaffect.atomic import replace_atomically, write_bytes_atomically  # noqa: E402
+from picaffect.jsonsafe import jsonable  # noqa: E402
+from picaffect.training.probe import group_folds  # noqa: E402
 
 BACKBONES = [("efficientnet_lite0", 224), ("efficientnet_lite0", 256), ("efficientnet_lite1", 240),
              ("efficientnet_lite1", 280), ("efficientnet_lite2", 260), ("efficientnet_lite2", 300)]
@@ -61,21 +64,7 @@ def load_state(path: Path) -> dict:
 
 def save_json(path: Path, value) -> None:
     """Atomic: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_clean(value), indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-
-
-def _clean(value):
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+    write_bytes_atomically(path, (json.dumps(jsonable(value), indent=1, allow_nan=False) + "\n").encode())
 
 
 def load_avg() -> str:
@@ -122,13 +111,15 @@ def extract(model_name: str, size: int, dataset_dir: Path, out: Path) -> dict:
         mirror.append(pooled_features(model, images.flip(-1), spec, cpu, tta=False).numpy())
     seconds = time.perf_counter() - start
     rows = dataset.rows
-    group = rows["group"].where(rows["group"].notna(), rows["id"]) if "group" in rows else rows["id"]
     text = lambda c: np.asarray(c.astype(str).tolist(), dtype=str)  # noqa: E731
-    tmp = out.with_name(out.stem + ".tmp.npz")
-    np.savez(tmp, plain=np.concatenate(plain).astype(np.float32), mirror=np.concatenate(mirror).astype(np.float32),
-             ratings=dataset.targets.numpy(), id=text(rows["id"]), source=text(rows["source"]),
-             split=text(rows["split"]), group=text(group))
-    os.replace(tmp, out)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as f:
+            np.savez(f, plain=np.concatenate(plain).astype(np.float32), mirror=np.concatenate(mirror).astype(np.float32),
+                     ratings=dataset.targets.numpy(), id=text(rows["id"]), source=text(rows["source"]),
+                     split=text(rows["split"]), group=np.asarray(dataset.groups.tolist(), dtype=str))
+
+    replace_atomically(out, write)
     return {"rows": len(rows), "seconds": round(seconds, 1), "images_per_s": round(2 * len(rows) / seconds, 1),
             "load": load_avg()}
 
@@ -327,9 +318,7 @@ def write_table(state: dict, out: Path, command: str) -> None:
               "|---|---|---|---|---|"]
     for key, v in state["features"].items():
         lines.append(f"| {key} | {v['rows']} | {v['seconds']} | {v['images_per_s']} | {v['load']} |")
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out)
+    write_bytes_atomically(out, ("\n".join(lines) + "\n").encode())
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,18 @@ def sklearn_photo(name: str, side: int):
     left, top = (w - side) // 2, (h - side) // 2
     img = img.crop((left, top, left + side, top + side))
     return torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div(255).unsqueeze(0)
+
+
+class SlowPredictor:
+    """The Predictor's public face with a model that takes its time, recording each batch it scores;
+    ``extra`` keys go into every row (new keys of a predictor's rows must reach the answers)."""
+
+    def __init__(self, predictor, delay: float, extra: dict | None = None) -> None:
+        self.spec, self.name, self.delay, self.batches = predictor.spec, predictor.name, delay, []
+        self.extra = extra or {}
+
+    def rows_for_arrays(self, arrays, tta=False):
+        self.batches.append(len(arrays))
+        time.sleep(self.delay)
+        return [{"valence": 5.0, "arousal": 5.0, "quadrant": "pleasant-activated", "error": None, **self.extra}
+                for _ in arrays]

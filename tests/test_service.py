@@ -6,13 +6,14 @@ import io
 import json
 import re
 import threading
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from conftest import SlowPredictor
 
 pytest.importorskip("fastapi", reason="the 'serve' extra (fastapi) is not installed")
 pytest.importorskip("python_multipart", reason="the 'serve' extra (python-multipart) is not installed")
@@ -167,19 +168,6 @@ def test_a_full_queue_is_503_with_retry_after(predictor):
     with TestClient(create_app(predictor, Settings(max_memory_bytes=1000))) as c:
         r = c.post("/v1/predict", files=upload(("p.jpg", picture_bytes()),))
         assert r.status_code == 503 and "retry-after" in r.headers
-
-
-class SlowPredictor:
-    """The Predictor's public face with a model that takes its time, recording its batches."""
-
-    def __init__(self, predictor, delay: float) -> None:
-        self.spec, self.name, self.delay, self.batches = predictor.spec, predictor.name, delay, []
-
-    def rows_for_arrays(self, arrays, tta=False):
-        self.batches.append(len(arrays))
-        time.sleep(self.delay)
-        return [{"valence": 5.0, "arousal": 5.0, "quadrant": "pleasant-activated", "error": None}
-                for _ in arrays]
 
 
 def test_scoring_timeout_is_504(predictor):

@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import SlowPredictor
+
 pytest.importorskip("fastapi", reason="the 'serve' extra (fastapi) is not installed")
 pytest.importorskip("uvicorn", reason="the 'serve' extra (uvicorn) is not installed")
 with warnings.catch_warnings():  # Starlette's notice that its test client will move to httpx2
@@ -230,24 +232,11 @@ def test_extreme_scales_are_400(predictor, scale):
         assert r.status_code == 200 and -100 <= r.json()["predictions"][0]["valence_scaled"] <= 100
 
 
-class SlowPredictor:
-    """The Predictor's public face with a model that takes its time, recording each batch it scores."""
-
-    def __init__(self, predictor, delay: float) -> None:
-        self.spec, self.name, self.delay, self.batches = predictor.spec, predictor.name, delay, []
-
-    def rows_for_arrays(self, arrays, tta=False):
-        self.batches.append(len(arrays))
-        time.sleep(self.delay)
-        return [{"valence": 5.0, "arousal": 5.0, "quadrant": "pleasant-activated", "error": None,
-                 "valence_low": 4.0, "valence_high": 6.0} for _ in arrays]
-
-
 def test_requests_whose_client_left_are_not_scored(predictor):
     """Issue 19.4: clients that gave up after 0.15 s still had their pictures scored."""
     import httpx
 
-    slow = SlowPredictor(predictor, 3.0)
+    slow = SlowPredictor(predictor, 3.0, {"valence_low": 4.0, "valence_high": 6.0})
     settings = Settings(batch_wait_ms=0)
     with LiveServer(create_app(slow, settings), settings) as live:
         base = f"http://127.0.0.1:{live.port}"

@@ -115,6 +115,14 @@ class RatedImages(Dataset):
     def image_size(self) -> int:
         return int(self.images.shape[1])
 
+    @property
+    def groups(self) -> np.ndarray:
+        """Each row's group of near-duplicate pictures (OASIS themes), as text; a row without one is its own
+        group. Cross-validation folds keep a group together, as the ``group`` split does."""
+        rows = self.rows
+        group = rows["group"].where(rows["group"].notna(), rows["id"]) if "group" in rows else rows["id"]
+        return group.astype(str).to_numpy()
+
 
 def keep_batch(batch):
     """Collate for ``RatedImages``: ``__getitems__`` already returns a stacked batch."""

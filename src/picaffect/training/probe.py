@@ -64,17 +64,23 @@ class _Ridge:
         return w, self.y_mean - self.mean @ w
 
 
-def _cv_ridge(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per output, the penalty with the lowest out-of-fold squared error, and those out-of-fold predictions."""
-    oof = np.zeros((len(ALPHAS),) + y.shape)
+def _out_of_fold(x: np.ndarray, y: np.ndarray, folds: np.ndarray, penalties: list[np.ndarray]) -> np.ndarray:
+    """(len(penalties), rows, outputs) predictions of each row by a ridge fitted on the other folds, one SVD
+    a fold for every set of penalties (one penalty per output in each)."""
+    oof = np.zeros((len(penalties),) + y.shape)
     for f in np.unique(folds):
         fit, hold = folds != f, folds == f
         ridge = _Ridge(x[fit], y[fit])
-        for i, alpha in enumerate(ALPHAS):
-            w, b = ridge.weights(np.full(y.shape[1], alpha))
+        for i, alphas in enumerate(penalties):
+            w, b = ridge.weights(alphas)
             oof[i, hold] = x[hold] @ w + b
-    errors = ((oof - y[None]) ** 2).sum(1)
-    best = errors.argmin(0)
+    return oof
+
+
+def _cv_ridge(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per output, the penalty with the lowest out-of-fold squared error, and those out-of-fold predictions."""
+    oof = _out_of_fold(x, y, folds, [np.full(y.shape[1], alpha) for alpha in ALPHAS])
+    best = ((oof - y[None]) ** 2).sum(1).argmin(0)
     return ALPHAS[best], np.stack([oof[best[j], :, j] for j in range(y.shape[1])], 1)
 
 
@@ -111,22 +117,17 @@ def fit_ridge_probe(model: torch.nn.Module, train: RatedImages, test: RatedImage
     result: dict = {"fit": fit, "recalibrate": recalibrate}
     if fit == "train":
         w, b, result = _fit_on_test_choice(x_train, y_train, x_test, test, spec, result)
-        x_fit, y_fit, groups = x_train, y_train, _groups(train)
+        x_fit, y_fit, groups = x_train, y_train, train.groups
     else:
         x_fit = np.concatenate([x_train, x_test])
         y_fit = np.concatenate([y_train, spec.encode(test.targets).numpy().astype(np.float64)])
-        groups = np.concatenate([_groups(train), _groups(test)])
+        groups = np.concatenate([train.groups, test.groups])
         alphas, oof = _cv_ridge(x_fit, y_fit, group_folds(groups))
         w, b = _Ridge(x_fit, y_fit).weights(alphas)
         result.update(alpha=[float(a) for a in alphas], cv_rmse=float(np.sqrt(np.mean((oof - y_fit) ** 2))))
     if recalibrate:
         if fit == "train":
-            folds = group_folds(groups)
-            oof = np.zeros_like(y_fit)
-            for f in np.unique(folds):
-                ridge = _Ridge(x_fit[folds != f], y_fit[folds != f])
-                wf, bf = ridge.weights(np.full(y_fit.shape[1], result["alpha"]))
-                oof[folds == f] = x_fit[folds == f] @ wf + bf
+            oof = _out_of_fold(x_fit, y_fit, group_folds(groups), [np.full(y_fit.shape[1], result["alpha"])])[0]
         lines = [_line(oof[:, j], y_fit[:, j]) for j in range(y_fit.shape[1])]
         result["recalibration"] = [{"intercept": a, "slope": s} for a, s in lines]
         w = w * np.array([s for _, s in lines])
@@ -136,11 +137,6 @@ def fit_ridge_probe(model: torch.nn.Module, train: RatedImages, test: RatedImage
         head.bias.copy_(torch.from_numpy(b).float())
     return result
 
-
-def _groups(dataset: RatedImages) -> np.ndarray:
-    rows = dataset.rows
-    group = rows["group"].where(rows["group"].notna(), rows["id"]) if "group" in rows else rows["id"]
-    return group.astype(str).to_numpy()
 
 
 def _fit_on_test_choice(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, test: RatedImages,

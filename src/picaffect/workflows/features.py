@@ -73,10 +73,9 @@ def extract_features(model_ref: str, data: str | Path, out: str | Path, *, split
             "arguments": {k: v for k, v in spec.arguments.items() if k != "config"}, "size": spec.size,
             "tta": tta, "dataset": str(data), "split": split, "rows": int(len(rows)), "width": int(feats.shape[1]),
             "seconds": round(seconds, 1)}
-    group = rows["group"].where(rows["group"].notna(), rows["id"]) if "group" in rows else rows["id"]
     def text(column) -> np.ndarray:  # fixed-width unicode, so that np.load needs no pickle
         return np.asarray(column.astype(str).tolist(), dtype=str)
 
     np.savez(out, features=feats, ratings=dataset.targets.numpy(), id=text(rows["id"]), source=text(rows["source"]),
-             split=text(rows["split"]), group=text(group), meta=np.array(json.dumps(meta)))
+             split=text(rows["split"]), group=np.asarray(dataset.groups.tolist(), dtype=str), meta=np.array(json.dumps(meta)))
     return meta
