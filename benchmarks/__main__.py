@@ -31,6 +31,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--smoke", action="store_true", help="toy sizes and a synthetic set: checks the bench runs")
     p.add_argument("--max-load", type=float, default=0.5, help="refuse at or above this 1-minute load average")
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the load to fall before refusing")
+    p.add_argument("--settle", type=float, default=None,
+                   help="seconds to wait before each benchmark for the load to fall under --max-load (240; smoke 0)")
     p.add_argument("--busy-ok", action="store_true", help="run on a busy machine anyway (the results say so)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per benchmark (1500; smoke 300)")
     args = p.parse_args(argv)
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     path, results = runner.run_all(
         chosen, python=sys.executable, timeout_s=timeout, max_load=args.max_load, smoke=args.smoke, command=command,
         started=started, load_at_start=load, out=out,
+        settle_s=args.settle if args.settle is not None else (0 if args.smoke else 240),
         dataset={"sets": list(sets), "size": size, "path": str(train_data) if train_data else None, "built": built})
     failed = [b["name"] for b in results["benchmarks"] if b["status"] != "ok"]
     noisy = [b["name"] for b in results["benchmarks"] if b["quiet"] is False]

@@ -3,10 +3,12 @@
 A figure from a machine other jobs were using describes the jobs, not picaffect. The
 load average cannot tell them apart during a benchmark (it counts the benchmark's own
 work), so each benchmark is also charged with ``others_cpu``: the cores that processes
-outside the benchmark used while it ran, from the kernel's CPU counters (/proc/stat)
-less the CPU time of this process and its reaped descendants. The runner makes itself a
-child subreaper, so that daemons a benchmark leaves behind (Ray's workers) are reaped
-by it and counted as the benchmark's, not as someone else's.
+outside the benchmark used while it ran. A sampler walks /proc twice a second and adds
+up the CPU time of every user-space process that does not descend from the runner;
+the runner makes itself a child subreaper, so that daemons a benchmark starts (Ray's
+raylet and workers, which detach from their parent) stay its descendants and count as
+the benchmark's own, not as someone else's. A foreign process that starts and ends
+between two samples is missed, which a half-second period makes a small loss.
 """
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ import importlib.metadata
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,20 +96,69 @@ def describe(python: str = sys.executable) -> dict:
             "git": _git()}
 
 
-def _busy_seconds() -> float | None:
-    """CPU seconds every process on the machine has used since boot (None without /proc/stat)."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+def _processes() -> dict[int, tuple[int, int, int]]:
+    """Every user-space process now: pid -> (parent pid, start time, CPU ticks used); kernel threads left out."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # ended while we looked
+            continue
+        ppid = int(fields[1])
+        if ppid == 2 or int(entry.name) == 2:  # kthreadd and its children: the kernel's own work
+            continue
+        table[int(entry.name)] = (ppid, int(fields[19]), int(fields[11]) + int(fields[12]))
+    return table
 
 
-def _own_seconds() -> float:
-    """CPU seconds of this process and its reaped descendants."""
-    self_, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return self_.ru_utime + self_.ru_stime + children.ru_utime + children.ru_stime
+def _descendants(table: dict[int, tuple[int, int, int]], root: int) -> set[int]:
+    """``root`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = {root}, [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+class OthersSampler:
+    """CPU seconds used by processes outside this process's tree, sampled from /proc in a background thread."""
+
+    def __init__(self, period_s: float = 0.5):
+        self.period_s, self.root = period_s, os.getpid()
+        self.ticks = 0
+        self.last = {(pid, start): cpu for pid, (_, start, cpu) in _processes().items()}
+        self.known = set(self.last)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def sample(self) -> None:
+        table = _processes()
+        ours = _descendants(table, self.root)
+        for pid, (_, start, cpu) in table.items():
+            key = (pid, start)
+            seen = self.last.get(key, 0)  # a process born since the last look used all of its CPU since
+            if pid not in ours:
+                self.ticks += max(0, cpu - seen)
+            self.last[key] = cpu
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.sample()
+
+    def stop(self) -> float:
+        """Seconds of CPU the others used since the start."""
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+        return self.ticks / os.sysconf("SC_CLK_TCK")
 
 
 def become_subreaper() -> bool:
@@ -143,19 +194,16 @@ def reap_orphans(grace_s: float = 10.0) -> int:
 class Meter:
     """Started before a benchmark, read after it: wall time, load averages, and the others' CPU meanwhile."""
     wall: float
-    busy: float | None
-    own: float
     load_before: float | None
+    others: OthersSampler | None
 
     @classmethod
     def start(cls) -> "Meter":
-        return cls(time.perf_counter(), _busy_seconds(), _own_seconds(), load_average())
+        sampler = OthersSampler() if Path("/proc/self/stat").is_file() else None
+        return cls(time.perf_counter(), load_average(), sampler)
 
     def read(self) -> dict:
         seconds = time.perf_counter() - self.wall
-        busy = _busy_seconds()
-        others = None
-        if busy is not None and self.busy is not None and seconds > 0:
-            others = max(0.0, ((busy - self.busy) - (_own_seconds() - self.own)) / seconds)
+        others = self.others.stop() / seconds if self.others is not None and seconds > 0 else None
         return {"seconds": round(seconds, 1), "load_before": self.load_before, "load_after": load_average(),
                 "others_cpu": None if others is None else round(others, 3)}

@@ -75,7 +75,11 @@ def plan(data: Path, sets: tuple[str, ...], train_data: Path, smoke: bool, peer_
         ]
     return [
         Benchmark("build", "bench_build.py", ["--data", str(data), "--sets", ",".join(sets), "--size", "150"]),
-        Benchmark("train", "bench_train.py", ["--data", str(train_data), *peer]),
+        # torch.compile is left out of the full run: its first steps compile for about 5 minutes across the four
+        # models and it was slower than eager bf16 for every one (results/thesis/NOTES.md); `bench_train.py`
+        # still measures it when asked with --configs.
+        Benchmark("train", "bench_train.py", ["--data", str(train_data), "--configs",
+                                              "fp32_nchw,fp32_channels_last,bf16_channels_last", *peer]),
         Benchmark("inference", "bench_inference.py", ["--steps", "3", "--device", "cpu"]),
         Benchmark("predict", "bench_predict.py", ["--photos", str(photos), "--n", "256"]),
         Benchmark("serve", "bench_serve.py", ["--clients", "40", "--requests", "5"]),
@@ -153,14 +157,25 @@ def quiet(entry: dict, max_load: float) -> bool | None:
 
 
 def run_all(benchmarks: list[Benchmark], *, python: str, timeout_s: float, max_load: float, smoke: bool,
-            command: str, started: str, load_at_start: float | None, dataset: dict, out: Path) -> tuple[Path, dict]:
-    """Every benchmark in turn; the results file is rewritten after each, so an interrupted run keeps its rows."""
+            command: str, started: str, load_at_start: float | None, dataset: dict, out: Path,
+            settle_s: float = 0.0) -> tuple[Path, dict]:
+    """Every benchmark in turn; the results file is rewritten after each, so an interrupted run keeps its rows.
+
+    Before each benchmark it waits up to ``settle_s`` for the 1-minute load average to fall under ``max_load``:
+    the average decays over minutes, so right after a benchmark that kept both cores busy it still reads near 2
+    although nothing runs, and a row measured then would look busy when it was not (or be, if something else
+    had started meanwhile)."""
     results = {"schema": 1, "smoke": smoke, "command": command, "started": started, "finished": None,
                "max_load": max_load, "load_at_start": load_at_start, "machine": machine.describe(python),
                "dataset": dataset, "benchmarks": []}
     path = write_results(results, out)
     for bench in benchmarks:
-        print(f"== {bench.name}: {bench.shown()}  (load {machine.load_average():.2f})", flush=True)
+        waited = time.monotonic()
+        load = wait_for_idle(max_load, settle_s)
+        waited = time.monotonic() - waited
+        settled = f", after {waited:.0f} s for it to settle" if waited >= 1 else ""
+        print(f"== {bench.name}: {bench.shown()}  (load {load if load is None else round(load, 2)}{settled})",
+              flush=True)
         entry = run_one(bench, python, timeout_s)
         entry["quiet"] = quiet(entry, max_load)
         results["benchmarks"].append(entry)
