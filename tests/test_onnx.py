@@ -67,6 +67,31 @@ def test_shipped_onnx_matches_torch_on_the_demo_photographs(photos):
     assert [r["valence"] for r in rows_t] == pytest.approx([r["valence"] for r in rows_o], abs=2e-4)
 
 
+def test_same_padding_moves_into_the_convolutions(tmp_path):
+    """Lite's TF "SAME" Pads are folded into each Conv's pads (no Pad left), at even and odd sizes alike."""
+    import torch
+
+    from picaffect import models
+    from picaffect.inference import model_record, save_atomic
+    from picaffect.inference.onnx_export import export_onnx
+
+    assert not [n for n in onnx.load(str(shipped_onnx_path("default"))).graph.node if n.op_type == "Pad"], \
+        "the shipped default.onnx has Pad nodes: rerun `make default-onnx`"
+    torch.manual_seed(0)
+    model = models.create("efficientnet_lite0", pretrained=None).eval()
+    for size in (64, 67):  # 64: pads (0, 1) on every stride-2 conv; 67: odd sizes along the way, (1, 1) too
+        spec = ModelSpec(architecture="efficientnet_lite0", size=size, output_scale=4.0, output_offset=5.0)
+        ckpt = save_atomic(model_record(model, spec), tmp_path / f"lite{size}.pt")
+        out = export_onnx(ckpt, tmp_path / f"lite{size}.onnx")
+        graph = onnx.load(str(out)).graph
+        assert not [n for n in graph.node if n.op_type == "Pad"]
+        assert any(list(a.ints) != [0, 0, 0, 0] for n in graph.node if n.op_type == "Conv" for a in n.attribute
+                   if a.name == "pads")
+        x = np.random.default_rng(size).integers(0, 256, (3, 3, size, size)).astype(np.uint8)
+        torch_p, onnx_p = Predictor.from_pretrained(ckpt, device="cpu"), Predictor.from_pretrained(out)
+        np.testing.assert_allclose(onnx_p.score_images(x), torch_p.score_images(x), atol=1e-4, rtol=0)
+
+
 def test_export_cli_writes_an_onnx_file_that_scores_alone(checkpoint, photos, tmp_path, capsys):
     out = tmp_path / "tiny.onnx"
     assert main(["export", str(checkpoint), str(out)]) == 0

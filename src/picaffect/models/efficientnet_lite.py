@@ -154,7 +154,10 @@ class Conv2dSame(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._dynamic:
-            ih, iw = x.shape[-2:]
+            # Plain ints: an ONNX export records the padding as constants for its one input size, and
+            # onnxruntime then folds each Pad into its Conv (which keeps the fast blocked layout); a Pad
+            # computed from Shape nodes at run time cost about a third of the network's time.
+            ih, iw = int(x.shape[-2]), int(x.shape[-1])
             kh, kw = self.kernel_size
             sh, sw = self.stride
             pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
