@@ -179,8 +179,9 @@ def table(results: dict, source: str) -> str:
         f"{m['cores']} cores ({m['cpu'] or 'CPU'}; {', '.join(m['cpu_flags']) or 'no listed vector flags'}), "
         f"{m['memory_gb']} GB, torch {libs.get('torch')}, onnxruntime {libs.get('onnxruntime')}; results in "
         f"`{source}`, this table by `python scripts/bench_table.py`. *Measured* gives the 1-minute load average "
-        f"before each benchmark (it counts the bench's own previous work) and *others*: the cores that processes "
-        f"outside the bench used meanwhile; **busy** marks a row where they used {results['max_load']} or more.",
+        f"before each benchmark (the bench waits for it to settle under {results['max_load']} after the previous "
+        f"one) and *others*: the cores that processes outside the bench used meanwhile (sampled from /proc by "
+        f"process tree); **busy** marks a row where they used {results['max_load']} or more.",
         "",
         "The absolute figures are this machine's: on another CPU they scale roughly with the cores and the vector "
         "units (bf16 gains need AVX512-BF16 or AMX; without them fp32 is the faster choice), and on a GPU training "
