@@ -9,7 +9,7 @@ PEER_VENV ?= .venv-peer
 PEER_PYTHON ?= $(if $(wildcard $(PEER_VENV)/.installed),$(PEER_VENV)/bin/python)
 BENCH_ARGS ?=
 
-.PHONY: demo test test-all default-model default-onnx clean bench bench-table peer-venv
+.PHONY: accurate-model demo test test-all default-model default-onnx clean bench bench-table peer-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ clean:
 default-model: $(VENV)/.installed
 	$(VENV)/bin/picaffect retrain configs/default.yaml
 	$(MAKE) default-onnx
+
+# The shipped `accurate` model (Lite1 at 240 and 280 px and Lite2 at 300 px, one ridge readout) and its ONNX
+# twin: about 15 minutes on 2 cores. Slower to score than the default, more accurate (MODEL_CARD.md).
+accurate-model: $(VENV)/.installed
+	$(VENV)/bin/picaffect retrain configs/accurate.yaml
+	$(VENV)/bin/picaffect export src/picaffect/weights/accurate.pt src/picaffect/weights/accurate.onnx
 
 # The shipped default as ONNX, for the torch-free predict path (run after changing weights/default.pt).
 default-onnx: $(VENV)/.installed

@@ -116,6 +116,14 @@ def test_experiment_thesis_budget_stop_and_report_only(tmp_path, capsys):
     capsys.readouterr()
     assert main(args + ["--report-only"]) == 0
     assert ": training" not in capsys.readouterr().out and (tmp_path / "exp" / "report.md").is_file()
+    # on a machine without the run's folder (a later sitting), the report keeps the run, marked as carried
+    (tmp_path / "exp" / "runs" / "emosepar-modern-bf16").rename(tmp_path / "elsewhere")
+    assert main(args + ["--report-only"]) == 0
+    carried = json.loads((tmp_path / "exp" / "results.json").read_text())["runs"]
+    assert [r["name"] for r in carried] == ["emosepar-modern-bf16"] and carried[0]["epochs_run"] == 2
+    assert "earlier results.json" in carried[0]["carried"]
+    report = (tmp_path / "exp" / "report.md").read_text()
+    assert "Carried from an earlier report" in report and "emosepar-modern-bf16" in report
 
 
 def test_experiment_cross_dataset_smoke(tmp_path):

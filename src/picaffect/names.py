@@ -17,6 +17,8 @@ MODEL_CLASSES: dict[str, str] = {
     "efficientnet_lite0": "efficientnet_lite:EfficientNetLite0",
     "efficientnet_lite1": "efficientnet_lite:EfficientNetLite1",
     "efficientnet_lite2": "efficientnet_lite:EfficientNetLite2",
+    # Lite backbones at several sizes, one head (the shipped ``accurate`` model's architecture).
+    "lite_ensemble": "lite_ensemble:LiteEnsemble",
     # Any image model of the Hugging Face hub through ``transformers`` (the ``hub`` extra);
     # on the command line ``hub:ORG/NAME`` or ``hub:/local/folder``.
     "hub": "hub:HubBackbone",

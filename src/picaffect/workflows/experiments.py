@@ -34,6 +34,7 @@ import pandas as pd
 
 from ..data.layout import CACHE, MANIFEST
 from ..data.dataset import load_manifest
+from ..atomic import write_bytes_atomically
 from ..errors import UsageError
 from ..evaluation.conformal import leave_one_source_out_check, summary_rows
 from ..evaluation.evaluate import evaluate
@@ -204,10 +205,35 @@ def write_thesis_report(out: str | Path, *, device: str = "cpu", n_boot: int = 1
         loss_curves(obj["history"], out / obj["curve"],
                     f"{obj['name']}: {obj['epochs_run']} epochs, stopped: {obj['stopped']}")
         runs.append(obj)
+    runs += carried_runs(out, {run["name"] for run in runs})
+    runs.sort(key=lambda run: run["name"])
     results = {"runs": runs}
-    (out / "results.json").write_text(json.dumps(jsonable(results), indent=2, allow_nan=False) + "\n")
-    (out / "report.md").write_text(thesis_markdown(runs))
+    write_bytes_atomically(out / "results.json",
+                           (json.dumps(jsonable(results), indent=2, allow_nan=False) + "\n").encode())
+    write_bytes_atomically(out / "report.md", thesis_markdown(runs).encode())
     return results
+
+
+def carried_runs(out: Path, present: set[str]) -> list[dict]:
+    """Runs an earlier ``results.json`` in ``out`` reported whose folders are not here (nor reported again now).
+
+    The long runs of one comparison are trained over several sittings, not always on one machine: a
+    report must not lose a finished run because its folder (gigabytes of checkpoints) stayed behind.
+    Each carried run says so (``carried``); its figures are the ones measured when it was evaluated."""
+    path = out / "results.json"
+    if not path.is_file():
+        return []
+    try:
+        earlier = json.loads(path.read_text()).get("runs", [])
+    except (ValueError, AttributeError) as e:
+        raise UsageError(f"{path}: not a results file of picaffect experiment ({e}); move it away") from None
+    carried = []
+    for run in earlier:
+        if run.get("name") in present or (out / "runs" / str(run.get("name"))).is_dir():
+            continue
+        carried.append({**run, "carried": run.get("carried") or "from an earlier results.json (its run folder "
+                                                                  "is not on this machine)"})
+    return carried
 
 
 # -- the report -----------------------------------------------------------------------------------------------------
@@ -277,12 +303,16 @@ def thesis_markdown(runs: list[dict]) -> str:
     out.append("*stopped*: `patience` = the test loss stopped improving; `epochs` = the epoch limit; `budget` = the "
                "next epoch would have passed the wall-clock budget; `interrupted` = the process was ended (the "
                "figures are those of its best checkpoint).\n")
+    carried = [r["name"] for r in runs if r.get("carried")]
+    if carried:
+        out.append(f"Carried from an earlier report (trained in an earlier sitting; run folders not on this machine, "
+                   f"figures as evaluated then): {', '.join(carried)}.\n")
 
-    for recipe in dict.fromkeys(r["recipe"] for r in runs):
-        plain = [r for r in runs if r["recipe"] == recipe and r["augment"] == "none"]
-        if not plain:
-            continue
-        out.append(f"\n## Table 8.1, recipe `{recipe}`: models by split (both dimensions pooled)\n")
+    # one table per recipe and augmentation: models trained alike side by side
+    for recipe, augment in dict.fromkeys((r["recipe"], r["augment"]) for r in runs):
+        plain = [r for r in runs if r["recipe"] == recipe and r["augment"] == augment]
+        augmented = "" if augment == "none" else f", augmentation `{augment}`"
+        out.append(f"\n## Table 8.1, recipe `{recipe}`{augmented}: models by split (both dimensions pooled)\n")
         header = ["model"] + [f"{s} {m}" for s in SPLIT_ORDER for m in ("RMSE", "CC", "SAGR")]
         rows = []
         for r in plain:
