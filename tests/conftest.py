@@ -12,6 +12,18 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _onnx_cache_in_a_temporary_folder(tmp_path_factory):
+    """The tests' optimised ONNX graphs go to a folder of their own, not the user's ~/.cache (children inherit it)."""
+    saved = os.environ.get("PICAFFECT_CACHE_DIR")
+    os.environ["PICAFFECT_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        del os.environ["PICAFFECT_CACHE_DIR"]
+    else:
+        os.environ["PICAFFECT_CACHE_DIR"] = saved
+
+
 def shared_data() -> Path:
     """``../shared/data`` beside the project, or ``$PICAFFECT_DATA``."""
     return Path(os.environ.get("PICAFFECT_DATA", ROOT.parent / "shared" / "data"))

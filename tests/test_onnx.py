@@ -67,6 +67,16 @@ def test_shipped_onnx_matches_torch_on_the_demo_photographs(photos):
     assert [r["valence"] for r in rows_t] == pytest.approx([r["valence"] for r in rows_o], abs=2e-4)
 
 
+def test_shipped_accurate_model_onnx_matches_torch(photos):
+    """The second shipped model, by name, on both backends: the same ratings within 1e-4."""
+    assert shipped_onnx_path("accurate") is not None, "run `make accurate-model`"
+    torch_p = Predictor.from_pretrained("accurate", device="cpu", backend="torch")
+    onnx_p = Predictor.from_pretrained("accurate", backend="onnx")
+    assert torch_p.size == onnx_p.size == 300 and onnx_p.spec.architecture == "lite_ensemble"
+    x = arrays(torch_p, photos[:4])
+    np.testing.assert_allclose(onnx_p.score_images(x), torch_p.score_images(x), atol=1e-4, rtol=0)
+
+
 def test_same_padding_moves_into_the_convolutions(tmp_path):
     """Lite's TF "SAME" Pads are folded into each Conv's pads (no Pad left), at even and odd sizes alike."""
     import torch

@@ -179,12 +179,16 @@ def _run_experiment(args) -> int:
     return 0
 
 
+SHIPPED_MODELS_HELP = ("default (shipped, fast), accurate (shipped, about 6x slower to score), a run folder, or a "
+                       "checkpoint or ONNX file")
+
+
 def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="valence and arousal for pictures",
                        description="Score pictures with the shipped default model or a trained run. Exit status: "
                                    "0 done, 1 some pictures or named paths failed (with --strict), 2 bad input.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="picture files, folders or globs")
-    p.add_argument("--model", default="default", help="default (shipped), a run folder, or a checkpoint file")
+    p.add_argument("--model", default="default", help=SHIPPED_MODELS_HELP)
     p.add_argument("--recursive", action="store_true", help="search folders (and ** globs) recursively")
     p.add_argument("--out", type=Path, default=None, help="write FILE.csv, .json, .jsonl or .parquet")
     p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table", help="stdout format without --out")
@@ -443,7 +447,7 @@ def _add_serve(sub) -> None:
                        description="Serve the page (GET /) and the REST API (POST /v1/predict with multipart field "
                                    "'files'; GET /v1/health, /v1/model; docs at /docs). Binds to loopback unless "
                                    "--host says otherwise. Needs the 'serve' extra.")
-    p.add_argument("--model", default="default", help="default (shipped), a run folder, or a checkpoint file")
+    p.add_argument("--model", default="default", help=SHIPPED_MODELS_HELP)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to others)")
     p.add_argument("--port", type=int, default=8000)

@@ -39,9 +39,10 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 # Compute devices; ``auto`` takes CUDA when there is one.
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 # Models that ship inside the package (weights/<file>).
-SHIPPED: dict[str, str] = {"default": "default.pt"}
+# ``default`` is fast (Lite0, 224 px); ``accurate`` (configs/accurate.yaml) costs about six times as much a picture.
+SHIPPED: dict[str, str] = {"default": "default.pt", "accurate": "accurate.pt"}
 # Their ONNX twins, for the torch-free predict path (`picaffect export default src/picaffect/weights/default.onnx`).
-SHIPPED_ONNX: dict[str, str] = {"default": "default.onnx"}
+SHIPPED_ONNX: dict[str, str] = {"default": "default.onnx", "accurate": "accurate.onnx"}
 # How the network runs (inference/backends.py); ``auto`` takes the faster one at hand.
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
 # Where ``predict`` runs: in this process, or as a Ray Data job (batch/ray_job.py).

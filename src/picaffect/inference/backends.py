@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import CheckpointError, UsageError
 from ..names import BACKENDS
+from . import onnx_cache
 from .locate import shipped_onnx_path
 from .intervals import DIFFICULTY_OUTPUT, Calibration, from_onnx_metadata
 from .spec import ModelSpec
@@ -165,11 +166,10 @@ class OnnxBackend:
         # that run beside the network (Predictor.predict_stream) keep their cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         where = "ONNX model" if isinstance(source, bytes) else str(source)
-        try:
-            self.session = ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own untyped errors for unreadable files
-            raise CheckpointError(f"{where}: not a readable ONNX model ({str(e).splitlines()[0][:200]})") from None
+        cached = None if isinstance(source, bytes) else onnx_cache.entry(Path(source), ort.__version__)
+        self.session = _open_cached(cached, options) if cached is not None else None
+        if self.session is None:
+            self.session = _open(source, options, where, cached)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.metadata = meta
         self.spec = spec_from_metadata(meta, where)
@@ -212,6 +212,55 @@ class OnnxBackend:
         options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         size = self.spec.size
         self.session.run(None, {self.input_name: np.zeros((1, 3, size, size), np.float32)}, options)
+
+
+def _open_cached(cached: Path, options) -> Any:
+    """A session from the cached optimised graph (optimisation off: it is done), or None when there is none."""
+    import onnxruntime as ort
+
+    if not cached.is_file():
+        return None
+    level = options.graph_optimization_level
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        return ort.InferenceSession(str(cached), options, providers=["CPUExecutionProvider"])
+    except Exception:  # a damaged entry is a missing one: the model file itself is opened instead
+        cached.unlink(missing_ok=True)
+        return None
+    finally:
+        options.graph_optimization_level = level
+
+
+def _open(source: str | Path | bytes, options, where: str, cached: Path | None) -> Any:
+    """A session from the model itself; with ``cached``, its optimised graph is also written there."""
+    import onnxruntime as ort
+
+    partial = None
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
+            options.optimized_model_filepath = str(partial)
+        except OSError:  # no writable cache: only slower starts
+            partial = None
+    model = source if isinstance(source, bytes) else str(source)
+    try:
+        try:
+            session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception:
+            if partial is None:
+                raise
+            partial.unlink(missing_ok=True)  # perhaps the cache could not be written: once more without it
+            partial, options.optimized_model_filepath = None, ""
+            session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own untyped errors for unreadable files
+        raise CheckpointError(f"{where}: not a readable ONNX model ({str(e).splitlines()[0][:200]})") from None
+    if partial is not None:
+        try:
+            os.replace(partial, cached)  # whole or not at all: another process may be opening it
+        except OSError:
+            partial.unlink(missing_ok=True)
+    return session
 
 
 def onnx_metadata(spec: ModelSpec, name: str, extra: dict[str, Any] | None = None) -> dict[str, str]:
