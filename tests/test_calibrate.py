@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from conftest import write_learnable_set
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.inference import ModelSpec, Predictor
 from picaffect.inference.intervals import INTERVAL_COLUMNS, Calibration
-from picaffect.scale import SAM, Scale, rescale
+from picaffect.core.scale import SAM, Scale, rescale
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

@@ -6,8 +6,8 @@ from dataclasses import dataclass, fields
 
 import pytest
 
-from picaffect.arguments import add_dataclass_options, dataclass_from_options
-from picaffect.cli import main, parser
+from picaffect.app.arguments import add_dataclass_options, dataclass_from_options
+from picaffect.app.cli import main, parser
 from picaffect.training.config import TrainConfig, option, whole_number
 from picaffect.workflows.stages import STAGE_KEYS, stage_configs, stages_from_config
 

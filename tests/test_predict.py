@@ -10,10 +10,10 @@ from PIL import Image
 
 from conftest import write_image
 from picaffect import Predictor
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.data.images import ImageProblem
 from picaffect.data.pictures import collect_pictures
-from picaffect.errors import CheckpointError
+from picaffect.core.errors import CheckpointError
 from picaffect.inference import export, quadrant
 
 
@@ -50,7 +50,7 @@ def test_api_accepts_paths_pil_and_arrays(run, photos):
 
 def test_api_scale_and_errors(run, photos):
     p = Predictor.from_pretrained(run, device="cpu")
-    from picaffect.scale import Scale
+    from picaffect.core.scale import Scale
     row = p.predict(photos / "b.jpg", scale=Scale(1, 7))
     assert row["valence_scaled"] == pytest.approx((row["valence"] - 1) * 6 / 8 + 1, abs=1e-3)
     with pytest.raises(ImageProblem, match="broken.jpg"):

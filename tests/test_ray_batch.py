@@ -48,7 +48,7 @@ def test_ray_sources_from_a_table_and_cli_refusals(pictures, tmp_path, capsys):
     import pyarrow as pa
 
     from picaffect.batch.ray_job import input_paths
-    from picaffect.cli import main
+    from picaffect.app.cli import main
 
     table = tmp_path / "list.parquet"
     pq.write_table(pa.table({"file": [f"{pictures.name}/p00.jpg", str(pictures / "p01.jpg")]}), table)

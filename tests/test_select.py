@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import require_sets
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.selection import Pool, Request, SelectionError, parse_range, select
 
 stats = pytest.importorskip("scipy.stats")

@@ -22,8 +22,8 @@ with warnings.catch_warnings():  # Starlette's notice that its test client will 
     from fastapi.testclient import TestClient  # noqa: E402
 
 from picaffect import Predictor  # noqa: E402
-from picaffect.cli import main  # noqa: E402
-from picaffect.errors import UsageError  # noqa: E402
+from picaffect.app.cli import main  # noqa: E402
+from picaffect.core.errors import UsageError  # noqa: E402
 from picaffect.service import Settings, create_app  # noqa: E402
 from picaffect.service.batching import MicroBatcher, Saturated  # noqa: E402
 from picaffect.service.model_info import DEFAULT_CARD  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from picaffect.errors import ConfigError
+from picaffect.core.errors import ConfigError
 from picaffect.training.config import TrainConfig
 from picaffect.workflows.retrain import RetrainConfig
 from picaffect.workflows.stages import stage_configs, stages_from_config

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..data.images import ImageProblem, load_square
 from ..data.pictures import collect_pictures
-from ..errors import UsageError
+from ..core.errors import UsageError
 from ..inference import Predictor, quadrant
 from ..inference.backends import OnnxBackend, choose, onnx_file
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..errors import UsageError
-from ..scale import SAM
+from ..core.errors import UsageError
+from ..core.scale import SAM
 
 DIMENSIONS = ("valence", "arousal")
 

@@ -9,8 +9,8 @@ import os
 import subprocess
 import sys
 
-from ..errors import UsageError
-from ..runtime import allocator_env
+from ..core.errors import UsageError
+from ..core.runtime import allocator_env
 
 
 def under_torchrun() -> bool:

@@ -34,15 +34,15 @@ import pandas as pd
 
 from ..data.layout import CACHE, MANIFEST
 from ..data.dataset import load_manifest
-from ..errors import UsageError
+from ..core.errors import UsageError
 from ..evaluation.conformal import leave_one_source_out_check, summary_rows
 from ..evaluation.evaluate import evaluate
 from ..evaluation.markdown import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, markdown_table, triple
 from ..evaluation.reliability import noise_ceilings, r_with_ceiling
-from ..jsonsafe import jsonable
-from ..metrics import summarize
-from ..names import THESIS_MODELS
-from ..plots import loss_curves
+from ..core.jsonsafe import jsonable
+from ..core.metrics import summarize
+from ..core.names import THESIS_MODELS
+from ..core.plots import loss_curves
 from ..training.config import EXPERIMENT_DEFAULTS, TrainConfig
 from .stages import run_stages
 SPLIT_ORDER = ("train", "test", "validation")

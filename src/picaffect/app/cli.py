@@ -11,13 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 from .arguments import add_dataclass_options, dataclass_from_options, key_value, model_list, positive_int
-from .errors import PicaffectError, UsageError
+from ..core.errors import PicaffectError, UsageError
 from .launcher import check_extras, relaunch_with_allocator, wants_allocator
-from .names import AUGMENTS, BACKENDS, DEVICES, ENGINES, MODEL_HELP, SPLITS_OR_ALL, THESIS_MODELS
-from .scale import Scale
-from .training.config import EXPERIMENT_DEFAULTS, TrainConfig
+from ..core.names import AUGMENTS, BACKENDS, DEVICES, ENGINES, MODEL_HELP, SPLITS_OR_ALL, THESIS_MODELS
+from ..core.scale import Scale
+from ..training.config import EXPERIMENT_DEFAULTS, TrainConfig
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -41,8 +41,8 @@ def _add_build(sub) -> None:
 
 
 def _run_build(args) -> int:
-    from .data.build import SourceSpec, apply_options, build
-    from .data.build_report import format_report
+    from ..data.build import SourceSpec, apply_options, build
+    from ..data.build_report import format_report
 
     specs = [SourceSpec.parse(s) for s in args.source]
     apply_options(specs, args.option)
@@ -65,12 +65,12 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from .training.launch import is_main_rank, launch_torchrun, under_torchrun
+    from ..training.launch import is_main_rank, launch_torchrun, under_torchrun
 
     if args.nproc > 1 and not under_torchrun():
         launch_torchrun(args.argv, args.nproc)
         return EXIT_OK
-    from .training.engine import train
+    from ..training.engine import train
 
     summary = train(dataclass_from_options(TrainConfig, args), resume=args.resume)
     if is_main_rank():
@@ -97,8 +97,8 @@ def _add_evaluate(sub) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from .evaluation.evaluate import evaluate
-    from .evaluation.markdown import metrics_markdown
+    from ..evaluation.evaluate import evaluate
+    from ..evaluation.markdown import metrics_markdown
 
     result = evaluate(args.model, args.data, split=args.split, out=args.out, by_source=args.by == "source",
                       batch_size=args.batch_size, device=args.device, level=args.level)
@@ -128,7 +128,7 @@ def _add_features(sub) -> None:
 
 
 def _run_features(args) -> int:
-    from .workflows.features import extract_features
+    from ..workflows.features import extract_features
 
     meta = extract_features(args.model, args.data, args.out, split=args.split,
                             options=dict(args.model_option), size=args.size, tta=not args.no_tta,
@@ -164,8 +164,8 @@ def _add_experiment(sub) -> None:
 
 
 def _run_experiment(args) -> int:
-    from .workflows.experiments import run_cross_dataset, run_thesis
-    from .workflows.stages import stages_from_config
+    from ..workflows.experiments import run_cross_dataset, run_thesis
+    from ..workflows.stages import stages_from_config
 
     base = dataclass_from_options(TrainConfig, args, model=args.models[0], out=str(args.out))
     common = dict(n_boot=args.n_boot, train_runs=not args.report_only)
@@ -224,10 +224,10 @@ def _run_predict(args) -> int:
     if args.engine == "ray":
         return _run_predict_ray(args)
 
-    from .inference import Predictor
+    from ..inference import Predictor
     from .outputs import check_output_path, output_meta, render, write_predictions
 
-    from .inference.intervals import check_level
+    from ..inference.intervals import check_level
 
     scale = _parse_scale(args.scale)
     check_level(args.level)
@@ -265,7 +265,7 @@ def _run_predict(args) -> int:
 
 
 def _run_predict_ray(args) -> int:
-    from .batch.ray_job import score_with_ray
+    from ..batch.ray_job import score_with_ray
 
     if args.out is None:
         raise UsageError("--engine ray writes Parquet shards: give --out DIR/")
@@ -292,8 +292,8 @@ def _add_retrain(sub) -> None:
 
 
 def _run_retrain(args) -> int:
-    from .evaluation.markdown import metrics_markdown
-    from .workflows.retrain import retrain
+    from ..evaluation.markdown import metrics_markdown
+    from ..workflows.retrain import retrain
 
     summary = retrain(args.config, device=args.device, force=args.force)
     print(metrics_markdown(summary["final"]))
@@ -318,7 +318,7 @@ def _add_export(sub) -> None:
 
 
 def _run_export(args) -> int:
-    from .inference.shipping import export_model
+    from ..inference.shipping import export_model
 
     made_by = {"made_by": f"picaffect {__version__}: picaffect export {args.model} {args.out.name}"}
     path = export_model(args.model, args.out, fp32=args.fp32, metadata=made_by)
@@ -353,7 +353,7 @@ def _add_calibrate(sub) -> None:
 
 
 def _run_calibrate(args) -> int:
-    from .workflows.calibrate import calibrate, coverage_table
+    from ..workflows.calibrate import calibrate, coverage_table
 
     if args.onnx is not None and args.onnx.suffix.lower() != ".onnx":
         raise UsageError(f"--onnx {args.onnx}: give a file ending in .onnx")
@@ -400,9 +400,9 @@ def _add_select(sub) -> None:
 
 
 def _run_select(args) -> int:
-    from .selection import (Request, exclude, parse_amount, parse_range, read_exclusions, read_pool, select,
+    from ..selection import (Request, exclude, parse_amount, parse_range, read_exclusions, read_pool, select,
                             write_result)
-    from .selection.report import check_out
+    from ..selection.report import check_out
 
     check_out(args.out)
     request = Request(sets=args.sets, size=args.size, ranges=tuple(parse_range(r) for r in args.ranges),
@@ -417,7 +417,7 @@ def _run_select(args) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     written = write_result(result, args.out)
-    from .selection.report import markdown
+    from ..selection.report import markdown
 
     print(markdown(result))
     print(f"wrote {', '.join(str(p) for p in written)}")
@@ -477,13 +477,13 @@ def _run_serve(args) -> int:
     import ipaddress
 
     try:
-        from .service import Settings, create_app
-        from .service.server import serve
+        from ..service import Settings, create_app
+        from ..service.server import serve
     except ImportError as e:
         raise UsageError(f"picaffect serve needs the 'serve' extra ({e.name} is missing): "
                          f"pip install 'picaffect[serve]'") from None
-    from .inference import Predictor
-    from .service.settings import MB
+    from ..inference import Predictor
+    from ..service.settings import MB
 
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: give a port between 1 and 65535")
