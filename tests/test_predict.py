@@ -205,3 +205,23 @@ def test_the_pipelined_stream_keeps_order_and_gives_one_row_per_input(tmp_path):
             if want["error"] is None:
                 assert row["valence"] == pytest.approx(want["valence"], abs=1e-3)
                 assert row["arousal"] == pytest.approx(want["arousal"], abs=1e-3)
+
+
+def test_predict_paths_is_the_command_as_one_call(run, photos, tmp_path):
+    """The Python form of `picaffect predict`: the same checks first, the same notes, the same file."""
+    from picaffect.app.predict import predict_paths
+    from picaffect.core.errors import UsageError
+
+    with pytest.raises(UsageError, match="--scale seven"):  # checked before the (missing) model is loaded
+        predict_paths([photos], model=tmp_path / "no-such-model", scale="seven")
+    heard: list[str] = []
+    out = tmp_path / "scores.jsonl"
+    run_, text = predict_paths([photos], model=run, out=out, scale="1,7", device="cpu", note=heard.append)
+    assert text == "" and [r["path"].split("/")[-1] for r in run_.rows] == ["a.png", "b.jpg", "broken.jpg"]
+    assert heard[0].startswith(f"model {run} has no calibration") and any("notes.txt" in n for n in heard)
+    written = pd.read_json(out, lines=True)
+    assert len(written) == 3 and written["valence_scaled"].dropna().between(1, 7).all()
+    _, table = predict_paths([photos / "a.png"], model=run, fmt="csv", device="cpu")
+    assert table.splitlines()[0] == "path,valence,arousal,quadrant,error" and "a.png" in table
+    with pytest.raises(UsageError, match="no pictures to score"):
+        predict_paths([photos / "nothing*.jpg"], model=run, device="cpu")
