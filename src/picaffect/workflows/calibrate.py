@@ -179,6 +179,8 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
     are this model's.
     """
     start = time.perf_counter()
+    if onnx is not None and Path(onnx).suffix.lower() != ".onnx":
+        raise UsageError(f"--onnx {onnx}: give a file ending in .onnx")
     source = resolve_model(model_ref)
     out = Path(out)
     if out.suffix.lower() != ".pt":
