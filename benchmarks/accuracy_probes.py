@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from picaffect.metrics import calibration_slope, ccc, pcc, rmse
+from picaffect.core.metrics import calibration_slope, ccc, pcc, rmse
 from picaffect.training.probe import group_folds
 
 ALPHAS = np.logspace(-1, 5, 25)

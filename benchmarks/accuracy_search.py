@@ -36,8 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_probes import LAST, SOURCES, Ridge, by_source, cv_alphas, figures, per_dim, select_on  # noqa: E402
 
-from picaffect.atomic import replace_atomically, write_bytes_atomically  # noqa: E402
-from picaffect.jsonsafe import jsonable  # noqa: E402
+from picaffect.core.atomic import replace_atomically, write_bytes_atomically  # noqa: E402
+from picaffect.core.jsonsafe import jsonable  # noqa: E402
 from picaffect.training.probe import group_folds  # noqa: E402
 
 BACKBONES = [("efficientnet_lite0", 224), ("efficientnet_lite0", 256), ("efficientnet_lite1", 240),
@@ -330,8 +330,8 @@ def main() -> None:
                     help="comma-separated steps to run (default: all, in order)")
     ap.add_argument("--finetune", default=",".join(FINETUNES), help="which FINETUNES to run, in order")
     args = ap.parse_args()
-    from picaffect.runtime import tune_allocator
-    tune_allocator()  # glibc keeps freed memory: about 2x CPU speed (runtime.py says why)
+    from picaffect.core.runtime import tune_allocator
+    tune_allocator()  # glibc keeps freed memory: about 2x CPU speed (picaffect/core/runtime.py says why)
     steps = set(args.steps.split(","))
     for d in (args.work, args.work / "features", args.out):
         d.mkdir(parents=True, exist_ok=True)

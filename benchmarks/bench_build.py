@@ -32,7 +32,7 @@ def sources(data: Path, copies: int, sets: tuple[str, ...] = SETS) -> list[str]:
 def one_build(data: Path, size: int, workers: int, copies: int, sets: tuple[str, ...] = SETS) -> dict:
     """Run a build in a child process; returns its wall time and peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:
-        code = ("import resource, sys, time; from picaffect.cli import main; t = time.perf_counter(); "
+        code = ("import resource, sys, time; from picaffect.app.cli import main; t = time.perf_counter(); "
                 "rc = main(sys.argv[1:]); print('SECONDS', time.perf_counter() - t); "
                 "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
         cmd = [sys.executable, "-c", code, "build", f"{tmp}/out", *sources(data, copies, sets), "--size", str(size),
@@ -68,7 +68,7 @@ def main() -> None:
           f"peak {big['peak_mb']:.0f} MB   (1x peak {multi['peak_mb']:.0f} MB; goal < 1024 MB and flat)")
 
     if args.json:
-        from picaffect.atomic import write_bytes_atomically
+        from picaffect.core.atomic import write_bytes_atomically
 
         figures = {"sets": list(sets), "size": args.size, "workers": workers, "one_worker": single, "all_workers": multi,
                    "four_times": big, "speedup": single["seconds"] / multi["seconds"]}

@@ -74,7 +74,7 @@ def main() -> None:
               f"{cl / nchw:>9.2f}x", flush=True)
         figures["models"][name] = {"size": size, "nchw": nchw, "channels_last": cl}
     if args.json:
-        from picaffect.atomic import write_bytes_atomically
+        from picaffect.core.atomic import write_bytes_atomically
 
         write_bytes_atomically(args.json, json.dumps(figures, indent=2).encode())
 

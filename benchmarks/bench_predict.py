@@ -75,7 +75,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file (for python -m benchmarks)")
     args = p.parse_args()
     if "glibc.malloc" not in os.environ.get("GLIBC_TUNABLES", ""):
-        from picaffect.runtime import allocator_env
+        from picaffect.core.runtime import allocator_env
         env = allocator_env()
         if env is not None:  # torch measured as `picaffect predict --backend torch` runs it
             os.execve(sys.executable, [sys.executable, *sys.argv], env)
@@ -106,7 +106,7 @@ def main() -> None:
     if args.json:
         import json
 
-        from picaffect.atomic import write_bytes_atomically
+        from picaffect.core.atomic import write_bytes_atomically
 
         figures = {"pictures": len(photos), "model": args.model, "rounds": rates, "best": best,
                    "onnx_over_torch": best["onnx"] / best["torch"], "one_picture_wall_s": walls, "walls": args.walls}

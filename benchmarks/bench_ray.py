@@ -63,7 +63,7 @@ def main() -> None:
     if args.json:
         import json
 
-        from picaffect.atomic import write_bytes_atomically
+        from picaffect.core.atomic import write_bytes_atomically
 
         write_bytes_atomically(args.json, json.dumps(figures, indent=2).encode())
 

@@ -155,8 +155,8 @@ def main() -> None:
 
     # Like the `picaffect` launcher, and for both sides alike: glibc's allocator keeps freed memory, for a
     # model that runs on torch only (on ONNX the launcher leaves the allocator alone).
-    from picaffect.cli import _wants_allocator
-    from picaffect.runtime import allocator_env
+    from picaffect.app.cli import _wants_allocator
+    from picaffect.core.runtime import allocator_env
 
     env = allocator_env() if _wants_allocator(["serve", "--model", args.model, "--device", "cpu"]) else None
     if env is not None:
@@ -230,7 +230,7 @@ def main() -> None:
     if args.json:
         import json
 
-        from picaffect.atomic import write_bytes_atomically
+        from picaffect.core.atomic import write_bytes_atomically
 
         figures = {"clients": args.clients, "requests": args.requests, "per_request": args.per_request,
                    "sent": sent, "answered": answered, "wall_s": wall, "pictures_per_s": pics,

@@ -116,7 +116,7 @@ def settings_child(args: argparse.Namespace) -> None:
 
 def settings(args: argparse.Namespace) -> dict:
     """Part 1 for every model, each in a fresh process with the launcher's allocator setting."""
-    from picaffect.runtime import allocator_env
+    from picaffect.core.runtime import allocator_env
 
     env = allocator_env() or dict(os.environ)
     result = {}
@@ -252,7 +252,7 @@ def main() -> None:
                "max_steps": args.max_steps, "settings": settings(args), "end_to_end": end_to_end(args)}
     report(figures)
     if args.json:
-        from picaffect.atomic import write_bytes_atomically
+        from picaffect.core.atomic import write_bytes_atomically
 
         write_bytes_atomically(args.json, json.dumps(figures, indent=2).encode())
 

@@ -25,8 +25,8 @@ from picaffect.data.dataset import RatedImages
 from picaffect.models.layers import KerasBatchNorm2d, set_bn_momentum
 from picaffect.inference.checkpoint import ModelSpec
 from picaffect.inference.forward import to_input
-from picaffect.runtime import tune_allocator
-from picaffect.scale import CENTRED_MAPPING, RAW_MAPPING
+from picaffect.core.runtime import tune_allocator
+from picaffect.core.scale import CENTRED_MAPPING, RAW_MAPPING
 from picaffect.training.engine import epoch_batches
 from picaffect.training.recipes import make_recipe
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from picaffect.atomic import write_bytes_atomically
+from picaffect.core.atomic import write_bytes_atomically
 
 from . import machine
 

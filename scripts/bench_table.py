@@ -17,7 +17,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from picaffect.atomic import write_bytes_atomically
+from picaffect.core.atomic import write_bytes_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- bench-table:start", "<!-- bench-table:end -->"

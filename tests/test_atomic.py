@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from picaffect.atomic import folder_problem, replace_atomically, write_bytes_atomically
+from picaffect.core.atomic import folder_problem, replace_atomically, write_bytes_atomically
 
 
 def test_a_write_replaces_the_file_whole(tmp_path):

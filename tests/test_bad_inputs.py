@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import write_image
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.data.pictures import collect_pictures
 
 OPTIONS = ["--option", "s.path=file", "--option", "s.id=code", "--option", "s.scale=1,7"]
@@ -249,7 +249,7 @@ def test_predict_output_paths_refused_before_scoring(tmp_path, capsys, out, mess
 
 
 def test_output_write_that_fails_is_one_line(tmp_path):
-    from picaffect.outputs import OutputError, write_predictions
+    from picaffect.app.outputs import OutputError, write_predictions
 
     with pytest.raises(OutputError, match="cannot write /proc/x.csv"):
         write_predictions([{"path": "a", "valence": 5.0, "arousal": 5.0, "quadrant": "q", "error": None}],

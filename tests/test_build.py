@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import write_image
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.data.build import BuildError, SourceSpec, apply_options, build
 from picaffect.data.cache import open_cache
 from picaffect.data.dataset import DatasetError, RatedImages, make_loader

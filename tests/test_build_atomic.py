@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, write_image
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.data.build import BuildError, SourceSpec, build
 from picaffect.data.cache import CacheWriter, cache_build_id, open_cache
 from picaffect.data.dataset import DatasetError, RatedImages, load_manifest

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import require_sets
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.data.cache import open_cache
 
 pytestmark = pytest.mark.realdata

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from conftest import write_learnable_set
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.inference import ModelSpec, Predictor
 from picaffect.inference.intervals import INTERVAL_COLUMNS, Calibration
-from picaffect.scale import SAM, Scale, rescale
+from picaffect.core.scale import SAM, Scale, rescale
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -292,3 +292,13 @@ def test_the_cross_dataset_experiment_reports_coverage_on_each_held_out_source(t
     assert "| probe | gamma | 400 | arousal |" in intervals_markdown_section(intervals)
     table = read_predictions([tmp_path], stage="probe")
     assert len(table) == 1200 and set(table["source"]) == {"alpha", "beta", "gamma"}
+
+
+def test_a_bad_onnx_name_is_refused_before_any_work(tmp_path):
+    """The API makes the command's check: with a model that does not exist, the --onnx name is still named first."""
+    from picaffect.core.errors import UsageError
+    from picaffect.workflows.calibrate import calibrate
+
+    with pytest.raises(UsageError, match=r"--onnx .*twin\.pt: give a file ending in \.onnx"):
+        calibrate(tmp_path / "no-such-model.pt", tmp_path, tmp_path / "out.pt", onnx=tmp_path / "twin.pt")
+    assert list(tmp_path.iterdir()) == []

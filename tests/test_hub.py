@@ -11,8 +11,8 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from picaffect.cli import main  # noqa: E402
-from picaffect.errors import UsageError  # noqa: E402
+from picaffect.app.cli import main  # noqa: E402
+from picaffect.core.errors import UsageError  # noqa: E402
 from picaffect.inference import Predictor, checkpoint  # noqa: E402
 from picaffect.models import create  # noqa: E402
 

@@ -6,7 +6,7 @@ import torch
 import yaml
 
 from picaffect import models
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.models.input_size import smallest_input
 from test_retrain import write_bass_layout
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from picaffect.errors import CheckpointError, UsageError
+from picaffect.core.errors import CheckpointError, UsageError
 from picaffect.evaluation.conformal import coverage_block, fit_calibration, leave_one_source_out_check
 from picaffect.inference.intervals import Calibration, check_level, conformal_quantile
 

@@ -2,7 +2,8 @@
 
 Read statically (every ``import`` and ``from ... import`` in every module, function
 level included), so a hidden import inside a function counts as much as one at
-the top of the file. Every module has a layer, root modules included.
+the top of the file. Every module has a layer: the folder it lives in (core/, data/, ..., app/),
+or for the package's own __init__ and __main__, ``ROOT_LAYERS``; a file left at the root has none.
 """
 from __future__ import annotations
 
@@ -36,13 +37,11 @@ ALLOWED = {
     "package": {"core", "inference"},
 }
 
-# The layer of each module at the package root. A subpackage's name is its layer, so once
-# these files move into picaffect/core/ and picaffect/app/ this table is all that changes
-# (it empties but for the package itself).
+# A module's layer is the folder it lives in (picaffect/core/, picaffect/data/, ..., picaffect/app/).
+# The package root holds only these two, and any other file there is in no layer, so a test fails.
 ROOT_LAYERS = {
     "picaffect": "package",
-    **dict.fromkeys(("errors", "names", "scale", "atomic", "jsonsafe", "metrics", "plots", "runtime"), "core"),
-    **dict.fromkeys(("cli", "__main__", "arguments", "launcher", "demo", "outputs"), "app"),
+    "picaffect.__main__": "app",  # `python -m picaffect`: the command line
 }
 
 
@@ -82,12 +81,12 @@ def graph() -> dict[str, set[str]]:
 
 
 def layer(module: str) -> str | None:
-    """``picaffect.training.engine`` -> ``training``; a root module's layer from ``ROOT_LAYERS``."""
+    """``picaffect.training.engine`` -> ``training`` (its folder); ``picaffect`` and ``picaffect.__main__`` from
+    ``ROOT_LAYERS``; None for anything else at the root, or in a folder that is no layer."""
+    if module in ROOT_LAYERS:
+        return ROOT_LAYERS[module]
     parts = module.split(".")
-    root = "picaffect" if len(parts) == 1 else parts[1]
-    if len(parts) <= 2 and root in ROOT_LAYERS:
-        return ROOT_LAYERS[root]
-    return root if root in ALLOWED else None
+    return parts[1] if len(parts) > 1 and parts[1] in ALLOWED and parts[1] != "package" else None
 
 
 def test_inference_loads_no_training_evaluation_build_pandas_or_yaml():
@@ -125,9 +124,18 @@ def test_no_import_cycle_among_the_modules():
 
 
 def test_every_module_has_a_layer():
-    assert sorted(m for m in graph() if layer(m) is None) == []
-    unknown = {name for name in ROOT_LAYERS if name != "picaffect" and not (PACKAGE / f"{name}.py").is_file()}
-    assert unknown == set(), "ROOT_LAYERS names modules that are not there"
+    modules = graph()
+    assert sorted(m for m in modules if layer(m) is None) == []
+    assert set(ROOT_LAYERS) <= set(modules), "ROOT_LAYERS names modules that are not there"
+    assert {"picaffect", "picaffect.__main__", "picaffect.core.errors", "picaffect.app.cli"} <= set(modules)
+
+
+def test_the_root_holds_only_the_package_and_its_main():
+    """Every other module lives in the folder of its layer; one left at the root has no layer."""
+    assert sorted(p.name for p in PACKAGE.glob("*.py")) == ["__init__.py", "__main__.py"]
+    assert layer("picaffect.scale") is None and layer("picaffect.cli") is None
+    assert layer("picaffect.helpers.misc") is None  # a folder that is no layer
+    assert (layer("picaffect"), layer("picaffect.__main__"), layer("picaffect.core")) == ("package", "app", "core")
 
 
 def test_layers_import_one_way():
@@ -156,11 +164,11 @@ def test_the_walk_sees_hidden_and_relative_imports(tmp_path):
     assert layer("picaffect.evaluation.metrics") not in ALLOWED[layer("picaffect.training.fake")]
 
 
-def test_a_root_module_that_imports_upwards_is_caught(tmp_path):
-    """The rule reaches root modules: a core module importing training is reported."""
+def test_a_core_module_that_imports_upwards_is_caught(tmp_path):
+    """A core module importing training is reported."""
     fake = tmp_path / "scale.py"
-    fake.write_text("from .training.config import TrainConfig\n")
-    found = imports_of(fake, "picaffect.scale")
+    fake.write_text("from ..training.config import TrainConfig\n")
+    found = imports_of(fake, "picaffect.core.scale")
     assert "picaffect.training.config" in found
-    assert layer("picaffect.scale") == "core" and layer("picaffect.training.config") not in ALLOWED["core"]
-    assert layer("picaffect.cli") == "app" and "app" not in ALLOWED[layer("picaffect.service.app")]
+    assert layer("picaffect.core.scale") == "core" and layer("picaffect.training.config") not in ALLOWED["core"]
+    assert layer("picaffect.app.cli") == "app" and "app" not in ALLOWED[layer("picaffect.service.app")]

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from picaffect import models
-from picaffect.errors import UsageError
+from picaffect.core.errors import UsageError
 from picaffect.models.lite_ensemble import LiteEnsemble, parse_members, resize_matrix
 
 SMALL = "lite0@64,lite0@48,lite1@56"

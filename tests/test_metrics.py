@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import pearsonr
 
-from picaffect.metrics import (
+from picaffect.core.metrics import (
     bootstrap_ci,
     calibration_slope,
     ccc,
@@ -21,8 +21,8 @@ from picaffect.metrics import (
     sagr_majority,
     summarize,
 )
-from picaffect.jsonsafe import jsonable
-from picaffect.scale import Scale
+from picaffect.core.jsonsafe import jsonable
+from picaffect.core.scale import Scale
 
 
 # ------------------------------------------------------------------ single metrics

@@ -9,7 +9,7 @@ import torch.nn as nn
 from picaffect import models
 from picaffect.models.emosepar import Emosepar
 from picaffect.models.layers import KerasBatchNorm2d, SeparableConv2d
-from picaffect.errors import WeightsError
+from picaffect.core.errors import WeightsError
 from picaffect.models.weights import load_weights
 
 BIG = ["vgg16", "inception_v3", "xception"]
@@ -103,7 +103,7 @@ def test_every_model_splits_features_and_head_the_same_way(name):
 
 
 def test_unknown_model_or_option_is_a_usage_error():
-    from picaffect.errors import UsageError
+    from picaffect.core.errors import UsageError
 
     with pytest.raises(UsageError, match="unknown model 'resnet'"):
         models.create("resnet")

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from picaffect.cli import _wants_allocator, main
-from picaffect.demo import sample_photographs
-from picaffect.errors import CheckpointError, UsageError
+from picaffect.app.cli import _wants_allocator, main
+from picaffect.app.demo import sample_photographs
+from picaffect.core.errors import CheckpointError, UsageError
 from picaffect.inference import ModelSpec, OnnxBackend, Predictor, shipped_onnx_path
 from picaffect.inference.backends import choose
 
@@ -163,7 +163,7 @@ def test_the_launcher_reexecutes_only_for_torch():
 
 PROBE = """
 import sys
-from picaffect.cli import _wants_allocator, main
+from picaffect.app.cli import _wants_allocator, main
 assert not _wants_allocator(["predict", sys.argv[1]])
 code = main(["predict", sys.argv[1], "--format", "csv"])
 from picaffect import Predictor

@@ -8,8 +8,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from picaffect.errors import PicaffectError
-from picaffect.outputs import OutputError, check_output_path, output_meta, render, write_predictions
+from picaffect.core.errors import PicaffectError
+from picaffect.app.outputs import OutputError, check_output_path, output_meta, render, write_predictions
 
 ROWS = [
     {"path": "a, b.jpg", "valence": 6.25, "arousal": 3.5, "quadrant": "pleasant-calm", "error": None,

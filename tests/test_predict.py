@@ -10,10 +10,10 @@ from PIL import Image
 
 from conftest import write_image
 from picaffect import Predictor
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.data.images import ImageProblem
 from picaffect.data.pictures import collect_pictures
-from picaffect.errors import CheckpointError
+from picaffect.core.errors import CheckpointError
 from picaffect.inference import export, quadrant
 
 
@@ -50,7 +50,7 @@ def test_api_accepts_paths_pil_and_arrays(run, photos):
 
 def test_api_scale_and_errors(run, photos):
     p = Predictor.from_pretrained(run, device="cpu")
-    from picaffect.scale import Scale
+    from picaffect.core.scale import Scale
     row = p.predict(photos / "b.jpg", scale=Scale(1, 7))
     assert row["valence_scaled"] == pytest.approx((row["valence"] - 1) * 6 / 8 + 1, abs=1e-3)
     with pytest.raises(ImageProblem, match="broken.jpg"):
@@ -205,3 +205,23 @@ def test_the_pipelined_stream_keeps_order_and_gives_one_row_per_input(tmp_path):
             if want["error"] is None:
                 assert row["valence"] == pytest.approx(want["valence"], abs=1e-3)
                 assert row["arousal"] == pytest.approx(want["arousal"], abs=1e-3)
+
+
+def test_predict_paths_is_the_command_as_one_call(run, photos, tmp_path):
+    """The Python form of `picaffect predict`: the same checks first, the same notes, the same file."""
+    from picaffect.app.predict import predict_paths
+    from picaffect.core.errors import UsageError
+
+    with pytest.raises(UsageError, match="--scale seven"):  # checked before the (missing) model is loaded
+        predict_paths([photos], model=tmp_path / "no-such-model", scale="seven")
+    heard: list[str] = []
+    out = tmp_path / "scores.jsonl"
+    run_, text = predict_paths([photos], model=run, out=out, scale="1,7", device="cpu", note=heard.append)
+    assert text == "" and [r["path"].split("/")[-1] for r in run_.rows] == ["a.png", "b.jpg", "broken.jpg"]
+    assert heard[0].startswith(f"model {run} has no calibration") and any("notes.txt" in n for n in heard)
+    written = pd.read_json(out, lines=True)
+    assert len(written) == 3 and written["valence_scaled"].dropna().between(1, 7).all()
+    _, table = predict_paths([photos / "a.png"], model=run, fmt="csv", device="cpu")
+    assert table.splitlines()[0] == "path,valence,arousal,quadrant,error" and "a.png" in table
+    with pytest.raises(UsageError, match="no pictures to score"):
+        predict_paths([photos / "nothing*.jpg"], model=run, device="cpu")

@@ -48,7 +48,7 @@ def test_ray_sources_from_a_table_and_cli_refusals(pictures, tmp_path, capsys):
     import pyarrow as pa
 
     from picaffect.batch.ray_job import input_paths
-    from picaffect.cli import main
+    from picaffect.app.cli import main
 
     table = tmp_path / "list.parquet"
     pq.write_table(pa.table({"file": [f"{pictures.name}/p00.jpg", str(pictures / "p01.jpg")]}), table)
@@ -59,3 +59,15 @@ def test_ray_sources_from_a_table_and_cli_refusals(pictures, tmp_path, capsys):
     assert "no column 'path'" in capsys.readouterr().err
     assert main(["predict", "--engine", "ray", str(pictures)]) == 2
     assert "--out DIR/" in capsys.readouterr().err
+
+
+def test_the_job_wants_a_folder_and_says_so_before_ray_starts(tmp_path):
+    from picaffect.batch.ray_job import check_out, score_with_ray
+    from picaffect.core.errors import UsageError
+
+    assert check_out(str(tmp_path / "shards")) == tmp_path / "shards"
+    with pytest.raises(UsageError, match="give --out DIR/"):
+        check_out(None)
+    with pytest.raises(UsageError, match=r"scores\.csv should be a folder"):
+        score_with_ray([str(tmp_path)], tmp_path / "scores.csv")
+    assert not ray.is_initialized()

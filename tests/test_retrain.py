@@ -8,7 +8,7 @@ import yaml
 from PIL import Image
 
 from picaffect import Predictor
-from picaffect.cli import main
+from picaffect.app.cli import main
 
 
 def write_bass_layout(root, n=40):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import require_sets
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.selection import Pool, Request, SelectionError, parse_range, select
 
 stats = pytest.importorskip("scipy.stats")
@@ -164,3 +164,26 @@ def test_forty_negative_and_forty_positive_pictures_of_equal_arousal_from_the_sh
     assert tost_p(one["arousal"].to_numpy(), two["arousal"].to_numpy(), 0.3) < 0.05
     assert cpu < 10, f"select took {cpu:.1f} s of CPU ({wall:.1f} s wall)"
     print(f"select on 3,463 pictures: {cpu:.1f} s CPU, {wall:.1f} s wall")
+
+
+def test_the_command_as_one_call_from_python(tmp_path):
+    """`request_from_text` and `select_from_files` are what `picaffect select` runs: the same parsing (a bare
+    --match takes the 0.3 bound), the same refusal without intervals, the same five files."""
+    from picaffect.selection import request_from_text, select_from_files
+
+    request = request_from_text(size=30, differ="valence:2.5", match=["arousal"], ranges=["1:valence=..5"])
+    assert request.match == (("arousal", 0.3),) and request.differ == ("valence", 2.5)
+    assert request.ranges == (parse_range("1:valence=..5"),)
+    scores = tmp_path / "scores.csv"
+    synthetic_pool().to_csv(scores, index=False)
+    excluded = tmp_path / "exclude.txt"
+    excluded.write_text("p0003.jpg\n")
+    heard: list[str] = []
+    result, written = select_from_files(scores, tmp_path / "sets", request, exclude_files=[excluded],
+                                        note=heard.append)
+    assert sorted(p.name for p in written) == ["report.md", "sets.csv", "sets.png", "statistics.json", "summary.csv"]
+    assert "excluded 1 pictures" in heard and "photos/p0003.jpg" not in set(pd.read_csv(written[0])["picture"])
+    assert [len(m) for m in result.selection.members] == [30, 30]
+    with pytest.raises(SelectionError, match="--prefer-sure needs prediction intervals"):
+        select(Pool(synthetic_pool().rename(columns={"path": "picture"}), "synthetic"),
+               request_from_text(differ="valence:2", prefer_sure=1.0))

@@ -22,8 +22,8 @@ with warnings.catch_warnings():  # Starlette's notice that its test client will 
     from fastapi.testclient import TestClient  # noqa: E402
 
 from picaffect import Predictor  # noqa: E402
-from picaffect.cli import main  # noqa: E402
-from picaffect.errors import UsageError  # noqa: E402
+from picaffect.app.cli import main  # noqa: E402
+from picaffect.core.errors import UsageError  # noqa: E402
 from picaffect.service import Settings, create_app  # noqa: E402
 from picaffect.service.batching import MicroBatcher, Saturated  # noqa: E402
 from picaffect.service.model_info import DEFAULT_CARD  # noqa: E402
@@ -363,3 +363,26 @@ def test_cli_serve_says_where_it_listens(monkeypatch, capsys):
             settings.shutdown_timeout_s) == (3, 7, 9, 4)
     assert main(["serve", "--device", "cpu", "--header-timeout", "0"]) == 2
     assert "header_timeout_s" in capsys.readouterr().err
+
+
+def test_serve_model_starts_what_the_command_starts(monkeypatch):
+    """`picaffect serve` is `settings_from_options` and `serve_model`: the same units, token, checks and lines."""
+    from picaffect.service import launch, server
+    from picaffect.service.settings import MB
+
+    calls = []
+    monkeypatch.setattr(server, "serve", lambda app, settings, host, port: calls.append((settings, host, port)) or True)
+    settings = launch.settings_from_options(max_file_mb=2, timeout=5, workers=2, environ={"PICAFFECT_TOKEN": "s3"})
+    assert (settings.token, settings.max_file_bytes, settings.timeout_s, settings.decode_workers) == ("s3", 2 * MB, 5, 2)
+    assert settings.max_request_bytes == Settings().max_request_bytes  # not given: the Settings default
+    assert launch.settings_from_options(token="own", environ={"PICAFFECT_TOKEN": "s3"}).token == "own"
+    said: list[str] = []
+    assert launch.serve_model("default", settings, "::1", 8001, device="cpu", say=said.append) is True
+    assert calls == [(settings, "::1", 8001)]
+    assert said[0] == "picaffect serve: model default, http://[::1]:8001/ (page), /v1/predict, /docs"
+    assert "loopback ::1 only" in said[1] and len(said) == 2
+    assert "warning" in launch.start_lines("default", "example.org", 80, None)[-1]  # a name may reach anyone
+    assert len(launch.start_lines("default", "0.0.0.0", 80, "t0k")) == 1  # open, but guarded by a token
+    with pytest.raises(UsageError, match="--port 0"):
+        launch.serve_model("default", settings, port=0)
+    assert len(calls) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from picaffect.data.sources import read_source
-from picaffect.scale import Scale
+from picaffect.core.scale import Scale
 
 pytestmark = pytest.mark.realdata
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from picaffect.errors import ConfigError
+from picaffect.core.errors import ConfigError
 from picaffect.training.config import TrainConfig
 from picaffect.workflows.retrain import RetrainConfig
 from picaffect.workflows.stages import stage_configs, stages_from_config
@@ -67,3 +67,15 @@ def test_a_run_configuration_written_before_an_option_existed_still_loads(tmp_pa
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
     config = TrainConfig.load(tmp_path / "config.yaml")
     assert config.backbone_lr_scale == 1.0 and config.budget_minutes == 600.0
+
+
+def test_the_cross_dataset_experiment_reads_its_stages_from_a_path_before_any_work(tmp_path):
+    """`run_cross_dataset(stages=PATH)` is `experiment cross-dataset --stages-from PATH`: a bad stage stops it
+    before the dataset (here absent) is read and before anything is written."""
+    from picaffect.workflows.experiments import run_cross_dataset
+
+    path = tmp_path / "stages.yaml"
+    path.write_text(yaml.safe_dump({"stages": [{"name": "s", "model": "emosepar", "epochs": 0}]}))
+    with pytest.raises(ConfigError, match="stage 's': epochs must be a whole number of at least 1"):
+        run_cross_dataset(tmp_path / "no-such-dataset", tmp_path / "out", stages=path)
+    assert not (tmp_path / "out").exists()

@@ -6,9 +6,9 @@ import csv
 import pytest
 import torch
 
-from picaffect.cli import main
+from picaffect.app.cli import main
 from picaffect.models.emosepar import Emosepar
-from picaffect.errors import CheckpointError, UsageError
+from picaffect.core.errors import CheckpointError, UsageError
 from picaffect.inference import checkpoint
 from picaffect.training.engine import Trainer, TrainConfig, TrainingDiverged, epoch_batches, train
 

@@ -1,6 +1,6 @@
 """``python -m picaffect``: the same command line as the ``picaffect`` script."""
 import sys
 
-from .cli import main
+from .app.cli import main
 
 sys.exit(main())

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..data.images import ImageProblem, load_square
 from ..data.pictures import collect_pictures
-from ..errors import UsageError
+from ..core.errors import UsageError
 from ..inference import Predictor, quadrant
 from ..inference.backends import OnnxBackend, choose, onnx_file
 
@@ -121,13 +121,24 @@ class Scorer:
                          "error": pa.array([e or None for e in errors], pa.string())})
 
 
+def check_out(out: str | Path | None) -> Path:
+    """The folder the Parquet shards and ``_summary.json`` go to, checked before Ray starts: a job needs one,
+    and a name with an ending (``scores.csv``) is a file asked for where a folder is written."""
+    if out is None:
+        raise UsageError("--engine ray writes Parquet shards: give --out DIR/")
+    out = Path(out)
+    if out.suffix:
+        raise UsageError(f"--engine ray: --out {out} should be a folder (shards and _summary.json go there)")
+    return out
+
+
 def score_with_ray(sources: list[str], out: str | Path, *, model: str = "default", address: str | None = None,
                    actors: int | None = None, batch_size: int = 32, tta: bool = False, recursive: bool = False,
                    path_column: str = "path", backend: str = "auto", num_cpus: int | None = None,
                    decode_batch: int = 16, crash_once: str | None = None) -> dict[str, Any]:
     """Run the job; returns (and writes to ``out/_summary.json``) the counts."""
+    out = check_out(out)
     ray = _ray()
-    out = Path(out)
     if out.exists() and any(out.glob("*.parquet")):
         raise UsageError(f"--out {out} already holds Parquet shards; pick an empty folder")
     started = time.perf_counter()

@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..errors import PicaffectError
+from ..core.errors import PicaffectError
 from .build_report import make_report, plot_dataset
 from .cache import CacheWriter
 from .images import ImageProblem, load_square
-from ..atomic import folder_problem
+from ..core.atomic import folder_problem
 from .layout import BUILD_ID_ATTR, CACHE, CONTENTS, MANIFEST, PLOTS, REPORT
 from .parallel import ordered_map
 from .records import Record

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..scale import SAM
+from ..core.scale import SAM
 
 
 def _stats(values: pd.Series) -> dict:
@@ -95,7 +95,7 @@ def format_report(report: dict, max_skipped: int = 20) -> str:
 
 def plot_dataset(kept: pd.DataFrame, folder: Path) -> list[Path]:
     """Figure 6.1 (valence-arousal scatter by source) and 6.2 (histograms)."""
-    from ..plots import rating_histograms, ratings_by_source  # here: matplotlib only when figures are asked for
+    from ..core.plots import rating_histograms, ratings_by_source  # here: matplotlib only when figures are asked for
 
     valence, arousal = kept["valence"].to_numpy(), kept["arousal"].to_numpy()
     return [ratings_by_source(valence, arousal, kept["source"].to_numpy(), Path(folder) / "valence_arousal.png"),

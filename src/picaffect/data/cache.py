@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PicaffectError
+from ..core.errors import PicaffectError
 
 # magic (6) + version (2) + length (2) + padded dict and id comment; a multiple of 64 as numpy aligns.
 HEADER_BYTES = 192

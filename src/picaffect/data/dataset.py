@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import PicaffectError
+from ..core.errors import PicaffectError
 from .cache import CacheError, cache_build_id, open_cache
 from .layout import BUILD_ID_ATTR, CACHE, MANIFEST
 from .splits import SPLITS

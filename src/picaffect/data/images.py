@@ -24,7 +24,7 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import PicaffectError
+from ..core.errors import PicaffectError
 from .pictures import file_problem
 
 # Transparent pixels are shown on white: the silhouette sets are drawn that way.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..scale import SAM, Scale, rescale
+from ..core.scale import SAM, Scale, rescale
 
 
 @dataclass

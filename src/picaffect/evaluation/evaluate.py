@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from ..data.dataset import RatedImages, make_loader
-from ..errors import UsageError
+from ..core.errors import UsageError
 from ..inference import Predictor
-from ..jsonsafe import jsonable
+from ..core.jsonsafe import jsonable
 from ..inference.intervals import INTERVAL_COLUMNS
-from ..metrics import summarize
-from ..names import SPLITS_OR_ALL, check
-from ..plots import predicted_vs_true, prediction_errors
+from ..core.metrics import summarize
+from ..core.names import SPLITS_OR_ALL, check
+from ..core.plots import predicted_vs_true, prediction_errors
 from .conformal import coverage_block
 from .markdown import metrics_markdown
 from .reliability import noise_ceilings

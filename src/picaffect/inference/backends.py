@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, UsageError
-from ..names import BACKENDS
+from ..core.errors import CheckpointError, UsageError
+from ..core.names import BACKENDS
 from . import onnx_cache
 from .locate import shipped_onnx_path
 from .intervals import DIFFICULTY_OUTPUT, Calibration, from_onnx_metadata

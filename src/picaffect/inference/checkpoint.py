@@ -28,8 +28,8 @@ from typing import Any
 import torch
 
 from .. import models
-from ..atomic import replace_atomically
-from ..errors import CheckpointError, PicaffectError
+from ..core.atomic import replace_atomically
+from ..core.errors import CheckpointError, PicaffectError
 from ..models.efficientnet_lite import NORMALIZATIONS
 from .spec import CENTRED, RAW, ModelSpec
 

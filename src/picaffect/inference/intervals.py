@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, UsageError
-from ..scale import SAM
+from ..core.errors import CheckpointError, UsageError
+from ..core.scale import SAM
 
 DIMENSIONS = ("valence", "arousal")
 INTERVAL_COLUMNS = ("valence_low", "valence_high", "arousal_low", "arousal_high")

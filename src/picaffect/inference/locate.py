@@ -5,8 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from ..errors import CheckpointError
-from ..names import SHIPPED, SHIPPED_ONNX
+from ..core.errors import CheckpointError
+from ..core.names import SHIPPED, SHIPPED_ONNX
 
 
 def shipped_path(name: str) -> Path:

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import write_bytes_atomically
-from ..errors import UsageError
+from ..core.atomic import write_bytes_atomically
+from ..core.errors import UsageError
 from .backends import ONNX_INPUT, ONNX_OUTPUT, onnx_metadata
 from .intervals import DIFFICULTY_OUTPUT, ONNX_KEY, from_record
 

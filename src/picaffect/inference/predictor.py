@@ -29,9 +29,9 @@ from PIL import Image
 from ..data.images import ImageProblem, prepare_picture
 from ..data.parallel import ordered_map
 from ..data.pictures import Note, collect_pictures
-from ..errors import UsageError
-from ..runtime import pick_device
-from ..scale import SAM, Scale, rescale
+from ..core.errors import UsageError
+from ..core.runtime import pick_device
+from ..core.scale import SAM, Scale, rescale
 from .locate import resolve_model
 from .backends import OnnxBackend, TorchBackend, choose, cpu_count, onnx_file
 from .onnx_export import to_onnx_bytes
@@ -209,7 +209,7 @@ class Predictor:
     def release_memory(self) -> None:
         """Hand back the memory that scoring large batches left held (the backend's buffers, then
         the C heap's free pages): for a long-running process that has gone idle."""
-        from ..runtime import trim_memory
+        from ..core.runtime import trim_memory
 
         self.backend.release_memory()
         trim_memory()

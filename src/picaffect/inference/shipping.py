@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 from .checkpoint import export
 from .locate import resolve_model
 from .onnx_export import export_onnx

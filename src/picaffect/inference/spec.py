@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..scale import CENTRED_MAPPING, RAW_MAPPING
+from ..core.scale import CENTRED_MAPPING, RAW_MAPPING
 
 # The mapping of the thesis recipe (raw ratings) and of every other recipe (ratings
 # centred on the scale's midpoint 5 and divided by its half-width 4, the thesis's

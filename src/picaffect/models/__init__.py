@@ -16,8 +16,8 @@ from importlib import import_module
 from inspect import signature
 from typing import Any
 
-from ..errors import UsageError
-from ..names import BUILTIN_MODELS, HUB_PREFIX, MODEL_CLASSES, MODELS, check, is_hub
+from ..core.errors import UsageError
+from ..core.names import BUILTIN_MODELS, HUB_PREFIX, MODEL_CLASSES, MODELS, check, is_hub
 from .layers import RegressionModel
 
 

@@ -65,7 +65,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import UsageError, WeightsError
+from ..core.errors import UsageError, WeightsError
 from .layers import Normalize, RegressionHead, RegressionModel, fold_batchnorm, pretrained_batch_norm
 from .weights import load_weights
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..errors import WeightsError
+from ..core.errors import WeightsError
 from .layers import RegressionHead, RegressionModel, SeparableConv2d, batch_norm, keras_init_
 from .weights import load_weights
 

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..errors import UsageError, WeightsError
+from ..core.errors import UsageError, WeightsError
 from .layers import Normalize, RegressionHead, RegressionModel
 
 POOLINGS = ("auto", "mean")

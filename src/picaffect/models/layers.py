@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import WeightsError
+from ..core.errors import WeightsError
 from .weights import INPUT_NORMALIZATION, load_weights
 
 BN_EPS = 1e-3        # Keras / TensorFlow BatchNormalization default

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 from .efficientnet_lite import EfficientNetLite1, EfficientNetLite2, EfficientNetLite0, EfficientNetLite
 from .layers import RegressionHead, RegressionModel
 

@@ -21,7 +21,7 @@ from os import PathLike
 import torch
 import torch.nn as nn
 
-from ..errors import WeightsError
+from ..core.errors import WeightsError
 
 # Keys of the other library's classifiers: dropped, never loaded.
 CLASSIFIER_PREFIXES = ("classifier.", "fc.", "AuxLogits.", "last_linear.", "_fc.")

@@ -6,14 +6,22 @@
     result = select(pool, request)                       # SelectionError names a constraint that cannot be met
     write_result(result, "stimuli/")
 
+or, as the command does it, in one call:
+
+    from picaffect.selection import request_from_text, select_from_files
+    result, written = select_from_files("scores.csv", "stimuli/",
+                                        request_from_text(differ="valence:3", match=["arousal:0.3"]))
+
 Modules: ``request`` (what is asked, parsed and checked), ``pool`` (reading scores,
 exclusions), ``optimise`` (the mixed-integer programme), ``choose`` (trying centres,
-feasibility messages), ``statistics`` (Welch t, TOST), ``report`` (the files).
+feasibility messages), ``statistics`` (Welch t, TOST), ``report`` (the files),
+``from_files`` (scores file to written sets).
 """
 from .choose import Result, select
+from .from_files import select_from_files
 from .pool import Pool, exclude, read_exclusions, read_pool
 from .report import write_result
-from .request import Range, Request, SelectionError, parse_amount, parse_range
+from .request import Range, Request, SelectionError, parse_amount, parse_range, request_from_text
 
 __all__ = ["Pool", "Range", "Request", "Result", "SelectionError", "exclude", "parse_amount", "parse_range",
-           "read_exclusions", "read_pool", "select", "write_result"]
+           "read_exclusions", "read_pool", "request_from_text", "select", "select_from_files", "write_result"]

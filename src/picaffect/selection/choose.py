@@ -86,6 +86,9 @@ def _worst_tost_p(statistics: dict) -> float:
 
 def select(pool: Pool, request: Request) -> Result:
     """Choose the sets; ``SelectionError`` says which constraint fails and by how much."""
+    if request.prefer_sure and not pool.has_widths:
+        raise SelectionError("--prefer-sure needs prediction intervals in the scores file (predict with a calibrated "
+                             "model)")
     start = time.perf_counter()
     values = pool.table[["valence", "arousal"]].to_numpy(float)
     eligible = eligible_rows(pool, request)

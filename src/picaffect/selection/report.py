@@ -6,7 +6,7 @@
     OUT/report.md        the same as tables and a methods-section sentence, ready to adapt
     OUT/sets.png         the sets on the valence-arousal plane over the pool
 
-Every file is written whole or not at all (``atomic.py``).
+Every file is written whole or not at all (``core/atomic.py``).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import file_in_the_way, write_bytes_atomically
-from ..errors import UsageError
+from ..core.atomic import file_in_the_way, write_bytes_atomically
+from ..core.errors import UsageError
 from .choose import Result
 from .request import DIMENSIONS
 
@@ -99,7 +99,7 @@ def markdown(result: Result) -> str:
 
 def write_result(result: Result, out: str | Path) -> list[Path]:
     """Write the five files into ``out`` (created if missing); returns their paths."""
-    from ..plots import selected_sets
+    from ..core.plots import selected_sets
 
     out = check_out(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,11 @@ mistake is named in one line before the pool is read.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..errors import UsageError
-from ..scale import SAM
+from ..core.errors import UsageError
+from ..core.scale import SAM
 
 DIMENSIONS = ("valence", "arousal")
 
@@ -129,6 +130,21 @@ def parse_amount(text: str, option: str, default: float | None = None) -> tuple[
             raise UsageError(f"{option} {text}: write DIMENSION:POINTS, e.g. valence:3")
         return dim, default
     return dim, _number(amount, f"{option} {text}")
+
+
+MATCH_BOUND = 0.3  # points: `--match arousal` alone asks for equivalence within +-0.3
+
+
+def request_from_text(*, sets: int = 2, size: int = 40, ranges: Sequence[str] = (), differ: str | None = None,
+                      match: Sequence[str] = (), alpha: float = 0.05, prefer_sure: float = 0.0,
+                      max_width: float | None = None, time_limit_s: float = 20.0) -> Request:
+    """A ``Request`` from the command line's strings: ``ranges`` as ``SET:DIM=LOW..HIGH``, ``differ`` as
+    ``DIM:POINTS``, ``match`` as ``DIM[:BOUND]`` (``MATCH_BOUND`` when no bound is given). Each mistake is
+    named in one line before any scores are read."""
+    return Request(sets=sets, size=size, ranges=tuple(parse_range(r) for r in ranges),
+                   differ=parse_amount(differ, "--differ") if differ else None,
+                   match=tuple(parse_amount(m, "--match", MATCH_BOUND) for m in match), alpha=alpha,
+                   prefer_sure=prefer_sure, max_width=max_width, time_limit_s=time_limit_s)
 
 
 @dataclass

@@ -8,7 +8,8 @@ Modules: ``settings`` (limits), ``uploads`` (streaming multipart parsing into me
 ``batching`` (the micro-batching worker thread), ``state`` (what a running service
 holds, and the FastAPI dependencies), ``routes`` (the routes, on one router),
 ``model_info`` (``/v1/model``), ``app`` (``create_app``), ``server`` (uvicorn with
-connection deadlines, a connection cap and a clean SIGTERM), ``index.html`` (the page).
+connection deadlines, a connection cap and a clean SIGTERM), ``launch`` (``serve_model``: settings in
+the command's units, the start-up checks and lines), ``index.html`` (the page).
 Needs the ``serve`` extra: ``pip install 'picaffect[serve]'``.
 """
 from __future__ import annotations

@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect
 
 from ..data.images import ImageProblem, TooManyPixels, decode_bytes
 from ..inference import add_scaled, failed_row
-from ..scale import Scale
+from ..core.scale import Scale
 from .batching import Saturated
 from .model_info import describe, is_default, model_card_path
 from .settings import Settings

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 
 MB = 1024 * 1024
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from ..runtime import trim_memory
+from ..core.runtime import trim_memory
 from .batching import MicroBatcher
 from .model_info import describe
 from .settings import Settings

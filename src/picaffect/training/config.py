@@ -2,7 +2,7 @@
 means and checks it.
 
 ``picaffect train`` and ``picaffect experiment`` make their options from these fields
-(``picaffect.arguments``), retrain configurations accept each as a stage key, and the
+(``picaffect.app.arguments``), retrain configurations accept each as a stage key, and the
 Python API takes them as keywords: adding an option is one edit here, and its use in
 the engine. Torch-free, so that the command line can read it without importing torch.
 """
@@ -16,9 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, get_type_hints
 
-from ..errors import ConfigError, UsageError
-from ..names import AUGMENTS, DEVICES, MODEL_HELP, PRECISIONS, RECIPES, check, check_model
-from ..scale import CENTRED_MAPPING, RAW_MAPPING
+from ..core.errors import ConfigError, UsageError
+from ..core.names import AUGMENTS, DEVICES, MODEL_HELP, PRECISIONS, RECIPES, check, check_model
+from ..core.scale import CENTRED_MAPPING, RAW_MAPPING
 
 TARGET_MAPPINGS = {"raw": RAW_MAPPING, "centred": CENTRED_MAPPING}
 # Where ``picaffect experiment``'s runs start from other defaults than ``picaffect train``'s.

@@ -22,14 +22,14 @@ from tqdm.auto import tqdm
 
 from .. import models
 from ..data.dataset import RatedImages, make_loader
-from ..errors import CheckpointError, PicaffectError, UsageError
+from ..core.errors import CheckpointError, PicaffectError, UsageError
 from ..inference.checkpoint import ModelSpec, model_record, read, save_atomic
 from ..inference.forward import ratings, to_input
-from ..metrics import pcc, rmse, sagr
+from ..core.metrics import pcc, rmse, sagr
 from ..models.layers import set_bn_momentum
-from ..plots import loss_curves
-from ..runtime import pick_device
-from ..scale import SAM
+from ..core.plots import loss_curves
+from ..core.runtime import pick_device
+from ..core.scale import SAM
 from . import distributed
 from .augment import AUGMENTS as AUGMENT_TRANSFORMS
 from .config import TrainConfig

@@ -9,8 +9,8 @@ import os
 import subprocess
 import sys
 
-from ..errors import UsageError
-from ..runtime import allocator_env
+from ..core.errors import UsageError
+from ..core.runtime import allocator_env
 
 
 def under_torchrun() -> bool:
@@ -43,3 +43,16 @@ def launch_torchrun(argv: list[str], nproc: int) -> None:
     code = subprocess.call(torchrun_command(argv, nproc), env=allocator_env() or dict(os.environ))
     if code:
         raise UsageError(f"torchrun with {nproc} processes failed (exit status {code}); see above")
+
+
+def launch_if_asked(argv: list[str], nproc: int) -> bool:
+    """Run ``picaffect ARGV`` as ``nproc`` ranks when more than one is asked for and this process is not a rank
+    already; True when it did (the ranks have trained and reported), False when this process should train.
+
+    ``argv`` is the command line as given (``picaffect train ... --nproc N``), passed in rather than read
+    from ``sys.argv``, so that ``main(argv)`` called from Python launches what it was given.
+    """
+    if nproc <= 1 or under_torchrun():
+        return False
+    launch_torchrun(argv, nproc)
+    return True

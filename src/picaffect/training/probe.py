@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from ..data.dataset import RatedImages, make_loader
-from ..errors import UsageError
-from ..names import check
+from ..core.errors import UsageError
+from ..core.names import check
 from ..inference.checkpoint import ModelSpec
 from ..inference.forward import pooled_features
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..names import check
+from ..core.names import check
 
 GRADIENT_RECIPES = ("thesis", "modern")
 

@@ -38,12 +38,12 @@ import torch
 
 from .. import __version__
 from ..data.dataset import RatedImages
-from ..errors import UsageError
+from ..core.errors import UsageError
 from ..evaluation.conformal import ALPHAS, ridge_path, fit_calibration, leave_one_source_out_check, summary_rows
 from ..inference.checkpoint import build_model, read, save_atomic
 from ..inference.intervals import DIMENSIONS
 from ..inference.predictor import resolve_model
-from ..runtime import pick_device
+from ..core.runtime import pick_device
 from ..training.probe import dataset_features
 
 TRUE_COLUMNS = (("valence_true", "arousal_true"), ("valence", "arousal"))
@@ -179,6 +179,8 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
     are this model's.
     """
     start = time.perf_counter()
+    if onnx is not None and Path(onnx).suffix.lower() != ".onnx":
+        raise UsageError(f"--onnx {onnx}: give a file ending in .onnx")
     source = resolve_model(model_ref)
     out = Path(out)
     if out.suffix.lower() != ".pt":

@@ -34,18 +34,18 @@ import pandas as pd
 
 from ..data.layout import CACHE, MANIFEST
 from ..data.dataset import load_manifest
-from ..atomic import write_bytes_atomically
-from ..errors import UsageError
+from ..core.atomic import write_bytes_atomically
+from ..core.errors import UsageError
 from ..evaluation.conformal import leave_one_source_out_check, summary_rows
 from ..evaluation.evaluate import evaluate
 from ..evaluation.markdown import THESIS_8_1, THESIS_8_2, THESIS_8_3, fmt, markdown_table, triple
 from ..evaluation.reliability import noise_ceilings, r_with_ceiling
-from ..jsonsafe import jsonable
-from ..metrics import summarize
-from ..names import THESIS_MODELS
-from ..plots import loss_curves
+from ..core.jsonsafe import jsonable
+from ..core.metrics import summarize
+from ..core.names import THESIS_MODELS
+from ..core.plots import loss_curves
 from ..training.config import EXPERIMENT_DEFAULTS, TrainConfig
-from .stages import run_stages
+from .stages import run_stages, stages_from_config
 SPLIT_ORDER = ("train", "test", "validation")
 DIMENSIONS = ("valence", "arousal")
 # The thesis's jndataset (table 6.1, table 7.1): what our data are compared with in the report.
@@ -404,12 +404,16 @@ def leave_one_out_view(data: Path, held_out: str, out: Path) -> Path:
 
 
 def run_cross_dataset(data: str | Path, out: str | Path, base: TrainConfig | None = None, *,
-                      stages: list[dict] | None = None, n_boot: int = 1000, train_runs: bool = True) -> dict:
-    """Leave each source out in turn: train ``base`` (its model and recipe), or ``stages`` (from a retrain
-    configuration, each over ``base``), on the others and evaluate on it.
+                      stages: list[dict] | str | Path | None = None, n_boot: int = 1000,
+                      train_runs: bool = True) -> dict:
+    """Leave each source out in turn: train ``base`` (its model and recipe), or ``stages`` (a list, or the path
+    of a retrain configuration such as configs/default.yaml to read them from; each over ``base``), on the
+    others and evaluate on it.
 
     Runs land in ``out/runs/<held-out source>/<stage>``; the report covers every run found there.
     """
+    if isinstance(stages, (str, Path)):  # read and checked before any work
+        stages = stages_from_config(stages)
     data, out = Path(data), Path(out)
     base = base or experiment_base(data, out, "emosepar")
     manifest = load_manifest(data)

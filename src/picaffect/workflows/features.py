@@ -23,11 +23,11 @@ import torch
 
 from .. import models
 from ..data.dataset import RatedImages
-from ..errors import UsageError
+from ..core.errors import UsageError
 from ..inference.checkpoint import ModelSpec, load_model
 from ..inference.predictor import resolve_model
-from ..names import SPLITS_OR_ALL, check, is_hub
-from ..runtime import pick_device
+from ..core.names import SPLITS_OR_ALL, check, is_hub
+from ..core.runtime import pick_device
 from ..training.probe import dataset_features
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from ..data.build import SourceSpec, build
-from ..errors import ConfigError, PicaffectError
+from ..core.errors import ConfigError, PicaffectError
 from ..evaluation.evaluate import evaluate
 from ..inference.checkpoint import export
 from ..training.config import TrainConfig

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError, PicaffectError, UsageError
+from ..core.errors import ConfigError, PicaffectError, UsageError
 from ..training.config import check_value
 from ..data.dataset import RatedImages
 from ..training.engine import TrainConfig, check_picture_size, train

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...errors import PicaffectError
+from ...core.errors import PicaffectError
 
 
 class RatingFileError(PicaffectError):

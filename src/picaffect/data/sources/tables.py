@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Iterator, Mapping
 
-from ...scale import Scale
+from ...core.scale import Scale
 from ..pictures import is_picture_name
 from ..records import Record
 from .problems import RatingFileError

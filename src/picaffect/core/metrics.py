@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 from numpy.typing import ArrayLike
 
-from picaffect.scale import SAM, Scale
+from .scale import SAM, Scale
 
 __all__ = [
     "rmse",

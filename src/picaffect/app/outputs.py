@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .atomic import folder_problem, write_bytes_atomically
-from .errors import PicaffectError
-from .jsonsafe import jsonable
+from .. import __version__
+from ..core.atomic import folder_problem, write_bytes_atomically
+from ..core.errors import PicaffectError
+from ..core.jsonsafe import jsonable
 
 COLUMNS = ["path", "valence", "arousal", "quadrant", "error"]
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}

@@ -1,5 +1,5 @@
 """How the ``picaffect`` command starts: which commands need the training extra, and which
-re-execute once with glibc's allocator told to keep freed memory (``runtime.allocator_env``):
+re-execute once with glibc's allocator told to keep freed memory (``core.runtime.allocator_env``):
 about twice the CPU training speed, which an in-process setting only partly gets.
 
 ``predict`` on the ONNX backend (the default with the shipped model) does not re-execute:
@@ -13,8 +13,8 @@ from argparse import Namespace
 from collections.abc import Callable
 from importlib.util import find_spec
 
-from .errors import PicaffectError, UsageError
-from .runtime import allocator_env
+from ..core.errors import PicaffectError, UsageError
+from ..core.runtime import allocator_env
 
 # Commands that need the training extra (torch, pandas, ...); `predict` and `demo` run without it.
 TRAIN_COMMANDS = {"build", "train", "evaluate", "experiment", "retrain", "export", "calibrate"}
@@ -49,7 +49,7 @@ def wants_allocator(argv: list[str], parse: Callable[[list[str]], Namespace]) ->
         return False
     if getattr(args, "engine", None) == "ray":
         return False
-    from .inference.backends import choose  # here: only a predict or serve command line pays for it
+    from ..inference.backends import choose  # here: only a predict or serve command line pays for it
 
     try:
         return choose(args.model, getattr(args, "backend", "auto"), args.device) == "torch"

@@ -1,28 +1,25 @@
-"""The ``picaffect`` command: a thin layer over the Python API.
+"""The sub-commands of ``picaffect``: their names, options and help texts (all that ``--help`` shows).
 
-Each sub-command parses its arguments, calls one API function and turns the
-errors users can cause (a missing file, a bad column name) into one clear line
-and a non-zero exit instead of a traceback.
+Apart from ``cli``, which runs a parsed command and prints what it did, because this
+grammar is also read without running anything: the launcher parses a ``predict`` or
+``serve`` command line to decide whether to re-execute, and a test checks that no option
+offered before has gone. The training options come from ``TrainConfig``'s fields
+(``arguments``), so a new field is a new option here with no edit.
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
-from . import __version__
-from .arguments import add_dataclass_options, dataclass_from_options, key_value, model_list, positive_int
-from .errors import PicaffectError, UsageError
-from .launcher import check_extras, relaunch_with_allocator, wants_allocator
-from .names import AUGMENTS, BACKENDS, DEVICES, ENGINES, MODEL_HELP, SPLITS_OR_ALL, THESIS_MODELS
-from .scale import Scale
-from .training.config import EXPERIMENT_DEFAULTS, TrainConfig
+from .. import __version__
+from ..core.names import AUGMENTS, BACKENDS, DEVICES, ENGINES, MODEL_HELP, SPLITS_OR_ALL, THESIS_MODELS
+from ..training.config import EXPERIMENT_DEFAULTS, TrainConfig
+from .arguments import add_dataclass_options, key_value, model_list, positive_int
 
-EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+Subparsers = argparse._SubParsersAction  # what add_subparsers returns; each _add_* adds one command to it
 
 
-def _add_build(sub) -> None:
+def _add_build(sub: Subparsers) -> None:
     p = sub.add_parser("build", help="merge published rated picture sets into one dataset on 1..9",
                        description="Read rated picture sets in their publishers' layouts, rescale to 1..9, "
                                    "decode every picture once into an image cache, split, and report.")
@@ -37,23 +34,9 @@ def _add_build(sub) -> None:
     p.add_argument("--workers", type=positive_int, default=None, help="decoding threads (default: one per core)")
     p.add_argument("--strict", action="store_true", help="stop at the first bad row instead of skipping it")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
-    p.set_defaults(run=_run_build)
 
 
-def _run_build(args) -> int:
-    from .data.build import SourceSpec, apply_options, build
-    from .data.build_report import format_report
-
-    specs = [SourceSpec.parse(s) for s in args.source]
-    apply_options(specs, args.option)
-    report = build(args.out_dir, specs, size=args.size, split=args.split, seed=args.seed, workers=args.workers,
-                   strict=args.strict, plots=not args.no_plots, progress=sys.stderr.isatty())
-    print(format_report(report))
-    print(f"wrote {args.out_dir}/ (manifest.parquet, images.npy, report.json{'' if args.no_plots else ', plots/'})")
-    return 0
-
-
-def _add_train(sub) -> None:
+def _add_train(sub: Subparsers) -> None:
     p = sub.add_parser("train", help="train a model on a built dataset",
                        description="Train one model on the train split of a built dataset, watching the test split.")
     add_dataclass_options(p, TrainConfig)
@@ -61,27 +44,9 @@ def _add_train(sub) -> None:
     p.add_argument("--nproc", type=positive_int, default=1,
                    help="data-parallel processes on this machine (DistributedDataParallel; gloo on CPU, NCCL on "
                         "CUDA): the same as `torchrun --standalone --nproc_per_node N -m picaffect train ...`")
-    p.set_defaults(run=_run_train)
 
 
-def _run_train(args) -> int:
-    from .training.launch import is_main_rank, launch_torchrun, under_torchrun
-
-    if args.nproc > 1 and not under_torchrun():
-        launch_torchrun(args.argv, args.nproc)
-        return EXIT_OK
-    from .training.engine import train
-
-    summary = train(dataclass_from_options(TrainConfig, args), resume=args.resume)
-    if is_main_rank():
-        print(f"{summary['epochs_run']} epochs, {summary['steps']} steps; best test loss "
-              f"{summary['best_test_loss']:.4f} (RMSE {summary['best_test_rmse']:.3f}) at epoch "
-              f"{summary['best_epoch']}")
-        print(f"wrote {args.out}/ (config.yaml, history.csv, loss.png, best.pt, last.pt, summary.json)")
-    return EXIT_OK
-
-
-def _add_evaluate(sub) -> None:
+def _add_evaluate(sub: Subparsers) -> None:
     p = sub.add_parser("evaluate", help="score a trained model on a built dataset",
                        description="RMSE, MAE, Pearson CC, CCC and SAGR with baselines and bootstrap intervals.")
     p.add_argument("model", help="a training run folder (or the name of a shipped model)")
@@ -93,22 +58,9 @@ def _add_evaluate(sub) -> None:
                    help="a calibrated model's interval coverage to measure (default 0.9)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--device", choices=DEVICES, default="auto")
-    p.set_defaults(run=_run_evaluate)
 
 
-def _run_evaluate(args) -> int:
-    from .evaluation.evaluate import evaluate
-    from .evaluation.markdown import metrics_markdown
-
-    result = evaluate(args.model, args.data, split=args.split, out=args.out, by_source=args.by == "source",
-                      batch_size=args.batch_size, device=args.device, level=args.level)
-    print(metrics_markdown(result))
-    if args.out:
-        print(f"wrote {args.out}/ (metrics.json, report.md, predictions.csv, predicted_vs_true.png, circumplex.png)")
-    return 0
-
-
-def _add_features(sub) -> None:
+def _add_features(sub: Subparsers) -> None:
     p = sub.add_parser("features", help="pooled features of any backbone for a rated dataset (.npz)",
                        description="Extract the frozen, pooled features of a backbone for every picture of a built "
                                    "dataset, beside its ratings, ids, sources and splits: what a ridge readout needs.")
@@ -124,21 +76,9 @@ def _add_features(sub) -> None:
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--model-option", action="append", default=[], type=key_value, metavar="KEY=VALUE",
                    help="passed to the model's constructor, e.g. features=stages (values read as YAML)")
-    p.set_defaults(run=_run_features)
 
 
-def _run_features(args) -> int:
-    from .workflows.features import extract_features
-
-    meta = extract_features(args.model, args.data, args.out, split=args.split,
-                            options=dict(args.model_option), size=args.size, tta=not args.no_tta,
-                            batch_size=args.batch_size, device=args.device, limit=args.limit)
-    print(f"{meta['rows']} rows x {meta['width']} features of {meta['model']} at {meta['size']} px in "
-          f"{meta['seconds']} s; wrote {args.out}")
-    return EXIT_OK
-
-
-def _add_experiment(sub) -> None:
+def _add_experiment(sub: Subparsers) -> None:
     p = sub.add_parser("experiment", help="rerun the thesis's experiment, or a leave-one-source-out test",
                        description="thesis: train each model (plus Emosepar with the thesis's augmentation unless "
                                    "--augment is given) and write tables 8.1-8.3 for every run under OUT/runs. "
@@ -160,30 +100,13 @@ def _add_experiment(sub) -> None:
                    help="train nothing; evaluate the runs already in OUT and rewrite the report")
     p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples for the intervals")
     add_dataclass_options(p, TrainConfig, skip=("out", "model", "augment", "init"), defaults=EXPERIMENT_DEFAULTS)
-    p.set_defaults(run=_run_experiment)
-
-
-def _run_experiment(args) -> int:
-    from .workflows.experiments import run_cross_dataset, run_thesis
-    from .workflows.stages import stages_from_config
-
-    base = dataclass_from_options(TrainConfig, args, model=args.models[0], out=str(args.out))
-    common = dict(n_boot=args.n_boot, train_runs=not args.report_only)
-    if args.which == "thesis":
-        run_thesis(args.data, args.out, base, models=args.models, augment=args.augment, **common)
-    else:
-        stages = stages_from_config(args.stages_from) if args.stages_from else None
-        run_cross_dataset(args.data, args.out, base, stages=stages, **common)
-    print((args.out / "report.md").read_text())
-    print(f"wrote {args.out}/ (report.md, results.json, runs/)")
-    return 0
 
 
 SHIPPED_MODELS_HELP = ("default (shipped, fast), accurate (shipped, about 6x slower to score), a run folder, or a "
                        "checkpoint or ONNX file")
 
 
-def _add_predict(sub) -> None:
+def _add_predict(sub: Subparsers) -> None:
     p = sub.add_parser("predict", help="valence and arousal for pictures",
                        description="Score pictures with the shipped default model or a trained run. Exit status: "
                                    "0 done, 1 some pictures or named paths failed (with --strict), 2 bad input.")
@@ -212,103 +135,17 @@ def _add_predict(sub) -> None:
     p.add_argument("--actors", type=positive_int, default=None,
                    help="--engine ray: model actors, each holding one model (default: 1 per 2 CPUs)")
     p.add_argument("--path-column", default="path", help="--engine ray with a Parquet/CSV SOURCE: its path column")
-    p.set_defaults(run=_run_predict)
 
 
-def _parse_scale(text: str | None):
-    if text is None:
-        return None
-    try:
-        return Scale.parse(text)
-    except (ValueError, PicaffectError) as e:
-        raise UsageError(f"--scale {text}: {e}") from None
-
-
-def _run_predict(args) -> int:
-    if args.engine == "ray":
-        return _run_predict_ray(args)
-
-    from .inference import Predictor
-    from .outputs import check_output_path, output_meta, render, write_predictions
-
-    from .inference.intervals import check_level
-
-    scale = _parse_scale(args.scale)
-    check_level(args.level)
-    if args.out is not None:
-        check_output_path(args.out)  # before any work: a bad --out should not cost a scoring run
-    predictor = Predictor.from_pretrained(args.model, device=args.device, workers=args.workers, backend=args.backend,
-                                          level=args.level)
-    if predictor.calibration is None:
-        print(f"note: model {args.model} has no calibration, so no prediction intervals (add them with "
-              f"`picaffect calibrate {args.model} --data DATASET --out calibrated.pt`)", file=sys.stderr)
-
-    def progress(stream, total):
-        if total < 50 or not sys.stderr.isatty():
-            return stream
-        from tqdm.auto import tqdm  # only when a bar is shown: importing it costs a tenth of a second
-
-        return tqdm(stream, total=total, unit="img")
-
-    run = predictor.predict_files(args.paths, recursive=args.recursive, batch_size=args.batch_size, tta=args.tta,
-                                  scale=scale, progress=progress)
-    for note in run.notes:
-        print(f"note: {note}", file=sys.stderr)
-    if not run.rows:
-        raise UsageError("no pictures to score")
-    meta = output_meta(str(args.model), str(scale) if scale else None,
-                       args.level if predictor.calibration is not None else None)
-    if args.out:
-        write_predictions(run.rows, args.out, meta)
-    else:
-        print(render(run.rows, args.format, meta), end="")
-    for r in run.failed:
-        print(f"error: {r['path']}: {r['error']}", file=sys.stderr)
-    print(run.summary() + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
-    return EXIT_ITEMS_FAILED if args.strict and (run.failed or run.problems) else EXIT_OK
-
-
-def _run_predict_ray(args) -> int:
-    from .batch.ray_job import score_with_ray
-
-    if args.out is None:
-        raise UsageError("--engine ray writes Parquet shards: give --out DIR/")
-    if args.out.suffix:
-        raise UsageError(f"--engine ray: --out {args.out} should be a folder (shards and _summary.json go there)")
-    summary = score_with_ray(args.paths, args.out, model=args.model, address=args.address, actors=args.actors,
-                             batch_size=args.batch_size, tta=args.tta, recursive=args.recursive,
-                             path_column=args.path_column, backend=args.backend)
-    print(f"scored {summary['scored']} of {summary['rows']} pictures"
-          + (f", {summary['failed']} unreadable" if summary["failed"] else "")
-          + f" in {summary['seconds']:.1f} s on Ray; wrote {args.out}/ ({summary['shards']} Parquet shards, "
-            f"_summary.json)",
-          file=sys.stderr)
-    return EXIT_ITEMS_FAILED if args.strict and summary["failed"] else EXIT_OK
-
-
-def _add_retrain(sub) -> None:
+def _add_retrain(sub: Subparsers) -> None:
     p = sub.add_parser("retrain", help="rebuild a model from its configuration (configs/default.yaml)")
     p.add_argument("config", type=Path)
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--force", action="store_true",
                    help="replace the exported file even if the new model is not better on the validation rows")
-    p.set_defaults(run=_run_retrain)
 
 
-def _run_retrain(args) -> int:
-    from .evaluation.markdown import metrics_markdown
-    from .workflows.retrain import retrain
-
-    summary = retrain(args.config, device=args.device, force=args.force)
-    print(metrics_markdown(summary["final"]))
-    if "kept" in summary:
-        print(f"note: {summary['kept']}; the new weights are in {summary['exported']}", file=sys.stderr)
-    else:
-        print(f"wrote {summary['exported']}")
-    return 0
-
-
-def _add_export(sub) -> None:
+def _add_export(sub: Subparsers) -> None:
     p = sub.add_parser("export", help="write a model as a slim fp16 checkpoint or an ONNX file for shipping",
                        description="MODEL is a training run folder (its best.pt), a checkpoint file, or a shipped "
                                    "model's name. OUT ending in .onnx: an ONNX file with the input size, input "
@@ -318,19 +155,9 @@ def _add_export(sub) -> None:
     p.add_argument("model")
     p.add_argument("out", type=Path, help="FILE.pt (a checkpoint) or FILE.onnx")
     p.add_argument("--fp32", action="store_true", help="keep 32-bit weights (.pt only; .onnx keeps them exact)")
-    p.set_defaults(run=_run_export)
 
 
-def _run_export(args) -> int:
-    from .inference.shipping import export_model
-
-    made_by = {"made_by": f"picaffect {__version__}: picaffect export {args.model} {args.out.name}"}
-    path = export_model(args.model, args.out, fp32=args.fp32, metadata=made_by)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    return EXIT_OK
-
-
-def _add_calibrate(sub) -> None:
+def _add_calibrate(sub: Subparsers) -> None:
     p = sub.add_parser("calibrate", help="add prediction intervals to a model file (conformal, leave one source out)",
                        description="Compute the model's errors on sources it was not fitted on, fit an error head "
                                    "that predicts each picture's difficulty, and write the conformal calibration "
@@ -353,29 +180,9 @@ def _add_calibrate(sub) -> None:
                         "--no-tta), instead of extracting them again")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--device", choices=DEVICES, default="auto")
-    p.set_defaults(run=_run_calibrate)
 
 
-def _run_calibrate(args) -> int:
-    from .workflows.calibrate import calibrate, coverage_table
-
-    if args.onnx is not None and args.onnx.suffix.lower() != ".onnx":
-        raise UsageError(f"--onnx {args.onnx}: give a file ending in .onnx")
-    summary = calibrate(args.model, args.data, args.out, predictions=args.predictions or None, stage=args.stage,
-                        device=args.device, batch_size=args.batch_size, onnx=args.onnx, adaptive=not args.constant,
-                        features=args.features)
-    info = summary["info"]
-    print(f"protocol {info['protocol']['name']}: {info['rows']} held-out rows "
-          f"({', '.join(f'{s} {n}' for s, n in info['sources'].items())}); residual RMSE valence "
-          f"{info['residual_rmse']['valence']:.2f}, arousal {info['residual_rmse']['arousal']:.2f}; "
-          f"{'adaptive widths (error head)' if summary['adaptive'] else 'constant width'}")
-    print("\nCalibrated on the other sources, measured on each (90 % intervals):\n")
-    print(coverage_table(summary))
-    print(f"wrote {', '.join(summary['written'])} in {summary['seconds']:.0f} s")
-    return EXIT_OK
-
-
-def _add_select(sub) -> None:
+def _add_select(sub: Subparsers) -> None:
     p = sub.add_parser("select", help="choose stimulus sets that differ on one dimension and match on the other",
                        description="From a scores file (picaffect predict's output, or any table with picture, "
                                    "valence, arousal on 1..9) or a built dataset's published ratings, choose SETS "
@@ -400,49 +207,15 @@ def _add_select(sub) -> None:
     p.add_argument("--max-width", type=float, default=None, metavar="POINTS",
                    help="leave out pictures whose mean interval width is larger")
     p.add_argument("--time-limit", type=float, default=20.0, help="seconds for the optimiser (default 20)")
-    p.set_defaults(run=_run_select)
 
 
-def _run_select(args) -> int:
-    from .selection import (Request, exclude, parse_amount, parse_range, read_exclusions, read_pool, select,
-                            write_result)
-    from .selection.report import check_out
-
-    check_out(args.out)
-    request = Request(sets=args.sets, size=args.size, ranges=tuple(parse_range(r) for r in args.ranges),
-                      differ=parse_amount(args.differ, "--differ") if args.differ else None,
-                      match=tuple(parse_amount(m, "--match", 0.3) for m in args.match), alpha=args.alpha,
-                      prefer_sure=args.prefer_sure, max_width=args.max_width, time_limit_s=args.time_limit)
-    pool = exclude(read_pool(args.scores), read_exclusions(args.exclude))
-    if request.prefer_sure and not pool.has_widths:
-        raise UsageError("--prefer-sure needs prediction intervals in the scores file (predict with a calibrated "
-                         "model)")
-    result = select(pool, request)
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
-    written = write_result(result, args.out)
-    from .selection.report import markdown
-
-    print(markdown(result))
-    print(f"wrote {', '.join(str(p) for p in written)}")
-    return EXIT_OK
-
-
-def _add_demo(sub) -> None:
+def _add_demo(sub: Subparsers) -> None:
     p = sub.add_parser("demo", help="score the sample photographs that installed packages ship")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write the photos, table and plot")
     p.add_argument("--model", default="default")
-    p.set_defaults(run=_run_demo)
 
 
-def _run_demo(args) -> int:
-    from .demo import run_demo
-
-    run_demo(args.out, args.model)
-    return EXIT_OK
-
-
-def _add_serve(sub) -> None:
+def _add_serve(sub: Subparsers) -> None:
     p = sub.add_parser("serve", help="a web page and REST service for scoring pictures",
                        description="Serve the page (GET /) and the REST API (POST /v1/predict with multipart field "
                                    "'files'; GET /v1/health, /v1/model; docs at /docs). Binds to loopback unless "
@@ -474,51 +247,10 @@ def _add_serve(sub) -> None:
                    help="connections open at once; more are answered 503 (default 512)")
     p.add_argument("--shutdown-timeout", type=float, default=None,
                    help="on SIGTERM, seconds to finish the requests in progress before exiting 0 (default 30)")
-    p.set_defaults(run=_run_serve)
-
-
-def _run_serve(args) -> int:
-    import ipaddress
-
-    try:
-        from .service import Settings, create_app
-        from .service.server import serve
-    except ImportError as e:
-        raise UsageError(f"picaffect serve needs the 'serve' extra ({e.name} is missing): "
-                         f"pip install 'picaffect[serve]'") from None
-    from .inference import Predictor
-    from .service.settings import MB
-
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port {args.port}: give a port between 1 and 65535")
-    token = args.token or os.environ.get("PICAFFECT_TOKEN") or None
-    given = {"max_files": args.max_files, "timeout_s": args.timeout, "header_timeout_s": args.header_timeout,
-             "keep_alive_s": args.keep_alive, "max_connections": args.max_connections,
-             "shutdown_timeout_s": args.shutdown_timeout,
-             "max_file_bytes": int(args.max_file_mb * MB) if args.max_file_mb else None,
-             "max_request_bytes": int(args.max_request_mb * MB) if args.max_request_mb else None}
-    settings = Settings(token=token, tta=args.tta, batch_size=args.batch_size, decode_workers=args.workers,
-                        **{k: v for k, v in given.items() if v is not None})
-    predictor = Predictor.from_pretrained(args.model, device=args.device, workers=args.workers)
-    try:
-        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = False
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"picaffect serve: model {args.model}, http://{shown}:{args.port}/ (page), /v1/predict, /docs",
-          file=sys.stderr)
-    if loopback:
-        print(f"picaffect serve: listening on loopback {args.host} only: other machines cannot reach it "
-              f"(--host 0.0.0.0 opens it, with --token)", file=sys.stderr)
-    elif token is None:
-        print(f"picaffect serve: warning: listening on {args.host} without --token: anyone who can reach this "
-              f"address can use the service", file=sys.stderr)
-    if serve(create_app(predictor, settings), settings, args.host, args.port):
-        print("picaffect serve: stopped by SIGTERM after answering the requests in progress", file=sys.stderr)
-    return EXIT_OK
 
 
 def parser() -> argparse.ArgumentParser:
+    """The whole command line, every sub-command in the order `picaffect --help` lists them."""
     p = argparse.ArgumentParser(prog="picaffect",
                                 description="How a picture makes people feel: valence and arousal on 1..9.")
     p.add_argument("--version", action="version", version=f"picaffect {__version__}")
@@ -527,34 +259,3 @@ def parser() -> argparse.ArgumentParser:
                 _add_export, _add_calibrate, _add_select, _add_demo, _add_serve):
         add(sub)
     return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(argv)
-    args.argv = argv  # what `train --nproc N` hands to torchrun
-    try:
-        check_extras(args.command)
-        return args.run(args)
-    except PicaffectError as e:  # the user's input or request: one line; anything else is a bug and keeps its trace
-        print(f"picaffect {args.command}: error: {e}", file=sys.stderr)
-        return getattr(e, "exit_code", EXIT_USAGE)  # 1 where --strict met a bad item (build), else 2
-    except KeyboardInterrupt:
-        print(f"picaffect {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-
-
-def _wants_allocator(argv: list[str]) -> bool:
-    return wants_allocator(argv, lambda predict: parser().parse_known_args(predict)[0])
-
-
-def entry() -> None:
-    """The console script: commands that run torch first re-execute once with the allocator setting
-    (``launcher``)."""
-    if _wants_allocator(sys.argv[1:]):
-        relaunch_with_allocator(sys.argv[1:])
-    sys.exit(main())
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,8 +10,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .errors import UsageError
-from .inference import Predictor
+from ..core.errors import UsageError
+from ..inference import Predictor
 from .outputs import output_meta, render, write_predictions
 
 # scikit-image's bundled photographs (the rest of its data folder is test patterns and microscopy).
@@ -49,7 +49,7 @@ def run_demo(out: Path, model: str = "default") -> Path:
     photos = sample_photographs(out / "photos")
     if not photos:
         raise UsageError("no sample photographs found: install the demo extras (pip install 'picaffect[demo]')")
-    from .plots import labelled_circumplex  # here: matplotlib comes with the demo extra, checked just above
+    from ..core.plots import labelled_circumplex  # here: matplotlib comes with the demo extra, checked just above
 
     run = Predictor.from_pretrained(model).predict_files(photos)
     meta = output_meta(model)

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import MISSING, Field, fields
 from typing import Any, TypeVar
 
-from .errors import UsageError
-from .names import check_model
-from .training.config import OneOf, field_type
+from ..core.errors import UsageError
+from ..core.names import check_model
+from ..training.config import OneOf, field_type
 
 T = TypeVar("T")
 FIELDS_KEY = "_options_of_{}"  # where the parsed arguments remember which fields a parser added
