@@ -171,9 +171,10 @@ def test_the_command_as_one_call_from_python(tmp_path):
     --match takes the 0.3 bound), the same refusal without intervals, the same five files."""
     from picaffect.selection import request_from_text, select_from_files
 
-    request = request_from_text(size=30, differ="valence:2.5", match=["arousal"], ranges=["1:valence=..5"])
+    assert request_from_text(ranges=["1:valence=..5", "all:arousal=3..7"]).ranges == (
+        parse_range("1:valence=..5"), parse_range("all:arousal=3..7"))
+    request = request_from_text(size=30, differ="valence:2.5", match=["arousal"])
     assert request.match == (("arousal", 0.3),) and request.differ == ("valence", 2.5)
-    assert request.ranges == (parse_range("1:valence=..5"),)
     scores = tmp_path / "scores.csv"
     synthetic_pool().to_csv(scores, index=False)
     excluded = tmp_path / "exclude.txt"
