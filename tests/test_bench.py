@@ -254,6 +254,9 @@ def test_meter_charges_outsiders_to_others_and_descendants_to_us(tmp_path):
     outsider = int(pidfile.read_text())
     child = subprocess.Popen([sys.executable, "-c", BURN.format(s=0.6)])
     outsider_cpu = 0.0
+    # what decides whose a process is: the child is in our tree, the outsider is not
+    ours = machine._descendants(machine._processes(), os.getpid())
+    assert child.pid in ours and outsider not in ours
     while _state(outsider) not in (None, "Z"):
         outsider_cpu = max(outsider_cpu, _cpu_seconds(outsider) if _state(outsider) else 0.0)
         time.sleep(0.05)
@@ -265,5 +268,7 @@ def test_meter_charges_outsiders_to_others_and_descendants_to_us(tmp_path):
     assert outsider_cpu >= 0.3 and child_cpu >= 0.5
     others = reading["others_cpu"] * reading["seconds"]
     assert others >= 0.8 * outsider_cpu - 0.1, (others, outsider_cpu)
-    assert others < outsider_cpu + 0.5 * child_cpu, (others, outsider_cpu, child_cpu)
+    # on an idle machine the others are the outsider alone (a busy one adds its own jobs: the tree test above holds)
+    if os.getloadavg()[0] < 0.5:
+        assert others < outsider_cpu + 0.5 * child_cpu, (others, outsider_cpu, child_cpu)
     assert set(reading) == {"seconds", "load_before", "load_after", "others_cpu"}
