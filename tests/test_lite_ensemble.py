@@ -50,6 +50,11 @@ def test_bad_members_are_usage_errors(members, why):
         models.create("lite_ensemble", members=members, pretrained=None)
 
 
+def test_only_imagenet_or_no_pretrained_weights():
+    with pytest.raises(UsageError, match="'imagenet' or None"):
+        LiteEnsemble(members="lite0@64", pretrained="weights.pt")
+
+
 def test_onnx_export_scores_like_torch(tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")

@@ -74,6 +74,9 @@ class LiteEnsemble(RegressionModel):
     def __init__(self, *, members: str = DEFAULT_MEMBERS, num_outputs: int = 2, dropout: float = 0.0,
                  pretrained: str | PathLike | None = "imagenet") -> None:
         super().__init__()
+        if pretrained is not None and str(pretrained) != "imagenet":
+            raise UsageError(f"lite_ensemble: pretrained must be 'imagenet' or None, not {str(pretrained)!r} (each "
+                             f"member loads its own variant's weights; a trained ensemble is a checkpoint)")
         self.members = parse_members(members)
         self.size = max(size for _, size in self.members)
         backbones = {}
