@@ -208,10 +208,14 @@ def write_thesis_report(out: str | Path, *, device: str = "cpu", n_boot: int = 1
     runs += carried_runs(out, {run["name"] for run in runs})
     runs.sort(key=lambda run: run["name"])
     results = {"runs": runs}
-    write_bytes_atomically(out / "results.json",
-                           (json.dumps(jsonable(results), indent=2, allow_nan=False) + "\n").encode())
+    _write_json(out / "results.json", results)
     write_bytes_atomically(out / "report.md", thesis_markdown(runs).encode())
     return results
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    """A results file others read (the report, the next sitting's carried runs), written whole or not at all."""
+    write_bytes_atomically(path, (json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n").encode())
 
 
 def carried_runs(out: Path, present: set[str]) -> list[dict]:
@@ -310,19 +314,19 @@ def thesis_markdown(runs: list[dict]) -> str:
 
     # one table per recipe and augmentation: models trained alike side by side
     for recipe, augment in dict.fromkeys((r["recipe"], r["augment"]) for r in runs):
-        plain = [r for r in runs if r["recipe"] == recipe and r["augment"] == augment]
+        alike = [r for r in runs if r["recipe"] == recipe and r["augment"] == augment]
         augmented = "" if augment == "none" else f", augmentation `{augment}`"
         out.append(f"\n## Table 8.1, recipe `{recipe}`{augmented}: models by split (both dimensions pooled)\n")
         header = ["model"] + [f"{s} {m}" for s in SPLIT_ORDER for m in ("RMSE", "CC", "SAGR")]
         rows = []
-        for r in plain:
+        for r in alike:
             cells = [_label(r)]
             thesis = THESIS_8_1.get(r["model"])
             for split in SPLIT_ORDER:
                 ours = triple(r["splits"][split]["overall"])
                 cells += [f"{o} / {t:.2f}" for o, t in zip(ours, thesis[split])] if thesis else list(ours)
             rows.append(cells)
-        base = [plain[0]["splits"][s]["overall"] for s in SPLIT_ORDER]
+        base = [alike[0]["splits"][s]["overall"] for s in SPLIT_ORDER]
         rows.append(["*baseline*"] + sum([[fmt(b.get("rmse_mean_baseline")), "–", fmt(b.get("sagr_majority"))]
                                           for b in base], []))
         out.append(markdown_table(header, rows))
@@ -451,8 +455,8 @@ def write_cross_dataset_report(out: str | Path, *, device: str = "cpu", n_boot: 
                 "stopped": _stop_reason(run, history), "validation": block}
     intervals = cross_dataset_intervals(out)
     if intervals:
-        (out / "intervals.json").write_text(json.dumps(jsonable(intervals), indent=2, allow_nan=False) + "\n")
-    (out / "results.json").write_text(json.dumps(jsonable(results), indent=2, allow_nan=False) + "\n")
+        _write_json(out / "intervals.json", intervals)
+    _write_json(out / "results.json", results)
     text = ["# Leave one source out\n",
             "Each table: models trained on the other sources (their train split; their test split watched for "
             "early stopping and the ridge penalty), evaluated on every picture of the held-out source. Baselines "
@@ -476,7 +480,7 @@ def write_cross_dataset_report(out: str | Path, *, device: str = "cpu", n_boot: 
         text.append(markdown_table(header, rows))
     if intervals:
         text.append(intervals_markdown_section(intervals))
-    (out / "report.md").write_text("\n".join(text))
+    write_bytes_atomically(out / "report.md", "\n".join(text).encode())
     return results
 
 
