@@ -11,7 +11,7 @@ import pytest
 from conftest import write_learnable_set
 from picaffect.app.cli import main
 from picaffect.inference import ModelSpec, Predictor
-from picaffect.inference.intervals import INTERVAL_COLUMNS, Calibration
+from picaffect.inference.intervals import INTERVAL_COLUMNS, Calibration, conformal_quantile
 from picaffect.core.scale import SAM, Scale, rescale
 
 pytest.importorskip("onnxruntime")
@@ -58,9 +58,9 @@ def adaptive(checkpoint, tmp_path_factory) -> Path:
     record = read(checkpoint)
     width = record["weights"]["head.fc.weight"].shape[1]
     g = torch.Generator().manual_seed(1)
-    calibration = Calibration(scores={"valence": tuple(np.linspace(0.05, 2.0, 199)),
-                                      "arousal": tuple(np.linspace(0.02, 1.5, 199))}, adaptive=True,
-                              info={"protocol": {"name": "by hand"}})
+    calibration = Calibration(errors={"by hand": {"valence": tuple(np.linspace(0.05, 2.0, 199)),
+                                                  "arousal": tuple(np.linspace(0.02, 1.5, 199))}}, adaptive=True,
+                              info={"protocol": {"name": "by hand"}}, scheme="pooled")
     record["calibration"] = {**calibration.to_dict(),
                              "error_head": {"weight": torch.randn(2, width, generator=g) * 2.0,
                                             "bias": torch.tensor([0.1, -0.2])}}
@@ -173,8 +173,8 @@ def test_calibrate_end_to_end_with_coverage_on_each_held_out_source(checkpoint, 
     again = tmp_path / "again.pt"
     assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(again), "--features",
                  str(feats)]) == 0
-    assert Predictor.from_pretrained(again, device="cpu", backend="torch").calibration.scores == \
-        model.calibration.scores
+    assert Predictor.from_pretrained(again, device="cpu", backend="torch").calibration.errors == \
+        model.calibration.errors
     capsys.readouterr()
     assert main(["features", str(checkpoint), "--data", str(three_sources), "--out", str(feats), "--device",
                  "cpu"]) == 0
@@ -217,12 +217,23 @@ def test_calibrate_from_held_out_predictions_of_any_protocol(checkpoint, three_s
                  str(held_out), "--device", "cpu", "--constant"]) == 0
     calibration = Predictor.from_pretrained(out, device="cpu", backend="torch").calibration
     assert calibration.info["protocol"]["name"] == "predictions" and not calibration.adaptive
-    residuals = np.abs(table[["valence_true", "arousal_true"]].to_numpy() - table[["valence_pred", "arousal_pred"]]
-                       .to_numpy())
-    assert np.allclose(sorted(calibration.scores["valence"]), np.sort(residuals[:, 0]), atol=1e-4)
+    assert calibration.scheme == "standardised" and set(calibration.errors) == {"alpha", "beta", "gamma"}
+    residuals = table[["valence_true", "arousal_true"]].to_numpy() - table[["valence_pred", "arousal_pred"]].to_numpy()
+    for source, block in calibration.errors.items():  # each source keeps its own signed errors, in table order
+        mine = (table["source"] == source).to_numpy()
+        assert np.allclose(block["valence"], residuals[mine, 0], atol=1e-4)
+        assert np.allclose(block["arousal"], residuals[mine, 1], atol=1e-4)
     # gamma's errors are three times the others': calibrated without it, its intervals cover too little
     gamma = [r for r in calibration.info["leave_one_source_out"] if r["source"] == "gamma"]
     assert all(r["coverage"] < 0.8 for r in gamma)
+    # --scheme pooled: the plain split-conformal quantile of every row's |error|, whatever its source
+    pooled = tmp_path / "pooled.pt"
+    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(pooled), "--predictions",
+                 str(held_out), "--device", "cpu", "--constant", "--scheme", "pooled"]) == 0
+    plain = Predictor.from_pretrained(pooled, device="cpu", backend="torch").calibration
+    assert plain.scheme == "pooled" and plain.info["scheme"] == "pooled"
+    assert plain.quantiles(0.9) == pytest.approx([conformal_quantile(np.abs(residuals[:, j]), 0.9) for j in (0, 1)],
+                                                 abs=1e-4)
     capsys.readouterr()
 
     # bad tables: one line naming the file and the reason, exit 2

@@ -8,7 +8,8 @@ import pytest
 
 from picaffect.core.errors import CheckpointError, UsageError
 from picaffect.evaluation.conformal import coverage_block, fit_calibration, leave_one_source_out_check
-from picaffect.inference.intervals import Calibration, check_level, conformal_quantile
+from picaffect.inference.intervals import (Calibration, check_level, conformal_quantile, equal_sources_quantile,
+                                          scheme_quantile)
 
 
 def heteroscedastic(n: int, seed: int, p: int = 12):
@@ -26,7 +27,8 @@ def test_conformal_quantile_is_the_order_statistic():
     assert conformal_quantile(scores, 0.9) == 9.0       # ceil(10 * 0.9) = 9th smallest
     assert conformal_quantile(scores, 0.5) == 5.0       # ceil(10 * 0.5) = 5th
     assert math.isinf(conformal_quantile(scores, 0.95))  # ceil(9.5) = 10 > 9: no finite bound
-    calibration = Calibration(scores={"valence": tuple(scores), "arousal": tuple(scores)}, adaptive=False)
+    calibration = Calibration(errors={"a": {"valence": tuple(scores), "arousal": tuple(scores)}}, adaptive=False,
+                              scheme="pooled")
     with pytest.raises(UsageError, match="at least 19 calibration rows"):
         calibration.quantiles(0.95)
 
@@ -77,8 +79,8 @@ def test_constant_errors_give_a_plain_interval_of_the_right_coverage():
 
 
 def test_bounds_are_clipped_to_the_scale_and_refuse_a_missing_difficulty():
-    calibration = Calibration(scores={"valence": tuple(np.linspace(0, 2, 99)), "arousal": tuple(np.linspace(0, 1, 99))},
-                              adaptive=True)
+    calibration = Calibration(errors={"a": {"valence": tuple(np.linspace(0, 2, 99)),
+                                            "arousal": tuple(np.linspace(0, 1, 99))}}, adaptive=True, scheme="pooled")
     bounds = calibration.bounds(np.array([[8.5, 1.2], [5.0, 5.0]]), np.ones((2, 2)), 0.9)
     assert bounds[0, 1] == 9.0 and bounds[0, 2] == 1.0  # clipped
     assert bounds[1] == pytest.approx([5 - 1.8, 5 + 1.8, 5 - 0.9, 5 + 0.9], abs=0.03)
@@ -87,12 +89,57 @@ def test_bounds_are_clipped_to_the_scale_and_refuse_a_missing_difficulty():
 
 
 def test_a_calibration_round_trips_through_json():
-    calibration = Calibration(scores={"valence": (0.1, 0.5, 2.0), "arousal": (0.2, 0.3, 0.4)}, adaptive=True,
-                              info={"protocol": {"name": "refit-head"}})
+    calibration = Calibration(errors={"a": {"valence": (0.1, -0.5, 2.0), "arousal": (0.2, 0.3, -0.4)},
+                                      "b": {"valence": (-1.0, 0.25), "arousal": (0.5, 0.75)}}, adaptive=True,
+                              info={"protocol": {"name": "refit-head"}}, scheme="worst-source")
     again = Calibration.from_json(calibration.to_json())
     assert again == calibration
     with pytest.raises(CheckpointError, match="version"):
         Calibration.from_dict({**calibration.to_dict(), "version": 99})
+    with pytest.raises(CheckpointError, match="unknown interval scheme"):
+        Calibration.from_dict({**calibration.to_dict(), "scheme": "median"})
+
+
+def test_a_version_1_calibration_reads_as_the_pooled_scores_it_held():
+    """Files calibrated before schemes existed kept sorted |errors| of all sources together: they give the
+    same split-conformal widths as before."""
+    scores = np.linspace(0.1, 3.0, 99)
+    old = {"format": "picaffect.calibration", "version": 1, "adaptive": False,
+           "scores": {"valence": scores.tolist(), "arousal": (scores / 2).tolist()}, "info": {"rows": 99}}
+    calibration = Calibration.from_dict(old)
+    assert calibration.scheme == "pooled" and calibration.n == 99
+    assert calibration.quantiles(0.9) == pytest.approx([conformal_quantile(scores, 0.9),
+                                                       conformal_quantile(scores / 2, 0.9)])
+
+
+def test_equal_sources_and_worst_source_are_not_ruled_by_the_largest_source():
+    """1,000 small errors in one source and 10 large ones in another: pooled, the large source hardly moves the
+    90 % quantile; weighed equally, or taken at the worse source, the width must cover the small source's 10s."""
+    small, large = np.linspace(0.001, 1.0, 1000), np.full(10, 10.0)
+    assert scheme_quantile([small, large], 0.9, "pooled") < 1.0
+    assert scheme_quantile([small, large], 0.9, "equal-sources") == 10.0
+    assert scheme_quantile([small, large], 0.9, "worst-source") == 10.0
+    # one source: equal weights are the plain conformal quantile
+    assert equal_sources_quantile([small], 0.9) == conformal_quantile(small, 0.9)
+    with pytest.raises(UsageError, match="unknown interval scheme"):
+        scheme_quantile([small], 0.9, "median")
+
+
+def test_the_standardised_scheme_covers_new_sources_with_their_own_bias():
+    """A random source effect: each source's errors are N(bias, 1) with bias ~ N(0, 0.8^2). Calibrated on four
+    sources, the standardised 90 % interval holds about 90 % of the errors of new sources on average, and
+    more than pooled conformal does (which treats the four biases it saw as all there are)."""
+    g = np.random.default_rng(11)
+    covered = {"standardised": [], "pooled": []}
+    for _ in range(150):
+        calibration_sources = [g.normal(g.normal(0, 0.8), 1.0, 300) for _ in range(4)]
+        new = g.normal(g.normal(0, 0.8, (40, 1)), 1.0, (40, 200))  # 40 new sources of 200 pictures
+        for scheme in covered:
+            q = scheme_quantile(calibration_sources, 0.9, scheme)
+            covered[scheme].append(float((np.abs(new) <= q).mean()))
+    mean = {k: float(np.mean(v)) for k, v in covered.items()}
+    assert 0.88 <= mean["standardised"] <= 0.96, mean
+    assert mean["standardised"] > mean["pooled"] + 0.01, mean
 
 
 def test_the_leave_one_source_out_check_sees_a_source_that_is_harder():

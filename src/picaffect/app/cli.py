@@ -159,12 +159,12 @@ def _run_calibrate(args: argparse.Namespace) -> int:
 
     summary = calibrate(args.model, args.data, args.out, predictions=args.predictions or None, stage=args.stage,
                         device=args.device, batch_size=args.batch_size, onnx=args.onnx, adaptive=not args.constant,
-                        features=args.features)
+                        features=args.features, scheme=args.scheme)
     info = summary["info"]
     print(f"protocol {info['protocol']['name']}: {info['rows']} held-out rows "
           f"({', '.join(f'{s} {n}' for s, n in info['sources'].items())}); residual RMSE valence "
           f"{info['residual_rmse']['valence']:.2f}, arousal {info['residual_rmse']['arousal']:.2f}; "
-          f"{'adaptive widths (error head)' if summary['adaptive'] else 'constant width'}")
+          f"{'adaptive widths (error head)' if summary['adaptive'] else 'constant width'}, scheme {summary['scheme']}")
     print("\nCalibrated on the other sources, measured on each (90 % intervals):\n")
     print(coverage_table(summary))
     print(f"wrote {', '.join(summary['written'])} in {summary['seconds']:.0f} s")

@@ -12,7 +12,8 @@ import argparse
 from pathlib import Path
 
 from .. import __version__
-from ..core.names import AUGMENTS, BACKENDS, DEVICES, ENGINES, MODEL_HELP, SPLITS_OR_ALL, THESIS_MODELS
+from ..core.names import (AUGMENTS, BACKENDS, DEFAULT_INTERVAL_SCHEME, DEVICES, ENGINES, INTERVAL_SCHEMES, MODEL_HELP,
+                          SPLITS_OR_ALL, THESIS_MODELS)
 from ..training.config import EXPERIMENT_DEFAULTS, TrainConfig
 from .arguments import add_dataclass_options, key_value, model_list, positive_int
 
@@ -175,6 +176,10 @@ def _add_calibrate(sub: Subparsers) -> None:
     p.add_argument("--stage", default=None, help="with a cross-dataset folder: the stage whose runs to read")
     p.add_argument("--constant", action="store_true",
                    help="no error head: every picture gets the same width (plain split conformal)")
+    p.add_argument("--scheme", choices=INTERVAL_SCHEMES, default=DEFAULT_INTERVAL_SCHEME,
+                   help="how the sources' errors become one width: standardised (default: a new picture set as one "
+                        "more source, its bias and spread drawn like theirs), pooled (plain split conformal over all "
+                        "rows), equal-sources (each source weighs the same), worst-source (the widest source's)")
     p.add_argument("--features", type=Path, default=None, metavar="NPZ",
                    help="this model's features of DATA already extracted (picaffect features MODEL --data DATA "
                         "--no-tta), instead of extracting them again")

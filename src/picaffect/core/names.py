@@ -45,6 +45,10 @@ SHIPPED: dict[str, str] = {"default": "default.pt", "accurate": "accurate.pt"}
 SHIPPED_ONNX: dict[str, str] = {"default": "default.onnx", "accurate": "accurate.onnx"}
 # How the network runs (inference/backends.py); ``auto`` takes the faster one at hand.
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+# How a calibration turns held-out errors of several sources into one interval width (inference/intervals.py):
+# ``standardised`` treats a new picture set as one more source, with its own bias and spread.
+INTERVAL_SCHEMES: tuple[str, ...] = ("standardised", "pooled", "equal-sources", "worst-source")
+DEFAULT_INTERVAL_SCHEME = "standardised"
 # Where ``predict`` runs: in this process, or as a Ray Data job (batch/ray_job.py).
 ENGINES: tuple[str, ...] = ("local", "ray")
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.names import DEFAULT_INTERVAL_SCHEME
 from ..inference.intervals import DIMENSIONS, Calibration, clip_to_scale
 
 ALPHAS = np.logspace(0, 6, 13)
@@ -146,10 +147,12 @@ def cross_fitted_difficulty(features: np.ndarray, residuals: np.ndarray, groups:
 
 
 def fit_calibration(features: np.ndarray | None, residuals: np.ndarray, groups: np.ndarray,
-                    info: dict | None = None) -> tuple[Calibration, ErrorHead | None, dict]:
+                    info: dict | None = None, scheme: str = DEFAULT_INTERVAL_SCHEME
+                    ) -> tuple[Calibration, ErrorHead | None, dict]:
     """A calibration (and the error head the model must carry, or None) from held-out residuals.
 
     ``features`` None: no error head can be fitted; the calibration is a constant width.
+    ``scheme``: how the sources' errors become one width (``inference/intervals.py``).
     """
     residuals = np.asarray(residuals, np.float64)
     head, selection = None, {}
@@ -159,11 +162,14 @@ def fit_calibration(features: np.ndarray | None, residuals: np.ndarray, groups: 
             head = None
     if head is not None:
         # a dimension the head leaves constant has weights and bias 0: difficulty 1 here and at predict time
-        scores = np.abs(residuals) / cross_fitted_difficulty(features, residuals, groups, head)
+        errors = residuals / cross_fitted_difficulty(features, residuals, groups, head)
     else:
-        scores = np.abs(residuals)
-    calibration = Calibration(scores={d: tuple(np.sort(scores[:, j]).tolist()) for j, d in enumerate(DIMENSIONS)},
-                              adaptive=head is not None, info={**(info or {}), "error_head": selection})
+        errors = residuals
+    groups = np.asarray(groups).astype(str)
+    by_source = {name: {d: tuple(errors[groups == name, j].tolist()) for j, d in enumerate(DIMENSIONS)}
+                 for name in dict.fromkeys(groups.tolist())}
+    calibration = Calibration(errors=by_source, adaptive=head is not None, scheme=scheme,
+                              info={**(info or {}), "error_head": selection})
     return calibration, head, selection
 
 
@@ -197,22 +203,23 @@ def constant_width(y: np.ndarray, yhat: np.ndarray, coverage: float) -> float:
 
 
 def leave_one_source_out_check(y: np.ndarray, yhat: np.ndarray, sources: np.ndarray,
-                               features: np.ndarray | None, levels: tuple[float, ...] = (0.8, 0.9, 0.95)) -> dict:
+                               features: np.ndarray | None, levels: tuple[float, ...] = (0.8, 0.9, 0.95),
+                               scheme: str = DEFAULT_INTERVAL_SCHEME) -> dict:
     """Calibrate on all sources but one, measure on that one, for each source in turn (needs >= 3 sources
     for an adaptive head, since its penalty is itself chosen leaving one of the remaining sources out).
 
-    Returns {source: {level: coverage_block}}, plus the plain (constant-width) conformal
-    interval's block under ``"constant"`` for the same calibration rows.
+    Returns {source: {level: coverage_block}}, plus the plain (constant-width, pooled)
+    conformal interval's block under ``"constant"`` for the same calibration rows.
     """
     y, yhat, sources = np.asarray(y, np.float64), np.asarray(yhat, np.float64), np.asarray(sources)
     out: dict = {}
     for name in dict.fromkeys(sources.tolist()):
         held = sources == name
         feats = features[~held] if features is not None and len(set(sources[~held].tolist())) >= 2 else None
-        calibration, head, _ = fit_calibration(feats, y[~held] - yhat[~held], sources[~held])
+        calibration, head, _ = fit_calibration(feats, y[~held] - yhat[~held], sources[~held], scheme=scheme)
         difficulty = head(features[held]) if head is not None else None
-        plain, _, _ = fit_calibration(None, y[~held] - yhat[~held], sources[~held])
-        block: dict = {"n": int(held.sum()), "adaptive": calibration.adaptive, "levels": {}}
+        plain, _, _ = fit_calibration(None, y[~held] - yhat[~held], sources[~held], scheme="pooled")
+        block: dict = {"n": int(held.sum()), "adaptive": calibration.adaptive, "scheme": scheme, "levels": {}}
         for level in levels:
             block["levels"][str(level)] = {
                 "intervals": coverage_block(y[held], yhat[held], calibration.bounds(yhat[held], difficulty, level)),

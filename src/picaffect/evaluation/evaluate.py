@@ -127,6 +127,6 @@ def write_outputs(out: Path, result: dict, rows: pd.DataFrame) -> None:
 def _calibration_note(calibration) -> dict:
     """What the report says about where the intervals come from (never the scores themselves)."""
     info = calibration.info
-    return {"adaptive": calibration.adaptive, "rows": calibration.n,
+    return {"adaptive": calibration.adaptive, "scheme": calibration.scheme, "rows": calibration.n,
             "protocol": (info.get("protocol") or {}).get("name"), "dataset": info.get("dataset"),
             "sources": info.get("sources")}

@@ -111,7 +111,8 @@ def intervals_markdown(intervals: dict) -> str:
     out = [f"\n## Prediction intervals ({level:.0%})\n",
            f"Calibration: protocol `{note.get('protocol')}`, {note.get('rows')} held-out rows "
            f"({', '.join(f'{k} {v}' for k, v in (note.get('sources') or {}).items())}), "
-           f"{'adaptive widths (error head)' if note.get('adaptive') else 'constant width'}. *coverage*: the share of "
+           f"{'adaptive widths (error head)' if note.get('adaptive') else 'constant width'}, scheme "
+           f"`{note.get('scheme')}`. *coverage*: the share of "
            f"ratings inside their interval; *constant*: the mean width of prediction ± c with c chosen on these rows "
            f"to reach the same coverage (an oracle); *ratio* below 1: the adaptive intervals are narrower on average. "
            f"Rows whose source the calibration saw are not a test of coverage on new pictures: "

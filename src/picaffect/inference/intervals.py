@@ -15,6 +15,23 @@ beside its ratings (an extra ONNX output, ``difficulty``), at no measurable cost
 A calibration without an error head (``adaptive`` False) has difficulty 1: every
 picture gets the same width.
 
+New pictures rarely come from one of the calibration's sources: a user's stimuli are
+in effect a new source, with its own bias and spread. How q is taken from the
+held-out errors of several sources is the calibration's ``scheme``:
+
+- ``pooled``: the plain split-conformal quantile of every row's score; its guarantee
+  holds for pictures drawn like the calibration rows, which the largest source
+  dominates.
+- ``equal-sources``: each source weighs the same (the mean of the sources' conformal
+  distribution functions), so one large set does not set the width alone.
+- ``worst-source``: the largest of the sources' own quantiles: every calibration
+  source would be covered at ``level``; the widest.
+- ``standardised`` (the default): a new source as one more draw of a random source
+  effect. Each source's errors are centred on their mean (its bias) and scaled by
+  their SD; q is the equal-sources quantile of those standardised scores times
+  ``sqrt(mean SD^2 + sum bias^2 / (k - 1))``: the spread within a source plus a
+  (deliberately conservative, k sources) estimate of how far a new source's bias may be.
+
 Torch-free and numpy only, so that the ONNX predict path, the service and the
 batch job can all apply a calibration; fitting one is ``workflows/calibrate.py``.
 """
@@ -28,13 +45,14 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import CheckpointError, UsageError
+from ..core.names import DEFAULT_INTERVAL_SCHEME, INTERVAL_SCHEMES, check
 from ..core.scale import SAM
 
 DIMENSIONS = ("valence", "arousal")
 INTERVAL_COLUMNS = ("valence_low", "valence_high", "arousal_low", "arousal_high")
 DEFAULT_LEVEL = 0.9
 FORMAT = "picaffect.calibration"
-VERSION = 1
+VERSION = 2   # 2: signed errors per source and a scheme; version 1 (pooled scores) is still read
 # Where an ONNX file keeps the calibration (metadata_props) and the error head's output (a graph output).
 ONNX_KEY = "picaffect.calibration"
 DIFFICULTY_OUTPUT = "difficulty"
@@ -59,6 +77,41 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
     return float(s[k - 1]) if 1 <= k <= len(s) else math.inf
 
 
+def equal_sources_quantile(scores_by_source: list[np.ndarray], level: float) -> float:
+    """The smallest score v at which the mean over sources of #{scores <= v} / (n + 1) reaches ``level``.
+
+    With one source this is ``conformal_quantile``; with several, each source counts the
+    same however many rows it has. Infinite when the sources are too small for ``level``.
+    """
+    groups = [np.sort(np.asarray(g, dtype=np.float64)) for g in scores_by_source if len(g)]
+    if not groups:
+        return math.inf
+    values = np.unique(np.concatenate(groups))
+    cdf = np.mean([np.searchsorted(g, values, side="right") / (len(g) + 1) for g in groups], axis=0)
+    reached = np.nonzero(cdf >= level - 1e-12)[0]
+    return float(values[reached[0]]) if len(reached) else math.inf
+
+
+def scheme_quantile(errors_by_source: list[np.ndarray], level: float, scheme: str) -> float:
+    """The multiplier q for signed (normalised) held-out errors, one array per source, under ``scheme``."""
+    groups = [np.asarray(e, dtype=np.float64) for e in errors_by_source if len(e)]
+    if scheme == "pooled":
+        return conformal_quantile(np.abs(np.concatenate(groups)), level)
+    if scheme == "equal-sources":
+        return equal_sources_quantile([np.abs(g) for g in groups], level)
+    if scheme == "worst-source":
+        return max(conformal_quantile(np.abs(g), level) for g in groups)
+    if scheme == "standardised":
+        if any(len(g) < 2 for g in groups):
+            return math.inf
+        bias = np.array([g.mean() for g in groups])
+        sd = np.array([max(g.std(ddof=1), 1e-12) for g in groups])
+        z = [np.abs(g - b) / s for g, b, s in zip(groups, bias, sd)]
+        between = float((bias ** 2).sum() / (len(groups) - 1)) if len(groups) > 1 else 0.0
+        return equal_sources_quantile(z, level) * math.sqrt(float((sd ** 2).mean()) + between)
+    raise UsageError(f"unknown interval scheme {scheme!r}; choose one of {', '.join(INTERVAL_SCHEMES)}")
+
+
 def clip_to_scale(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bounds on 1..9: a rating cannot lie outside the scale, so clipping never loses coverage."""
     return np.clip(low, SAM.min, SAM.max), np.clip(high, SAM.min, SAM.max)
@@ -66,33 +119,48 @@ def clip_to_scale(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.nda
 
 @dataclass(frozen=True)
 class Calibration:
-    """What a model file needs to give intervals: calibration scores per dimension and how they were made.
+    """What a model file needs to give intervals: held-out errors and how to turn them into a width.
 
-    ``scores``: sorted nonconformity scores per dimension; ``adaptive``: whether they are
-    normalised by the model's error head (its ``difficulty`` output), else by 1;
-    ``info``: the protocol, sources, row counts and the coverage measured leave one
-    source out, as ``picaffect calibrate`` wrote them (shown, never used to compute).
+    ``errors``: per source, per dimension, the signed held-out errors ``(rating -
+    prediction) / difficulty``; ``scheme``: how q is taken from them (module docstring);
+    ``adaptive``: whether they are normalised by the model's error head (its
+    ``difficulty`` output), else by 1; ``info``: the protocol, sources, row counts and
+    the coverage measured leave one source out, as ``picaffect calibrate`` wrote them
+    (shown, never used to compute). A version-1 file has only pooled absolute scores:
+    it is read as one source under the ``pooled`` scheme, which is what it computed.
     """
-    scores: dict[str, tuple[float, ...]]
+    errors: dict[str, dict[str, tuple[float, ...]]]
     adaptive: bool
     info: dict[str, Any] = field(default_factory=dict)
+    scheme: str = DEFAULT_INTERVAL_SCHEME
 
     def __post_init__(self) -> None:
-        missing = [d for d in DIMENSIONS if not self.scores.get(d)]
-        if missing:
-            raise CheckpointError(f"calibration without scores for {', '.join(missing)}")
+        check("interval scheme", self.scheme, INTERVAL_SCHEMES)
+        if not self.errors:
+            raise CheckpointError("calibration without held-out errors")
+        for source, block in self.errors.items():
+            missing = [d for d in DIMENSIONS if not block.get(d)]
+            if missing:
+                raise CheckpointError(f"calibration without errors of source {source!r} for {', '.join(missing)}")
 
     @property
     def n(self) -> int:
-        return min(len(self.scores[d]) for d in DIMENSIONS)
+        return min(sum(len(b[d]) for b in self.errors.values()) for d in DIMENSIONS)
+
+    @property
+    def sources(self) -> dict[str, int]:
+        return {s: min(len(b[d]) for d in DIMENSIONS) for s, b in self.errors.items()}
 
     def quantiles(self, level: float = DEFAULT_LEVEL) -> np.ndarray:
         """(2,) the multiplier q per dimension at ``level``; ``UsageError`` when the calibration is too small."""
         level = check_level(level)
-        q = np.array([conformal_quantile(np.asarray(self.scores[d]), level) for d in DIMENSIONS])
+        q = np.array([scheme_quantile([np.asarray(b[d]) for b in self.errors.values()], level, self.scheme)
+                      for d in DIMENSIONS])
         if not np.isfinite(q).all():
+            smallest = min(self.sources.values())
             raise UsageError(f"a {level:.0%} interval needs at least {math.ceil(1 / (1 - level)) - 1} calibration "
-                             f"rows; this model's calibration has {self.n}: choose a lower level")
+                             f"rows{' in every source' if len(self.errors) > 1 else ''}; this model's calibration "
+                             f"has {smallest if len(self.errors) > 1 else self.n}: choose a lower level")
         return q
 
     def bounds(self, ratings: np.ndarray, difficulty: np.ndarray | None, level: float = DEFAULT_LEVEL) -> np.ndarray:
@@ -115,8 +183,9 @@ class Calibration:
 
     # -- storage ------------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": VERSION, "adaptive": self.adaptive,
-                "scores": {d: [round(float(s), 5) for s in self.scores[d]] for d in DIMENSIONS}, "info": self.info}
+        return {"format": FORMAT, "version": VERSION, "adaptive": self.adaptive, "scheme": self.scheme,
+                "errors": {s: {d: [round(float(e), 5) for e in b[d]] for d in DIMENSIONS}
+                           for s, b in self.errors.items()}, "info": self.info}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), allow_nan=False, default=str)
@@ -125,11 +194,22 @@ class Calibration:
     def from_dict(cls, d: dict[str, Any], where: str = "model") -> "Calibration":
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise CheckpointError(f"{where}: its calibration is not a picaffect calibration")
-        if d.get("version") != VERSION:
-            raise CheckpointError(f"{where}: calibration version {d.get('version')}; this picaffect reads version "
+        version = d.get("version")
+        if version == 1:  # pooled absolute scores, one block: exactly what version 1 computed
+            scores = d.get("scores", {})
+            errors = {"pooled": {k: tuple(sorted(float(s) for s in scores[k])) for k in DIMENSIONS if k in scores}}
+            return cls(errors=errors, adaptive=bool(d.get("adaptive")),
+                       info={**dict(d.get("info") or {}), "version": 1}, scheme="pooled")
+        if version != VERSION:
+            raise CheckpointError(f"{where}: calibration version {version}; this picaffect reads versions 1 and "
                                   f"{VERSION}: upgrade picaffect or calibrate the model again")
-        scores = {k: tuple(sorted(float(s) for s in d["scores"][k])) for k in DIMENSIONS if k in d.get("scores", {})}
-        return cls(scores=scores, adaptive=bool(d.get("adaptive")), info=dict(d.get("info") or {}))
+        if d.get("scheme") not in INTERVAL_SCHEMES:
+            raise CheckpointError(f"{where}: unknown interval scheme {d.get('scheme')!r} (this picaffect knows "
+                                  f"{', '.join(INTERVAL_SCHEMES)}): upgrade picaffect")
+        errors = {str(s): {k: tuple(float(e) for e in b[k]) for k in DIMENSIONS if k in b}
+                  for s, b in (d.get("errors") or {}).items()}
+        return cls(errors=errors, adaptive=bool(d.get("adaptive")), info=dict(d.get("info") or {}),
+                   scheme=d["scheme"])
 
     @classmethod
     def from_json(cls, text: str, where: str = "model") -> "Calibration":

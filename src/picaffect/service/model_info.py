@@ -65,7 +65,8 @@ def describe(predictor: Any, *, tta: bool) -> dict[str, Any]:
         info.update(training_sets=None, figures=None, model_card=None)
     calibration = getattr(predictor, "calibration", None)
     info["intervals"] = None if calibration is None else {
-        "level": predictor.level, "adaptive": calibration.adaptive, "calibration_rows": calibration.n,
+        "level": predictor.level, "adaptive": calibration.adaptive, "scheme": calibration.scheme,
+        "calibration_rows": calibration.n,
         "protocol": (calibration.info.get("protocol") or {}).get("name"),
         "coverage_by_held_out_source": calibration.info.get("leave_one_source_out")}
     return info

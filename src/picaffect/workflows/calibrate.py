@@ -39,6 +39,7 @@ import torch
 from .. import __version__
 from ..data.dataset import RatedImages
 from ..core.errors import UsageError
+from ..core.names import DEFAULT_INTERVAL_SCHEME, INTERVAL_SCHEMES, check as check_choice
 from ..evaluation.conformal import ALPHAS, ridge_path, fit_calibration, leave_one_source_out_check, summary_rows
 from ..inference.checkpoint import build_model, read, save_atomic
 from ..inference.intervals import DIMENSIONS
@@ -168,7 +169,8 @@ def _features_from_file(path: Path, data: Path) -> tuple[np.ndarray, pd.DataFram
 
 def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predictions: list[str | Path] | None = None,
               stage: str | None = None, device: str = "auto", batch_size: int = 64, onnx: str | Path | None = None,
-              adaptive: bool = True, features: str | Path | None = None) -> dict[str, Any]:
+              adaptive: bool = True, features: str | Path | None = None,
+              scheme: str = DEFAULT_INTERVAL_SCHEME) -> dict[str, Any]:
     """Calibrate ``model_ref`` on held-out residuals of ``data``'s pictures; write ``out`` (and ``onnx``).
 
     Returns the calibration's summary (protocol, rows, error head, coverage on each
@@ -176,8 +178,10 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
     inside; with ``onnx`` also an ONNX file whose metadata and ``difficulty`` output carry it.
     ``features``: the model's pooled features already extracted (``picaffect features
     MODEL --no-tta``), which saves extracting them again; the caller vouches that they
-    are this model's.
+    are this model's. ``scheme``: how the sources' errors become one width
+    (``inference/intervals.py``; the default treats new pictures as a new source).
     """
+    check_choice("interval scheme", scheme, INTERVAL_SCHEMES)
     start = time.perf_counter()
     if onnx is not None and Path(onnx).suffix.lower() != ".onnx":
         raise UsageError(f"--onnx {onnx}: give a file ending in .onnx")
@@ -222,12 +226,12 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
     counts = {s: int((sources == s).sum()) for s in dict.fromkeys(sources.tolist())}
     if len(counts) < 2:
         raise UsageError(f"calibration needs held-out predictions of at least two sources, not {len(counts)}")
-    check = leave_one_source_out_check(y, yhat, sources, x if adaptive else None)
-    info = {"protocol": protocol, "dataset": str(data), "rows": int(len(y)), "sources": counts,
+    check = leave_one_source_out_check(y, yhat, sources, x if adaptive else None, scheme=scheme)
+    info = {"protocol": protocol, "scheme": scheme, "dataset": str(data), "rows": int(len(y)), "sources": counts,
             "residual_rmse": {d: float(np.sqrt(np.mean((y[:, j] - yhat[:, j]) ** 2))) for j, d in enumerate(DIMENSIONS)},
             "leave_one_source_out": summary_rows(check, 0.9), "check_levels": check,
             "made_by": f"picaffect {__version__}: picaffect calibrate", "made_at": time.strftime("%Y-%m-%d %H:%M")}
-    calibration, head, _ = fit_calibration(x if adaptive else None, y - yhat, sources, info)
+    calibration, head, _ = fit_calibration(x if adaptive else None, y - yhat, sources, info, scheme=scheme)
     record = dict(record)
     record.pop("training", None)  # a calibrated file is for predicting, not for resuming training
     record["calibration"] = calibration.to_dict()
@@ -240,7 +244,7 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
         from ..inference.onnx_export import export_onnx
 
         written.append(str(export_onnx(out, onnx, name=Path(str(model_ref)).stem)))
-    return {"written": written, "adaptive": calibration.adaptive, "n": calibration.n, "info": info,
+    return {"written": written, "adaptive": calibration.adaptive, "scheme": scheme, "n": calibration.n, "info": info,
             "seconds": round(time.perf_counter() - start, 1)}
 
 
