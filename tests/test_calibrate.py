@@ -217,7 +217,7 @@ def test_calibrate_from_held_out_predictions_of_any_protocol(checkpoint, three_s
                  str(held_out), "--device", "cpu", "--constant"]) == 0
     calibration = Predictor.from_pretrained(out, device="cpu", backend="torch").calibration
     assert calibration.info["protocol"]["name"] == "predictions" and not calibration.adaptive
-    assert calibration.scheme == "standardised" and set(calibration.errors) == {"alpha", "beta", "gamma"}
+    assert calibration.scheme == "pooled" and set(calibration.errors) == {"alpha", "beta", "gamma"}
     residuals = table[["valence_true", "arousal_true"]].to_numpy() - table[["valence_pred", "arousal_pred"]].to_numpy()
     for source, block in calibration.errors.items():  # each source keeps its own signed errors, in table order
         mine = (table["source"] == source).to_numpy()
@@ -226,14 +226,18 @@ def test_calibrate_from_held_out_predictions_of_any_protocol(checkpoint, three_s
     # gamma's errors are three times the others': calibrated without it, its intervals cover too little
     gamma = [r for r in calibration.info["leave_one_source_out"] if r["source"] == "gamma"]
     assert all(r["coverage"] < 0.8 for r in gamma)
-    # --scheme pooled: the plain split-conformal quantile of every row's |error|, whatever its source
-    pooled = tmp_path / "pooled.pt"
-    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(pooled), "--predictions",
-                 str(held_out), "--device", "cpu", "--constant", "--scheme", "pooled"]) == 0
-    plain = Predictor.from_pretrained(pooled, device="cpu", backend="torch").calibration
-    assert plain.scheme == "pooled" and plain.info["scheme"] == "pooled"
-    assert plain.quantiles(0.9) == pytest.approx([conformal_quantile(np.abs(residuals[:, j]), 0.9) for j in (0, 1)],
-                                                 abs=1e-4)
+    # the default, pooled: the plain split-conformal quantile of every row's |error|, whatever its source
+    assert calibration.quantiles(0.9) == pytest.approx(
+        [conformal_quantile(np.abs(residuals[:, j]), 0.9) for j in (0, 1)], abs=1e-4)
+    # --scheme worst-source: the largest source's own quantile, here gamma's (errors three times the others')
+    worst = tmp_path / "worst.pt"
+    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(worst), "--predictions",
+                 str(held_out), "--device", "cpu", "--constant", "--scheme", "worst-source"]) == 0
+    widest = Predictor.from_pretrained(worst, device="cpu", backend="torch").calibration
+    assert widest.scheme == "worst-source" and widest.info["scheme"] == "worst-source"
+    gamma_rows = (table["source"] == "gamma").to_numpy()
+    assert widest.quantiles(0.9) == pytest.approx(
+        [conformal_quantile(np.abs(residuals[gamma_rows, j]), 0.9) for j in (0, 1)], abs=1e-4)
     capsys.readouterr()
 
     # bad tables: one line naming the file and the reason, exit 2

@@ -41,8 +41,13 @@ def test_demo_command(tmp_path, capsys):
     import pandas as pd
 
     table = pd.read_csv(tmp_path / "demo" / "predictions.csv")  # plain CSV: the header comes first
-    assert list(table.columns) == ["path", "valence", "arousal", "quadrant", "error"] and len(table) >= 8
-    assert json.loads((tmp_path / "demo" / "predictions.csv.meta.json").read_text())["model"] == "default"
+    # the shipped default is calibrated (make default-calibration): every row carries its 90 % interval
+    assert list(table.columns) == ["path", "valence", "arousal", "valence_low", "valence_high", "arousal_low",
+                                   "arousal_high", "quadrant", "error"] and len(table) >= 8
+    assert ((table["valence_low"] <= table["valence"]) & (table["valence"] <= table["valence_high"])).all()
+    meta = json.loads((tmp_path / "demo" / "predictions.csv.meta.json").read_text())
+    assert meta["model"] == "default" and meta["interval_level"] == 0.9
+    assert "90% prediction intervals" in meta["description"] and "not calibrated" not in out
 
 
 def _recorded() -> dict[str, list[float]]:

@@ -78,7 +78,10 @@ def test_mixed_uploads_keep_order_and_equal_the_predictor(client, predictor, pic
     assert body["scale"] == "1..9" and body["model"] == "default" and body["scaled"] is None
     rows = body["predictions"]
     assert [row["name"] for row in rows] == [n for n, _ in parts]
-    assert set(rows[0]) == {"name", "valence", "arousal", "quadrant", "error"}
+    # the shipped default is calibrated: its rows carry their 90 % intervals
+    assert set(rows[0]) == {"name", "valence", "arousal", "quadrant", "error", "valence_low", "valence_high",
+                            "arousal_low", "arousal_high"}
+    assert rows[0]["valence_low"] <= rows[0]["valence"] <= rows[0]["valence_high"]
     errors = {row["name"]: row["error"] for row in rows if row["error"]}
     assert set(errors) == {"notes.txt", "broken.jpg", "empty.png"}
     assert "not an image" in errors["notes.txt"] and "truncated" in errors["broken.jpg"]

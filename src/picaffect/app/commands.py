@@ -177,9 +177,9 @@ def _add_calibrate(sub: Subparsers) -> None:
     p.add_argument("--constant", action="store_true",
                    help="no error head: every picture gets the same width (plain split conformal)")
     p.add_argument("--scheme", choices=INTERVAL_SCHEMES, default=DEFAULT_INTERVAL_SCHEME,
-                   help="how the sources' errors become one width: standardised (default: a new picture set as one "
-                        "more source, its bias and spread drawn like theirs), pooled (plain split conformal over all "
-                        "rows), equal-sources (each source weighs the same), worst-source (the widest source's)")
+                   help="how the sources' errors become one width: pooled (default: plain split conformal over "
+                        "all rows), equal-sources (each source weighs the same), worst-source (the widest source's), "
+                        "standardised (a new picture set as one more source, its bias and spread drawn like theirs)")
     p.add_argument("--features", type=Path, default=None, metavar="NPZ",
                    help="this model's features of DATA already extracted (picaffect features MODEL --data DATA "
                         "--no-tta), instead of extracting them again")

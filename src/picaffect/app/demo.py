@@ -51,8 +51,9 @@ def run_demo(out: Path, model: str = "default") -> Path:
         raise UsageError("no sample photographs found: install the demo extras (pip install 'picaffect[demo]')")
     from ..core.plots import labelled_circumplex  # here: matplotlib comes with the demo extra, checked just above
 
-    run = Predictor.from_pretrained(model).predict_files(photos)
-    meta = output_meta(model)
+    predictor = Predictor.from_pretrained(model)
+    run = predictor.predict_files(photos)
+    meta = output_meta(model, level=predictor.level if predictor.calibration is not None else None)
     print(render(run.rows, "table", meta), end="")
     write_predictions(run.rows, out / "predictions.csv", meta)
     plot = labelled_circumplex(run.rows, out / "circumplex.png",

@@ -179,7 +179,7 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
     ``features``: the model's pooled features already extracted (``picaffect features
     MODEL --no-tta``), which saves extracting them again; the caller vouches that they
     are this model's. ``scheme``: how the sources' errors become one width
-    (``inference/intervals.py``; the default treats new pictures as a new source).
+    (``inference/intervals.py``; the default is plain split conformal over all rows).
     """
     check_choice("interval scheme", scheme, INTERVAL_SCHEMES)
     start = time.perf_counter()
