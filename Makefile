@@ -37,10 +37,10 @@ clean:
 # Retrain the shipped default model from the rated sets (about an hour on 2 cores).
 default-model: $(VENV)/.installed
 	$(VENV)/bin/picaffect retrain configs/default.yaml
-	$(MAKE) default-onnx
 	$(MAKE) default-calibration
 
-# Prediction intervals for the shipped default, written into weights/default.pt and its ONNX twin: the
+# Prediction intervals for the shipped default, written into weights/default.pt and its ONNX twin (it
+# exports the ONNX file itself, so default-model needs no default-onnx before it): the
 # model's errors on each source predicted from the other two (picaffect calibrate's default protocol),
 # plain split conformal (scheme pooled), constant widths: results/intervals/search.md says why.
 # 40 s on the idle 2-core machine when $(CALIBRATION_DATA) was already built (2026-12-02).

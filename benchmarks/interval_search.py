@@ -14,8 +14,8 @@ the three shared sets and the model's own pooled features of every row (no mirro
 Protocol (exactly ``calibrate``'s check, ``leave_one_source_out_check``): each source's
 held-out predictions come from a ridge readout on the features fitted on the other two
 (``refit_head_predictions``); then for each source in turn, the calibration is fitted on
-the other two sources' residuals and its 90 % intervals are measured on the held-out source. The figures to read: coverage on every
-held-out source (the issue's goal is 0.85-0.95 on each), its spread over the sources, and
+the other two sources' residuals and its 90 % intervals are measured on the held-out
+source. The figures to read: coverage on every held-out source (the issue's goal is 0.85-0.95 on each), its spread over the sources, and
 the mean width; "ratio" compares the adaptive widths with a constant interval of the same
 coverage chosen on the held-out rows themselves (an oracle).
 """
@@ -34,7 +34,7 @@ from picaffect.core.names import INTERVAL_SCHEMES
 from picaffect.evaluation.conformal import coverage_block, fit_calibration
 from picaffect.evaluation.markdown import fmt, markdown_table
 from picaffect.inference.intervals import DIMENSIONS
-from picaffect.workflows.calibrate import _features_from_file, refit_head_predictions
+from picaffect.workflows.calibrate import features_from_file, refit_head_predictions
 
 LEVEL = 0.9
 
@@ -57,7 +57,7 @@ def held_out_blocks(y: np.ndarray, yhat: np.ndarray, sources: np.ndarray, featur
 
 def search(data: Path, features: Path) -> dict:
     """Every scheme, constant and adaptive: coverage and width on each held-out source at 90 %."""
-    x, rows = _features_from_file(features, data)
+    x, rows = features_from_file(features, data)
     y = rows[["valence", "arousal"]].to_numpy(float)
     sources = rows["source"].astype(str).to_numpy()
     start = time.perf_counter()

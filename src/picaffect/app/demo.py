@@ -53,7 +53,7 @@ def run_demo(out: Path, model: str = "default") -> Path:
 
     predictor = Predictor.from_pretrained(model)
     run = predictor.predict_files(photos)
-    meta = output_meta(model, level=predictor.level if predictor.calibration is not None else None)
+    meta = output_meta(model, level=predictor.interval_level)
     print(render(run.rows, "table", meta), end="")
     write_predictions(run.rows, out / "predictions.csv", meta)
     plot = labelled_circumplex(run.rows, out / "circumplex.png",

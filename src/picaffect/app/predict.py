@@ -61,8 +61,7 @@ def predict_paths(paths: Sequence[str | Path], *, model: str | Path = "default",
         note(str(passed_over))
     if not run.rows:
         raise UsageError("no pictures to score")
-    meta = output_meta(str(model), str(scale) if scale else None,
-                       level if predictor.calibration is not None else None)
+    meta = output_meta(str(model), str(scale) if scale else None, predictor.interval_level)
     if out is None:
         return run, render(run.rows, fmt, meta)
     write_predictions(run.rows, out, meta)

@@ -158,10 +158,9 @@ class Calibration:
         q = np.array([scheme_quantile([np.asarray(b[d]) for b in self.errors.values()], level, self.scheme)
                       for d in DIMENSIONS])
         if not np.isfinite(q).all():
-            smallest = min(self.sources.values())
             raise UsageError(f"a {level:.0%} interval needs at least {math.ceil(1 / (1 - level)) - 1} calibration "
                              f"rows{' in every source' if len(self.errors) > 1 else ''}; this model's calibration "
-                             f"has {smallest if len(self.errors) > 1 else self.n}: choose a lower level")
+                             f"has {min(self.sources.values())}: choose a lower level")
         return q
 
     def bounds(self, ratings: np.ndarray, difficulty: np.ndarray | None, level: float = DEFAULT_LEVEL) -> np.ndarray:

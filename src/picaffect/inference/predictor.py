@@ -132,6 +132,12 @@ class Predictor:
         self._level = check_level(value)
 
     @property
+    def interval_level(self) -> float | None:
+        """The coverage of the intervals the rows carry, or None when the model has no calibration (and
+        its rows no intervals): what an output's description states."""
+        return self.level if self.calibration is not None else None
+
+    @property
     def model(self):
         """The torch module (None with the onnx backend)."""
         return self.backend.model

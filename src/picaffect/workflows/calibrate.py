@@ -150,7 +150,7 @@ def _features(record: dict[str, Any], source: str, data: Path, device: str, batc
     return feats, dataset.rows.reset_index(drop=True)
 
 
-def _features_from_file(path: Path, data: Path) -> tuple[np.ndarray, pd.DataFrame]:
+def features_from_file(path: Path, data: Path) -> tuple[np.ndarray, pd.DataFrame]:
     """Features written by ``picaffect features MODEL --data DATA --no-tta`` (split all), checked against ``data``."""
     with np.load(path) as f:
         meta = json.loads(str(f["meta"]))
@@ -193,7 +193,7 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
         raise UsageError(f"--out {out}: {out.absolute().parent} is not an existing folder")
     record = read(source)
     if features is not None:
-        feats, rows = _features_from_file(Path(features), Path(data))
+        feats, rows = features_from_file(Path(features), Path(data))
         head = record["weights"].get("head.fc.weight")
         if head is not None and feats.shape[1] != head.shape[1]:
             raise UsageError(f"--features {features}: {feats.shape[1]} features a row, but {model_ref}'s head reads "
