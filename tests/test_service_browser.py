@@ -97,15 +97,18 @@ def test_page_scores_pictures_plots_them_and_downloads_csv(server, photos, tmp_p
             error = rows.nth(2).locator("td.error").inner_text()
             assert "truncated or corrupt" in error or "not an image" in error
             assert page.locator("#dots circle").count() == 2  # a dot per scored picture, none for the broken one
+            if predictor.interval_level:  # a calibrated model: an error bar per scored picture
+                assert page.locator("#bars g.bar").count() == 2
 
             # hovering a dot highlights its row
             page.locator("#dots circle[data-id='2']").hover()
             assert "hi" in (page.get_attribute("#rows tr[data-id='2']", "class") or "")
 
             # sorting by valence, twice, reverses the order of the scored rows
-            page.get_by_role("button", name="sort by valence").click()
+            # (exact: the calibrated default also has a "sort by valence interval" button)
+            page.get_by_role("button", name="sort by valence", exact=True).click()
             first = page.locator("#rows tr").first.get_attribute("data-id")
-            page.get_by_role("button", name="sort by valence").click()
+            page.get_by_role("button", name="sort by valence", exact=True).click()
             assert page.locator("#rows tr").first.get_attribute("data-id") != first
             assert page.locator("th[aria-sort=descending]").count() == 1
 
@@ -133,10 +136,13 @@ def test_page_scores_pictures_plots_them_and_downloads_csv(server, photos, tmp_p
 
     frame = pd.read_csv(csv_path)
     assert list(frame["name"]) == ["china.jpg", "flower.jpg", "broken.jpg"]
-    assert list(frame.columns) == ["name", "valence", "arousal", "quadrant", "error"]
+    bounds = ["valence_low", "valence_high", "arousal_low", "arousal_high"] if predictor.interval_level else []
+    assert list(frame.columns) == ["name", "valence", "arousal", *bounds, "quadrant", "error"]
     assert frame["error"].isna().tolist() == [True, True, False]
     expected = predictor.predict(photos[:2])
     for (_, row), want in zip(frame.iloc[:2].iterrows(), expected):
         assert row["valence"] == pytest.approx(want["valence"], abs=2e-3)
         assert row["arousal"] == pytest.approx(want["arousal"], abs=2e-3)
         assert row["quadrant"] == want["quadrant"]
+        for key in bounds:
+            assert row[key] == pytest.approx(want[key], abs=2e-3)
