@@ -69,8 +69,15 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
     return world, device
 
 
-def shutdown() -> None:
+def shutdown(finished: bool = False) -> None:
+    """Leave the process group. After a run that ``finished``, every rank first waits for the others:
+    rank 0 still writes the run's files when the rest are done, and a gloo rank that tore its group
+    down while its peer was still connected sometimes aborted at exit ("terminate called without an
+    active exception"), failing the whole torchrun. After an error there is no barrier (the other
+    ranks may never reach it); torchrun ends them."""
     if dist.is_available() and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 
