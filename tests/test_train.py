@@ -99,6 +99,7 @@ def test_cli_train_writes_a_run_and_refuses_to_overwrite(learnable_dataset, tmp_
     assert "--resume" in capsys.readouterr().err
     assert main(args + ["--resume", "--epochs", "2"]) == 0
     assert len(read_history(tmp_path / "run")) == 2
+    assert TrainConfig.load(tmp_path / "run" / "config.yaml").epochs == 2  # the limit the run ended under
 
 
 def test_resume_with_another_model_is_refused(learnable_dataset, tmp_path):

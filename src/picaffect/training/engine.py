@@ -183,7 +183,7 @@ class Trainer:
                 raise CheckpointError(f"{last} was written by picaffect 0.1 and cannot be resumed by this version; "
                                       f"its best.pt still works with predict, evaluate and --init")
             self._load_state(record)
-        elif self.world.main:
+        if self.world.main:  # on resume too: the limits a run ends under (epochs, patience, budget) are the last ones
             self.config.save(self.out / "config.yaml")
 
     def _state(self) -> dict:
@@ -375,7 +375,10 @@ class Trainer:
 
 def train(config: TrainConfig, resume: bool = False, progress: bool | None = None) -> dict:
     """Train one model; returns the run's summary (also in RUN_DIR/summary.json)."""
+    finished = False
     try:
-        return Trainer(config, resume=resume, progress=progress).fit()
+        summary = Trainer(config, resume=resume, progress=progress).fit()
+        finished = True
+        return summary
     finally:
-        distributed.shutdown()  # under torchrun; nothing to do in one process
+        distributed.shutdown(finished)  # under torchrun; nothing to do in one process
