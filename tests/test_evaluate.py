@@ -11,7 +11,7 @@ from conftest import build_learnable_dataset
 from picaffect.app.cli import main
 from picaffect.evaluation.evaluate import evaluate
 from picaffect.core.metrics import rmse
-from picaffect.workflows.experiments import leave_one_out_view
+from picaffect.workflows.experiments import leave_one_out_view, thesis_reading
 
 
 
@@ -156,3 +156,27 @@ def test_experiment_cross_dataset_stages_from_config(tmp_path):
     results = json.loads((tmp_path / "x" / "results.json").read_text())
     assert set(results["synthetic"]) == {"first", "second"}
     assert results["synthetic"]["second"]["init"].endswith("first")
+
+
+def _run_figures(model: str, rmse: float, ci: tuple[float, float], valence_r: float, arousal_r: float) -> dict:
+    """The parts of a results.json run that the report's reading uses."""
+    block = lambda r: {"pcc": r, "rmse": rmse, "ci95": {"pcc": [r - 0.1, r + 0.1], "rmse": list(ci)}}
+    return {"model": model, "recipe": "modern", "augment": "none", "precision": "bf16",
+            "validation": {"valence": block(valence_r), "arousal": block(arousal_r), "pooled": block(0.3), "n": 347},
+            "baselines": {"rmse_mean": {"pooled": 1.33}},
+            "splits": {"validation": {"overall": {"rmse": rmse, "pcc": 0.3}}}}
+
+
+def test_the_reading_follows_the_figures():
+    runs = [_run_figures("emosepar", 1.25, (1.20, 1.30), 0.39, 0.10),
+            _run_figures("vgg16", 1.28, (1.22, 1.34), 0.30, 0.25),    # its interval reaches the best one's
+            _run_figures("xception", 1.40, (1.35, 1.45), 0.20, 0.05)]  # above the baseline, apart from the best
+    reading = thesis_reading(runs)
+    assert "2 of 3 runs predict better than the training mean" in reading
+    assert "not: xception (modern, bf16)" in reading
+    assert "Lowest pooled RMSE: emosepar (modern, bf16), 1.25 [1.20, 1.30]" in reading
+    assert "The interval of 1 other run reaches it (vgg16 (modern, bf16))" in reading and "347 validation" in reading
+    assert "Highest valence r: emosepar" in reading and "highest arousal r: vgg16" in reading
+    assert "our RMSE 1.25-1.40 against the thesis's 1.66-1.78" in reading
+    runs[1]["validation"]["pooled"]["ci95"]["rmse"] = [1.31, 1.34]  # now clear of the best run's interval
+    assert "No other run's interval reaches it" in thesis_reading(runs)

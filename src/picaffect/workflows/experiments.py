@@ -258,6 +258,47 @@ def _ci(block: dict, key: str) -> str:
     return cell
 
 
+def thesis_reading(runs: list[dict]) -> str:
+    """What the validation figures say, computed from them so that the words cannot drift from the numbers:
+    which runs beat the training-mean baseline, which is best and which of the others its interval cannot
+    tell apart from it, and where the figures stand against the thesis's."""
+    def val(run: dict, dim: str, key: str) -> float:
+        return run["validation"][dim][key]
+
+    def interval(run: dict, dim: str, key: str) -> tuple[float, float]:
+        lo, hi = (run["validation"][dim].get("ci95") or {}).get(key) or (math.nan, math.nan)
+        return lo, hi
+
+    lines = ["**Reading** (computed from the validation figures below).\n"]
+    above = [r for r in runs if not val(r, "pooled", "rmse") < r["baselines"]["rmse_mean"]["pooled"]]
+    lines.append(f"- {len(runs) - len(above)} of {len(runs)} runs predict better than the training mean (pooled "
+                 f"RMSE below the mean's {fmt(runs[0]['baselines']['rmse_mean']['pooled'], 3)})"
+                 + (f"; not: {', '.join(_label(r) for r in above)}." if above else "."))
+    best = min(runs, key=lambda r: val(r, "pooled", "rmse"))
+    hi = interval(best, "pooled", "rmse")[1]
+    near = [r for r in runs if r is not best and interval(r, "pooled", "rmse")[0] <= hi]
+    lines.append(f"- Lowest pooled RMSE: {_label(best)}, {_ci(best['validation']['pooled'], 'rmse')}. "
+                 + (f"{'The interval of 1 other run reaches' if len(near) == 1 else f'The intervals of {len(near)} other runs reach'} "
+                    f"it ({', '.join(_label(r) for r in near)}): "
+                    f"{best['validation'].get('n', 'these')} validation pictures do not rank those runs." if near
+                    else "No other run's interval reaches it."))
+    top = max(runs, key=lambda r: val(r, "valence", "pcc"))
+    lively = max(runs, key=lambda r: val(r, "arousal", "pcc"))
+    lines.append(f"- Highest valence r: {_label(top)}, {_ci(top['validation']['valence'], 'pcc')}; highest "
+                 f"arousal r: {_label(lively)}, {_ci(lively['validation']['arousal'], 'pcc')}.")
+    ours = [(r["splits"]["validation"]["overall"], THESIS_8_1[r["model"]]["validation"]) for r in runs
+            if r["model"] in THESIS_8_1 and "splits" in r]
+    if ours:
+        rmse, cc = [o["rmse"] for o, _ in ours], [o["pcc"] for o, _ in ours]
+        theirs_rmse, theirs_cc = [t[0] for _, t in ours], [t[1] for _, t in ours]
+        lines.append(f"- Against table 8.1's validation column (both dimensions pooled): our RMSE "
+                     f"{fmt(min(rmse))}-{fmt(max(rmse))} against the thesis's {fmt(min(theirs_rmse))}-"
+                     f"{fmt(max(theirs_rmse))}, our CC {fmt(min(cc))}-{fmt(max(cc))} against "
+                     f"{fmt(min(theirs_cc))}-{fmt(max(theirs_cc))}. Other pictures, raters and sizes (the paragraph "
+                     f"above): the two columns are not comparable one to one.")
+    return "\n".join(lines) + "\n"
+
+
 def _data_paragraph(runs: list[dict]) -> str:
     """How our data differ from the thesis's, from the dataset's own manifest."""
     try:
@@ -297,6 +338,7 @@ def thesis_markdown(runs: list[dict]) -> str:
     if not runs:
         return "\n".join(out + ["No run has a checkpoint yet.\n"])
     out.append(_data_paragraph(runs))
+    out.append(thesis_reading(runs))
     out.append("## Runs\n")
     rows = [[_label(r), str(r["epochs_run"]), f"{r['max_epochs']} / {r['patience']} / "
              + (f"{r['budget_minutes']:g} min" if r["budget_minutes"] else "–"), str(r["best_epoch"]), r["stopped"],
