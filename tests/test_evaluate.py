@@ -12,6 +12,7 @@ from picaffect.app.cli import main
 from picaffect.evaluation.evaluate import evaluate
 from picaffect.core.metrics import rmse
 from picaffect.workflows.experiments import leave_one_out_view, thesis_reading
+from picaffect.training.config import TrainConfig
 
 
 
@@ -133,11 +134,13 @@ def test_experiment_cross_dataset_smoke(tmp_path):
     manifest.to_parquet(data / "manifest.parquet", index=False)
     assert main(["experiment", "cross-dataset", "--data", str(data), "--out", str(tmp_path / "x"), "--epochs", "1",
                  "--batch-size", "8", "--size", "80", "--device", "cpu", "--models", "emosepar", "--n-boot",
-                 "50"]) == 0
+                 "50", "--augment", "thesis"]) == 0
     report = (tmp_path / "x" / "report.md").read_text()
     assert "Held out: second (15 pictures)" in report and "Held out: synthetic (25 pictures)" in report
     results = json.loads((tmp_path / "x" / "results.json").read_text())
-    run = results["second"]["emosepar-thesis"]
+    run = results["second"]["emosepar-thesis-augment-thesis"]  # --augment reaches every held-out run
+    assert TrainConfig.load(tmp_path / "x" / "runs" / "second" / "emosepar-thesis-augment-thesis" / "config.yaml"
+                            ).augment == "thesis"
     assert run["epochs_run"] == 1 and run["validation"]["n"] == 15 and "noise_ceiling" in run["validation"]
 
 

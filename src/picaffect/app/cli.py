@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -82,7 +83,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
     common = dict(n_boot=args.n_boot, train_runs=not args.report_only)
     if args.which == "thesis":
         run_thesis(args.data, args.out, base, models=args.models, augment=args.augment, **common)
-    else:
+    else:  # one model, every held-out source: --augment (when given) is its augmentation
+        if args.augment is not None:
+            base = replace(base, augment=args.augment)
         run_cross_dataset(args.data, args.out, base, stages=args.stages_from, **common)
     print((args.out / "report.md").read_text())
     print(f"wrote {args.out}/ (report.md, results.json, runs/)")

@@ -93,7 +93,7 @@ def _add_experiment(sub: Subparsers) -> None:
                    help="comma-separated (thesis); the first one is used for cross-dataset")
     p.add_argument("--augment", choices=AUGMENTS, default=None,
                    help="thesis: every model with this augmentation only (default: none, plus Emosepar with the "
-                        "thesis's, as table 8.2)")
+                        "thesis's, as table 8.2); cross-dataset: the model's augmentation (default: none)")
     p.add_argument("--stages-from", type=Path, default=None, metavar="CONFIG",
                    help="cross-dataset: train the stages of this retrain configuration instead "
                         "(configs/default.yaml: ridge probe, then fine-tuning)")

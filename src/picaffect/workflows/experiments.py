@@ -466,7 +466,8 @@ def run_cross_dataset(data: str | Path, out: str | Path, base: TrainConfig | Non
     sources = list(pd.unique(manifest.loc[manifest["status"] == "ok", "source"]))
     if len(sources) < 2:
         raise UsageError(f"{data} holds {len(sources)} source(s); leaving one out needs at least two")
-    stages = stages or [{"name": f"{base.model}-{base.recipe}"}]
+    augmented = "" if base.augment == "none" else f"-augment-{base.augment}"
+    stages = stages or [{"name": f"{base.model}-{base.recipe}{augmented}"}]
     if train_runs:
         for source in sources:
             view = leave_one_out_view(data, source, out / "views" / source)
