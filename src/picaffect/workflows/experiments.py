@@ -277,11 +277,11 @@ def thesis_reading(runs: list[dict]) -> str:
     best = min(runs, key=lambda r: val(r, "pooled", "rmse"))
     hi = interval(best, "pooled", "rmse")[1]
     near = [r for r in runs if r is not best and interval(r, "pooled", "rmse")[0] <= hi]
+    reach = ("The interval of 1 other run reaches" if len(near) == 1
+             else f"The intervals of {len(near)} other runs reach")
     lines.append(f"- Lowest pooled RMSE: {_label(best)}, {_ci(best['validation']['pooled'], 'rmse')}. "
-                 + (f"{'The interval of 1 other run reaches' if len(near) == 1 else f'The intervals of {len(near)} other runs reach'} "
-                    f"it ({', '.join(_label(r) for r in near)}): "
-                    f"{best['validation'].get('n', 'these')} validation pictures do not rank those runs." if near
-                    else "No other run's interval reaches it."))
+                 + (f"{reach} it ({', '.join(_label(r) for r in near)}): {best['validation'].get('n', 'these')} "
+                    f"validation pictures do not rank those runs." if near else "No other run's interval reaches it."))
     top = max(runs, key=lambda r: val(r, "valence", "pcc"))
     lively = max(runs, key=lambda r: val(r, "arousal", "pcc"))
     lines.append(f"- Highest valence r: {_label(top)}, {_ci(top['validation']['valence'], 'pcc')}; highest "
