@@ -31,7 +31,7 @@ import numpy as np
 
 from picaffect.core.atomic import write_bytes_atomically
 from picaffect.core.names import INTERVAL_SCHEMES
-from picaffect.evaluation.conformal import coverage_block, fit_calibration
+from picaffect.evaluation.conformal import coverage_block, held_out_calibrations
 from picaffect.evaluation.markdown import fmt, markdown_table
 from picaffect.inference.intervals import DIMENSIONS
 from picaffect.workflows.calibrate import features_from_file, refit_head_predictions
@@ -44,11 +44,7 @@ def held_out_blocks(y: np.ndarray, yhat: np.ndarray, sources: np.ndarray, featur
     """{scheme: {held-out source: coverage block at LEVEL}}: ``leave_one_source_out_check`` for every scheme
     at once (the error head does not depend on the scheme, so it is fitted once per held-out source)."""
     out: dict = {scheme: {} for scheme in INTERVAL_SCHEMES}
-    for name in dict.fromkeys(sources.tolist()):
-        held = sources == name
-        calibration, head, _ = fit_calibration(features[~held] if features is not None else None,
-                                               y[~held] - yhat[~held], sources[~held])
-        difficulty = head(features[held]) if head is not None else None
+    for name, held, calibration, difficulty in held_out_calibrations(y, yhat, sources, features):
         for scheme in INTERVAL_SCHEMES:
             bounds = replace(calibration, scheme=scheme).bounds(yhat[held], difficulty, LEVEL)
             out[scheme][name] = coverage_block(y[held], yhat[held], bounds)

@@ -25,6 +25,7 @@ Pure numpy (scipy-free), so ``evaluate`` and the experiment reports can use it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -202,6 +203,19 @@ def constant_width(y: np.ndarray, yhat: np.ndarray, coverage: float) -> float:
     return float((high - low).mean())
 
 
+def held_out_calibrations(y: np.ndarray, yhat: np.ndarray, sources: np.ndarray, features: np.ndarray | None,
+                          scheme: str = DEFAULT_INTERVAL_SCHEME
+                          ) -> Iterator[tuple[str, np.ndarray, Calibration, np.ndarray | None]]:
+    """For each source in turn: its name, its rows (a mask), the calibration fitted on the other sources'
+    residuals, and the error head's difficulty on its rows (None for a constant width). An error head needs
+    at least two calibration sources (its penalty is chosen leaving one of them out)."""
+    for name in dict.fromkeys(sources.tolist()):
+        held = sources == name
+        feats = features[~held] if features is not None and len(set(sources[~held].tolist())) >= 2 else None
+        calibration, head, _ = fit_calibration(feats, y[~held] - yhat[~held], sources[~held], scheme=scheme)
+        yield name, held, calibration, (head(features[held]) if head is not None else None)
+
+
 def leave_one_source_out_check(y: np.ndarray, yhat: np.ndarray, sources: np.ndarray,
                                features: np.ndarray | None, levels: tuple[float, ...] = (0.8, 0.9, 0.95),
                                scheme: str = DEFAULT_INTERVAL_SCHEME) -> dict:
@@ -213,11 +227,7 @@ def leave_one_source_out_check(y: np.ndarray, yhat: np.ndarray, sources: np.ndar
     """
     y, yhat, sources = np.asarray(y, np.float64), np.asarray(yhat, np.float64), np.asarray(sources)
     out: dict = {}
-    for name in dict.fromkeys(sources.tolist()):
-        held = sources == name
-        feats = features[~held] if features is not None and len(set(sources[~held].tolist())) >= 2 else None
-        calibration, head, _ = fit_calibration(feats, y[~held] - yhat[~held], sources[~held], scheme=scheme)
-        difficulty = head(features[held]) if head is not None else None
+    for name, held, calibration, difficulty in held_out_calibrations(y, yhat, sources, features, scheme):
         plain, _, _ = fit_calibration(None, y[~held] - yhat[~held], sources[~held], scheme="pooled")
         block: dict = {"n": int(held.sum()), "adaptive": calibration.adaptive, "scheme": scheme, "levels": {}}
         for level in levels:
