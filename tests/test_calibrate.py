@@ -223,6 +223,17 @@ def test_calibrate_from_held_out_predictions_of_any_protocol(checkpoint, three_s
         mine = (table["source"] == source).to_numpy()
         assert np.allclose(block["valence"], residuals[mine, 0], atol=1e-4)
         assert np.allclose(block["arousal"], residuals[mine, 1], atol=1e-4)
+    # the held-out accuracy, per source and pooled, is that of the table's predictions (and is printed)
+    accuracy = {r["source"]: r for r in calibration.info["held_out_accuracy"]}
+    assert list(accuracy) == ["alpha", "beta", "gamma", "all"] and accuracy["all"]["n"] == len(table)
+    for source, block in accuracy.items():
+        mine = table if source == "all" else table[table["source"] == source]
+        assert block["valence_r"] == pytest.approx(np.corrcoef(mine["valence_true"], mine["valence_pred"])[0, 1])
+        assert block["arousal_r"] == pytest.approx(np.corrcoef(mine["arousal_true"], mine["arousal_pred"])[0, 1])
+        errors = mine[["valence_true", "arousal_true"]].to_numpy() - mine[["valence_pred", "arousal_pred"]].to_numpy()
+        assert block["rmse"] == pytest.approx(np.sqrt(np.mean(errors ** 2)))
+    assert accuracy["gamma"]["rmse"] > 2 * accuracy["alpha"]["rmse"]
+    assert f"| gamma | 48 | {accuracy['gamma']['valence_r']:.2f} |" in capsys.readouterr().out
     # gamma's errors are three times the others': calibrated without it, its intervals cover too little
     gamma = [r for r in calibration.info["leave_one_source_out"] if r["source"] == "gamma"]
     assert all(r["coverage"] < 0.8 for r in gamma)

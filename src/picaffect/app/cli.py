@@ -158,7 +158,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_calibrate(args: argparse.Namespace) -> int:
-    from ..workflows.calibrate import calibrate, coverage_table
+    from ..workflows.calibrate import accuracy_table, calibrate, coverage_table
 
     summary = calibrate(args.model, args.data, args.out, predictions=args.predictions or None, stage=args.stage,
                         device=args.device, batch_size=args.batch_size, onnx=args.onnx, adaptive=not args.constant,
@@ -168,6 +168,8 @@ def _run_calibrate(args: argparse.Namespace) -> int:
           f"({', '.join(f'{s} {n}' for s, n in info['sources'].items())}); residual RMSE valence "
           f"{info['residual_rmse']['valence']:.2f}, arousal {info['residual_rmse']['arousal']:.2f}; "
           f"{'adaptive widths (error head)' if summary['adaptive'] else 'constant width'}, scheme {summary['scheme']}")
+    print("\nAccuracy of the held-out predictions (each source predicted without its own rows):\n")
+    print(accuracy_table(summary))
     print("\nCalibrated on the other sources, measured on each (90 % intervals):\n")
     print(coverage_table(summary))
     print(f"wrote {', '.join(summary['written'])} in {summary['seconds']:.0f} s")

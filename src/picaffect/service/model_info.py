@@ -68,5 +68,6 @@ def describe(predictor: Any, *, tta: bool) -> dict[str, Any]:
         "level": predictor.level, "adaptive": calibration.adaptive, "scheme": calibration.scheme,
         "calibration_rows": calibration.n,
         "protocol": (calibration.info.get("protocol") or {}).get("name"),
-        "coverage_by_held_out_source": calibration.info.get("leave_one_source_out")}
+        "coverage_by_held_out_source": calibration.info.get("leave_one_source_out"),
+        "accuracy_by_held_out_source": calibration.info.get("held_out_accuracy")}
     return info
