@@ -75,6 +75,12 @@ def test_shipped_accurate_model_onnx_matches_torch(photos):
     assert torch_p.size == onnx_p.size == 300 and onnx_p.spec.architecture == "lite_ensemble"
     x = arrays(torch_p, photos[:4])
     np.testing.assert_allclose(onnx_p.score_images(x), torch_p.score_images(x), atol=1e-4, rtol=0)
+    # calibrated like the default (make accurate-calibration): the same calibration on both backends, and the
+    # accuracy on each source predicted without it, as the model card gives it
+    assert torch_p.calibration is not None and onnx_p.calibration == torch_p.calibration
+    held_out = {r["source"]: r for r in torch_p.calibration.info["held_out_accuracy"]}
+    assert set(held_out) == {"oasis", "emotion6", "bass", "all"} and held_out["all"]["n"] == 3463
+    assert all(0 < held_out[s]["valence_r"] < 1 for s in ("oasis", "emotion6", "bass"))
 
 
 def test_same_padding_moves_into_the_convolutions(tmp_path):
