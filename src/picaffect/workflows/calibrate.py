@@ -93,7 +93,9 @@ def held_out_accuracy(y: np.ndarray, yhat: np.ndarray, sources: np.ndarray) -> l
 
     The same residuals the intervals are made of, read as r, RMSE (both dimensions) and
     calibration slopes, so a user sees how well the model's recipe transfers to a set it
-    was not fitted on beside how wide its intervals must be there.
+    was not fitted on beside how wide its intervals must be there. The ``all`` row pools
+    predictions made by different fits, each with its own offset, so its r can be far below
+    every source's own (each source's row is the figure to read).
     """
     blocks = [(s, sources == s) for s in dict.fromkeys(sources.tolist())] + [("all", np.ones(len(y), bool))]
     out = []
