@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
+# The three rated sets, as `picaffect build` takes them (the calibration targets build from them).
+RATED_SETS = --source oasis=$(DATA)/oasis --source emotion6=$(DATA)/emotion6 --source bass=$(DATA)/bass
 PEER_VENV ?= .venv-peer
 # The Keras peer of the training benchmark, when `make peer-venv` has made it.
 PEER_PYTHON ?= $(if $(wildcard $(PEER_VENV)/.installed),$(PEER_VENV)/bin/python)
@@ -46,8 +48,7 @@ default-model: $(VENV)/.installed
 # 40 s on the idle 2-core machine when $(CALIBRATION_DATA) was already built (2026-12-02).
 CALIBRATION_DATA ?= runs/jn224
 default-calibration: $(VENV)/.installed
-	$(VENV)/bin/picaffect build $(CALIBRATION_DATA) --source oasis=$(DATA)/oasis --source emotion6=$(DATA)/emotion6 \
-		--source bass=$(DATA)/bass --size 224 --split group
+	$(VENV)/bin/picaffect build $(CALIBRATION_DATA) $(RATED_SETS) --size 224 --split group
 	$(VENV)/bin/picaffect calibrate default --data $(CALIBRATION_DATA) --scheme pooled --constant \
 		--out src/picaffect/weights/default.pt --onnx src/picaffect/weights/default.onnx
 
@@ -62,8 +63,7 @@ accurate-model: $(VENV)/.installed
 # fitted on the other two (MODEL_CARD.md, "The accurate model").
 ACCURATE_CALIBRATION_DATA ?= runs/jn300
 accurate-calibration: $(VENV)/.installed
-	$(VENV)/bin/picaffect build $(ACCURATE_CALIBRATION_DATA) --source oasis=$(DATA)/oasis \
-		--source emotion6=$(DATA)/emotion6 --source bass=$(DATA)/bass --size 300 --split group
+	$(VENV)/bin/picaffect build $(ACCURATE_CALIBRATION_DATA) $(RATED_SETS) --size 300 --split group
 	$(VENV)/bin/picaffect calibrate accurate --data $(ACCURATE_CALIBRATION_DATA) --scheme pooled --constant \
 		--out src/picaffect/weights/accurate.pt --onnx src/picaffect/weights/accurate.onnx
 
