@@ -8,12 +8,13 @@ from itertools import product
 
 import numpy as np
 
-from .optimise import Problem, candidate_centres, solve
+from .optimise import Problem, candidate_centres, narrowed, solve
 from .pool import Pool, widths
 from .request import DIMENSIONS, Request, Selection, SelectionError
 from .statistics import set_statistics
 
 FIRST_PASS_S = 2.0  # wall seconds per centre in the first pass
+NARROW_TIERS = (5, 20)  # candidates per set, in multiples of N, offered before the whole pool (see optimise.py)
 
 
 @dataclass
@@ -84,6 +85,20 @@ def _worst_tost_p(statistics: dict) -> float:
     return max(ps) if ps else 0.0
 
 
+def solve_widening(problem: Problem, centre: dict[str, float], seconds: float) -> Selection | None:
+    """Sets for one centre from each set's cheapest 5N pictures, else its cheapest 20N, else all of them, within
+    ``seconds`` of wall time (each solve at least half a second); None when none was found."""
+    deadline = time.perf_counter() + seconds
+    n = problem.request.size
+    tiers = [k * n for k in NARROW_TIERS if k * n < max(map(len, problem.eligible))] + [None]
+    for keep in tiers:
+        candidates = problem if keep is None else narrowed(problem, centre, keep)
+        selection, _, _ = solve(candidates, centre, time_limit_s=max(deadline - time.perf_counter(), 0.5))
+        if selection is not None:
+            return selection
+    return None
+
+
 def select(pool: Pool, request: Request) -> Result:
     """Choose the sets; ``SelectionError`` says which constraint fails and by how much."""
     if request.prefer_sure and not pool.has_widths:
@@ -103,7 +118,7 @@ def select(pool: Pool, request: Request) -> Result:
     def consider(centre: dict[str, float], seconds: float) -> float | None:
         """Solve for one centre and keep the sets if their worst TOST p is the lowest yet; returns that p."""
         nonlocal best
-        selection, _ = solve(problem, centre, time_limit_s=seconds)
+        selection = solve_widening(problem, centre, seconds)
         if selection is None:
             return None
         statistics = set_statistics([values[m] for m in selection.members], match, request.alpha)
@@ -136,10 +151,12 @@ def select(pool: Pool, request: Request) -> Result:
 def _diagnose(problem: Problem, centre: dict[str, float]) -> str:
     """Why no solution exists: the slack each soft constraint needs, in points."""
     r = problem.request
-    selection, slack = solve(problem, centre, relax=True, time_limit_s=max(r.time_limit_s, 5.0))
-    if selection is None:
+    selection, slack, infeasible = solve(problem, centre, relax=True, time_limit_s=max(r.time_limit_s, 5.0))
+    if selection is None and infeasible:
         return (f"no {r.sets} sets of {r.size} pictures satisfy the ranges together (each picture can be in one set "
                 f"only); loosen a --range")
+    if selection is None:
+        return _timed_out(r)
     failing = []
     for name, value in slack.items():
         if value < 0.005:  # zero at the precision reported: this constraint is not what fails
@@ -155,9 +172,12 @@ def _diagnose(problem: Problem, centre: dict[str, float]) -> str:
             failing.append(f"{what}: with the other constraints met, the sets' means cannot all lie within "
                            f"{bound / 4:g} of one value (a quarter of the bound {bound:g}); they need {value:.2f} "
                            f"more (the pairwise difference may then reach {2 * (bound / 4 + value):.2f})")
-    return "; ".join(failing) or (f"every constraint can be met, but the optimiser found no sets within its time limit "
-                                  f"({r.time_limit_s:g} s of wall time): give it longer with --time-limit, or "
-                                  f"narrow the pool with --range")
+    return "; ".join(failing) or f"every constraint can be met, but {_timed_out(r)}"
+
+
+def _timed_out(r: Request) -> str:
+    return (f"the optimiser found no sets within its time limit ({r.time_limit_s:g} s of wall time): give it longer "
+            f"with --time-limit, or narrow the pool with --range")
 
 
 def _equivalence_failure(statistics: dict, request: Request) -> str:

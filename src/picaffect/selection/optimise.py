@@ -13,6 +13,12 @@ mean interval width. The centre is fixed per solve, so all of this stays linear;
 a few centres are tried (those where every set's N nearest pictures lie closest)
 and the sets whose worst TOST p is lowest are kept.
 
+Per centre, each set first offers the solver only its few hundred cheapest pictures
+(``narrowed``: the lowest per-picture cost in the objective), then more, then all:
+on the 3,463 shared pictures the full programme (about 7,000 binaries) found no
+sets at all within 20 s on a loaded two-core machine, while 200 candidates per set
+gave sets with TOST p below 1e-50 in under a second.
+
 When the solver finds no solution, the same programme with a slack on each
 ``differ`` and ``match`` constraint, minimised, says which constraint fails and by
 how many points.
@@ -59,10 +65,30 @@ def candidate_centres(problem: Problem, dim: str, count: int = 3, step: float = 
     return chosen
 
 
+def picture_costs(problem: Problem, centre: dict[str, float]) -> np.ndarray:
+    """Each picture's own share of the objective (its squared distance from the centre on every matched dimension
+    plus the width penalty), times N: the pictures a good selection is made of have low costs."""
+    r = problem.request
+    cost = np.zeros(len(problem.values))
+    for dim, _ in r.match:
+        cost += (problem.values[:, DIMENSIONS.index(dim)] - centre[dim]) ** 2
+    return cost + r.prefer_sure * problem.widths
+
+
+def narrowed(problem: Problem, centre: dict[str, float], keep: int) -> Problem:
+    """The same programme with each set offered only its ``keep`` cheapest eligible pictures (ties in pool order).
+    Any solution of it is a solution of the full programme; it may be infeasible where the full one is not, so
+    callers widen ``keep`` until it is not."""
+    cost = picture_costs(problem, centre)
+    eligible = [members[np.argsort(cost[members], kind="stable")[:keep]] for members in problem.eligible]
+    return Problem(problem.values, problem.widths, eligible, problem.request)
+
+
 def solve(problem: Problem, centre: dict[str, float], relax: bool = False, time_limit_s: float = 10.0
-          ) -> tuple[Selection | None, dict[str, float]]:
-    """One solve for fixed centres; returns the selection (None when infeasible) and, with ``relax``, the slack
-    per constraint in points (``differ k-k+1`` and ``match DIM``)."""
+          ) -> tuple[Selection | None, dict[str, float], bool]:
+    """One solve for fixed centres; returns the selection (None when none was found), with ``relax`` the slack
+    per constraint in points (``differ k-k+1`` and ``match DIM``), and whether the solver proved that no
+    selection exists (False when it merely ran out of time)."""
     r, values, n = problem.request, problem.values, problem.request.size
     pairs = [(int(i), k) for k, members in enumerate(problem.eligible) for i in members]
     item = np.array([i for i, _ in pairs])
@@ -78,9 +104,7 @@ def solve(problem: Problem, centre: dict[str, float], relax: bool = False, time_
     nv = gap0 + n_gap
     cost = np.zeros(nv)
     cost[gap0:] = GAP_COST
-    for dim, _ in r.match:
-        cost[:nx] += (values[item, DIMENSIONS.index(dim)] - centre[dim]) ** 2 / n
-    cost[:nx] += r.prefer_sure * problem.widths[item] / n
+    cost[:nx] = picture_costs(problem, centre)[item] / n
     if relax:
         cost[nx:gap0] = SLACK_COST
     blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # (row, column, value) triples
@@ -138,11 +162,11 @@ def solve(problem: Problem, centre: dict[str, float], relax: bool = False, time_
                   options={"time_limit": time_limit_s, "mip_rel_gap": 1e-4})
     seconds = time.perf_counter() - start
     if result.x is None:
-        return None, {}
+        return None, {}, result.status == 2  # scipy's status 2: the problem is infeasible
     chosen = result.x[:nx] > 0.5
     members = [sorted(item[chosen & (group == k)].tolist()) for k in range(r.sets)]
     if any(len(m) != n for m in members):
-        return None, {}
+        return None, {}, False
     slack = {name: float(result.x[nx + s]) for s, name in enumerate(slack_names)}
     return Selection(members, float(result.fun), dict(centre), seconds, f"HiGHS via scipy.optimize.milp: "
-                     f"{result.message}"), slack
+                     f"{result.message}"), slack, False
