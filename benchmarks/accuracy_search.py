@@ -14,7 +14,9 @@ Every step skips what an earlier sitting finished, so the same command resumes:
    train, penalty by 5-fold group CV on train+test and refitted there}; averaged and stacked
    ensembles (stacking weights from out-of-fold predictions of train+test rows only);
    leave-one-source-out for each, the frozen-Lite0 ridge beside them in the same run.
-4. ``finetune``: ``picaffect retrain``-style stages (ridge probe, then the whole network at
+4. ``readouts`` (``accuracy_readouts.py``): non-linear and second-stage readouts of the
+   features `accurate` reads, beside its ridge, on the validation rows and leave-one-source-out.
+5. ``finetune``: ``picaffect retrain``-style stages (ridge probe, then the whole network at
    a lower learning rate for the backbone than for the head) for each configuration in
    ``FINETUNES`` whose backbone the probes ranked, each scored with and without mirror TTA
    and averaged with the probes.
@@ -35,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_probes import LAST, SOURCES, Ridge, by_source, cv_alphas, figures, per_dim, select_on  # noqa: E402
+from accuracy_readouts import ACCURATE, REFERENCE, readouts_table, run_readouts  # noqa: E402
 
 from picaffect.core.atomic import replace_atomically, write_bytes_atomically  # noqa: E402
 from picaffect.core.jsonsafe import jsonable  # noqa: E402
@@ -314,6 +317,7 @@ def write_table(state: dict, out: Path, command: str) -> None:
     for key, v in state["leave_one_source_out"].items():
         lines.append(f"| {key} | " + " | ".join(f"{v[s]['valence_r']:.3f} / {v[s]['arousal_r']:.3f}" for s in SOURCES)
                      + " |")
+    lines += readouts_table(state)
     lines += ["", "## Feature passes (plain + mirror, every row)", "", "| backbone | rows | seconds | images/s | load |",
               "|---|---|---|---|---|"]
     for key, v in state["features"].items():
@@ -326,9 +330,11 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding oasis/ emotion6/ bass/")
     ap.add_argument("--work", type=Path, default=Path("runs/search"), help="datasets, features and runs (large)")
     ap.add_argument("--out", type=Path, default=Path("results/accuracy"), help="figures (small, committed)")
-    ap.add_argument("--steps", default="build,features,probes,finetune",
+    ap.add_argument("--steps", default="build,features,probes,readouts,finetune",
                     help="comma-separated steps to run (default: all, in order)")
     ap.add_argument("--finetune", default=",".join(FINETUNES), help="which FINETUNES to run, in order")
+    ap.add_argument("--backbones", help="comma-separated labels (lite1-240, ...) to build and extract; default: all; "
+                    "the readouts step needs " + ", ".join((REFERENCE, *ACCURATE)))
     args = ap.parse_args()
     from picaffect.core.runtime import tune_allocator
     tune_allocator()  # glibc keeps freed memory: about 2x CPU speed (picaffect/core/runtime.py says why)
@@ -338,11 +344,13 @@ def main() -> None:
     state_path, preds_path = args.out / "search.json", args.work / "validation_predictions.npz"
     state = load_state(state_path)
     command = "python benchmarks/accuracy_search.py " + " ".join(sys.argv[1:])
-    datasets = {size: build_at(args.data, args.work, size) for size in sorted({s for _, s in BACKBONES})} \
+    label_of = lambda name, size: f"{name.replace('efficientnet_', '')}-{size}"  # noqa: E731
+    backbones = [(m, s) for m, s in BACKBONES if args.backbones is None or label_of(m, s) in args.backbones.split(",")]
+    datasets = {size: build_at(args.data, args.work, size) for size in sorted({s for _, s in backbones})} \
         if steps & {"build", "features", "finetune"} else {}
     feature_files = {}
-    for model_name, size in BACKBONES:
-        label = f"{model_name.replace('efficientnet_', '')}-{size}"
+    for model_name, size in backbones:
+        label = label_of(model_name, size)
         path = args.work / "features" / f"{label}.npz"
         if "features" in steps and not path.is_file():
             log(f"features {label}")
@@ -353,6 +361,18 @@ def main() -> None:
             feature_files[label] = path
     if "probes" in steps and feature_files:
         run_probes(feature_files, state, state_path, preds_path)
+        write_table(state, args.out / "search.md", command)
+    if "readouts" in steps:
+        needed = (REFERENCE, *ACCURATE)
+        missing = [label for label in needed if label not in feature_files]
+        if missing:
+            raise SystemExit(f"readouts need the features of {', '.join(missing)}: run the features step first")
+        files = {label: load_features(feature_files[label]) for label in needed}
+        rows = Rows(files[REFERENCE])
+        for label, f in files.items():
+            rows.check(f, label)
+        run_readouts({label: views(f)["stages +mirror"] for label, f in files.items()}, rows, state,
+                     lambda: save_json(state_path, state), log)
         write_table(state, args.out / "search.md", command)
     if "finetune" in steps:
         for name in filter(None, args.finetune.split(",")):
