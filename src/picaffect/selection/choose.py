@@ -90,7 +90,9 @@ def solve_widening(problem: Problem, centre: dict[str, float], seconds: float) -
     ``seconds`` of wall time (each solve at least half a second); None when none was found."""
     deadline = time.perf_counter() + seconds
     n = problem.request.size
-    tiers = [k * n for k in NARROW_TIERS if k * n < max(map(len, problem.eligible))] + [None]
+    r = problem.request
+    ranked = bool(r.match) or r.prefer_sure > 0  # otherwise every picture costs nothing: no order to narrow by
+    tiers = [k * n for k in NARROW_TIERS if ranked and k * n < max(map(len, problem.eligible))] + [None]
     for keep in tiers:
         candidates = problem if keep is None else narrowed(problem, centre, keep)
         selection, _, _ = solve(candidates, centre, time_limit_s=max(deadline - time.perf_counter(), 0.5))

@@ -17,7 +17,9 @@ Per centre, each set first offers the solver only its few hundred cheapest pictu
 (``narrowed``: the lowest per-picture cost in the objective), then more, then all:
 on the 3,463 shared pictures the full programme (about 7,000 binaries) found no
 sets at all within 20 s on a loaded two-core machine, while 200 candidates per set
-gave sets with TOST p below 1e-50 in under a second.
+gave sets with TOST p below 1e-50 in 0.1-0.5 s on an idle one
+(``benchmarks/bench_select.py``). Without a matched dimension or ``prefer_sure``
+every picture costs the same and the whole pool is offered at once.
 
 When the solver finds no solution, the same programme with a slack on each
 ``differ`` and ``match`` constraint, minimised, says which constraint fails and by
