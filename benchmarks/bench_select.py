@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import ensure_dataset, present_sets  # noqa: E402
 
 from picaffect.selection import read_pool, request_from_text, select  # noqa: E402
-from picaffect.selection.choose import eligible_rows  # noqa: E402
+from picaffect.selection.choose import eligible_rows, worst_tost_p  # noqa: E402
 from picaffect.selection.optimise import Problem, candidate_centres, narrowed, solve  # noqa: E402
 from picaffect.selection.pool import widths  # noqa: E402
 from picaffect.selection.statistics import set_statistics  # noqa: E402
@@ -40,9 +40,7 @@ def timed_solve(problem: Problem, centre: dict[str, float], limit_s: float) -> t
         return wall, cpu, "infeasible" if infeasible else "none found"
     values = problem.values
     statistics = set_statistics([values[m] for m in selection.members], dict(problem.request.match), 0.05)
-    p = max(pair[dim]["tost"]["p"] for pair in statistics["pairs"] for dim in ("valence", "arousal")
-            if "tost" in pair[dim])
-    return wall, cpu, f"TOST p {p:.1e}"
+    return wall, cpu, f"TOST p {worst_tost_p(statistics):.1e}"
 
 
 def main() -> None:
@@ -70,8 +68,8 @@ def main() -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     result = select(pool, request)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    p = max(pair["arousal"]["tost"]["p"] for pair in result.statistics["pairs"])
-    print(f"select end to end: {wall:.1f} s wall, {cpu:.1f} s CPU, arousal TOST p {p:.1e}; load average "
+    print(f"select end to end: {wall:.1f} s wall, {cpu:.1f} s CPU, arousal TOST p "
+          f"{worst_tost_p(result.statistics):.1e}; load average "
           f"{os.getloadavg()[0]:.2f} at the end")
 
 

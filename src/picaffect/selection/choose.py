@@ -80,7 +80,7 @@ def check_feasible(values: np.ndarray, eligible: list[np.ndarray], request: Requ
                                      f"{n} lowest average {low:.2f}, set {k + 2}'s {n} highest {high:.2f})")
 
 
-def _worst_tost_p(statistics: dict) -> float:
+def worst_tost_p(statistics: dict) -> float:
     ps = [pair[dim]["tost"]["p"] for pair in statistics["pairs"] for dim in DIMENSIONS if "tost" in pair[dim]]
     return max(ps) if ps else 0.0
 
@@ -89,10 +89,9 @@ def solve_widening(problem: Problem, centre: dict[str, float], seconds: float) -
     """Sets for one centre from each set's cheapest 5N pictures, else its cheapest 20N, else all of them, within
     ``seconds`` of wall time (each solve at least half a second); None when none was found."""
     deadline = time.perf_counter() + seconds
-    n = problem.request.size
     r = problem.request
     ranked = bool(r.match) or r.prefer_sure > 0  # otherwise every picture costs nothing: no order to narrow by
-    tiers = [k * n for k in NARROW_TIERS if ranked and k * n < max(map(len, problem.eligible))] + [None]
+    tiers = [k * r.size for k in NARROW_TIERS if ranked and k * r.size < max(map(len, problem.eligible))] + [None]
     for keep in tiers:
         candidates = problem if keep is None else narrowed(problem, centre, keep)
         selection, _, _ = solve(candidates, centre, time_limit_s=max(deadline - time.perf_counter(), 0.5))
@@ -124,7 +123,7 @@ def select(pool: Pool, request: Request) -> Result:
         if selection is None:
             return None
         statistics = set_statistics([values[m] for m in selection.members], match, request.alpha)
-        key = (_worst_tost_p(statistics), selection.objective)
+        key = (worst_tost_p(statistics), selection.objective)
         if best is None or key < best[:2]:
             best = (*key, selection, statistics)
         return key[0]
