@@ -52,7 +52,7 @@ default-calibration: $(VENV)/.installed
 	$(VENV)/bin/picaffect calibrate default --data $(CALIBRATION_DATA) --scheme pooled --constant \
 		--out src/picaffect/weights/default.pt --onnx src/picaffect/weights/default.onnx
 
-# The shipped `accurate` model (Lite1 at 240 and 280 px and Lite2 at 300 px, one ridge readout) and its ONNX
+# The shipped `accurate` model (Lite1 at 240 and 280 px and Lite2 at 300 px, one RBF kernel readout) and its ONNX
 # twin: about 15 minutes on 2 cores. Slower to score than the default, more accurate (MODEL_CARD.md).
 accurate-model: $(VENV)/.installed
 	$(VENV)/bin/picaffect retrain configs/accurate.yaml

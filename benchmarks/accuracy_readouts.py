@@ -22,12 +22,11 @@ from typing import Callable
 import numpy as np
 
 from accuracy_probes import LAST, SOURCES, Ridge, by_source, cv_alphas, figures, per_dim
+from picaffect.training import kernel_probe
 from picaffect.training.probe import group_folds
 
 ACCURATE = ("lite1-240", "lite1-280", "lite2-300")
 REFERENCE = "lite0-224"
-GAMMAS = (0.25, 0.5, 1.0)   # RBF bandwidths, times 1 / (components x their mean variance)
-COMPONENTS = 256
 
 # A readout: fit on (x, y, groups) and return a predictor of new rows.
 Fit = Callable[[np.ndarray, np.ndarray, np.ndarray], Callable[[np.ndarray], np.ndarray]]
@@ -56,54 +55,11 @@ def fit_second_stage(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Callab
     return lambda new: u_terms(first(new)) @ coefficients
 
 
-class KernelRidge:
-    """RBF kernel ridge on the leading principal components of standardised features: the projection once per
-    fit, one eigendecomposition of the kernel per bandwidth, every penalty from it."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.mean, self.std = x.mean(0), x.std(0) + 1e-6
-        z = (x - self.mean) / self.std
-        self.basis = np.linalg.svd(z, full_matrices=False)[2][:COMPONENTS].T
-        self.z = z @ self.basis
-        self.scale = 1.0 / (COMPONENTS * self.z.var(0).mean())
-        self.ym = y.mean(0)
-        self.y = y - self.ym
-
-    def set_bandwidth(self, gamma: float) -> "KernelRidge":
-        self.gamma = gamma * self.scale
-        self.evals, self.evecs = np.linalg.eigh(self.kernel(self.z))
-        self.ety = self.evecs.T @ self.y
-        return self
-
-    def kernel(self, z: np.ndarray) -> np.ndarray:
-        d = (z ** 2).sum(1)[:, None] + (self.z ** 2).sum(1)[None, :] - 2 * z @ self.z.T
-        return np.exp(-self.gamma * np.maximum(d, 0))
-
-    def predict(self, x: np.ndarray, alphas) -> np.ndarray:
-        k = self.kernel(((x - self.mean) / self.std) @ self.basis)
-        out = np.empty((len(x), 2))
-        for j, alpha in enumerate(alphas):
-            out[:, j] = k @ (self.evecs @ (self.ety[:, j] / (self.evals + alpha))) + self.ym[j]
-        return out
-
-
-KERNEL_ALPHAS = np.logspace(-3, 2, 11)
-
-
 def fit_kernel_ridge(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Bandwidth and per-dimension penalty by 5-fold group CV, then refitted on every row."""
-    folds = group_folds(groups, 5)
-    err = np.zeros((len(GAMMAS), len(KERNEL_ALPHAS), 2))
-    for f in range(5):
-        model = KernelRidge(x[folds != f], y[folds != f])
-        for g, gamma in enumerate(GAMMAS):
-            model.set_bandwidth(gamma)
-            for a, alpha in enumerate(KERNEL_ALPHAS):
-                err[g, a] += ((model.predict(x[folds == f], (alpha, alpha)) - y[folds == f]) ** 2).sum(0)
-    g = int(np.argmin(err.min(1).sum(1)))  # one bandwidth for both dimensions
-    alphas = [KERNEL_ALPHAS[int(np.argmin(err[g, :, j]))] for j in range(2)]
-    model = KernelRidge(x, y).set_bandwidth(GAMMAS[g])
-    return lambda new: model.predict(new, alphas)
+    """The library's RBF readout (``training/kernel_probe.py``, what `accurate` ships): bandwidth and
+    per-dimension penalty by 5-fold group CV, then refitted on every row."""
+    fitted, alphas, _ = kernel_probe.fit_kernel_ridge(x, y, groups)
+    return lambda new: fitted.predict(new, alphas)
 
 
 RIDGE = "ridge, best 3 (accurate's readout, not recalibrated)"

@@ -119,9 +119,7 @@ class RatedImages(Dataset):
     def groups(self) -> np.ndarray:
         """Each row's group of near-duplicate pictures (OASIS themes), as text; a row without one is its own
         group. Cross-validation folds keep a group together, as the ``group`` split does."""
-        rows = self.rows
-        group = rows["group"].where(rows["group"].notna(), rows["id"]) if "group" in rows else rows["id"]
-        return group.astype(str).to_numpy()
+        return row_groups(self.rows)
 
 
 def keep_batch(batch):
@@ -136,3 +134,9 @@ def make_loader(dataset: RatedImages, batch_size: int, *, shuffle: bool, workers
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
                                        collate_fn=keep_batch, generator=generator, drop_last=drop_last,
                                        persistent_workers=workers > 0)
+
+
+def row_groups(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's group of near-duplicate pictures, as text; a row without one is its own group."""
+    group = rows["group"].where(rows["group"].notna(), rows["id"]) if "group" in rows else rows["id"]
+    return group.astype(str).to_numpy()

@@ -31,6 +31,7 @@ from .. import models
 from ..core.atomic import replace_atomically
 from ..core.errors import CheckpointError, PicaffectError
 from ..models.efficientnet_lite import NORMALIZATIONS
+from ..models.kernel_head import keeps_full_precision
 from .spec import CENTRED, RAW, ModelSpec
 
 FORMAT = "picaffect.model"
@@ -42,10 +43,14 @@ __all__ = ["CENTRED", "FORMAT", "RAW", "VERSION", "ModelSpec", "build_model", "e
 def model_record(model: torch.nn.Module, spec: ModelSpec, *, half: bool = False,
                  metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """A checkpoint's model part; ``half`` stores floating weights as fp16 (half the size)."""
-    weights = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().clone()
-               for k, v in model.state_dict().items()}
+    weights = {k: (_halved(k, v.detach()) if half else v.detach()).cpu().clone() for k, v in model.state_dict().items()}
     return {"format": FORMAT, "version": VERSION, "spec": asdict(spec), "weights": weights,
             "metadata": dict(metadata or {})}
+
+
+def _halved(name: str, value: torch.Tensor) -> torch.Tensor:
+    """fp16 for floating weights, except those a model keeps in full precision (a kernel head's)."""
+    return value.half() if value.is_floating_point() and not keeps_full_precision(name) else value
 
 
 def save_atomic(record: dict[str, Any], path: str | Path) -> Path:
@@ -102,7 +107,7 @@ def export(source: str | Path, out: str | Path, *, half: bool = True,
     """A slim copy for shipping: the model part only (no optimiser or training state), fp16 by default."""
     record = read(source)
     slim = {k: record[k] for k in ("format", "version", "spec", "metadata", "calibration") if k in record}
-    slim["weights"] = {k: v.half() if half and v.is_floating_point() else v for k, v in record["weights"].items()}
+    slim["weights"] = {k: _halved(k, v) if half else v for k, v in record["weights"].items()}
     slim["metadata"] = {**record.get("metadata", {}), **(metadata or {})}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,7 @@ class WithDifficulty(torch.nn.Module):
     """A picaffect network plus its calibration's error head: pictures -> (outputs (N, 2), difficulty (N, 2)).
 
     The difficulty is exp(pooled features @ weight.T + bias) (``intervals.py``), on the
-    same pooled features the network's own linear head reads, so it costs one small
+    same pooled features the network's own head reads, so it costs one small
     matrix product: the fast default path keeps its speed. The ONNX export traces this
     module, which gives the file its second output, ``difficulty``.
     """
@@ -66,8 +66,7 @@ class WithDifficulty(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pooled = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
-        head = self.model.head
-        outputs = head.fc(head.dropout(pooled))
+        outputs = self.model.head.readout(pooled)
         return outputs, torch.exp(torch.nn.functional.linear(pooled.float(), self.weight, self.bias))
 
 

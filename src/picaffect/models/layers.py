@@ -122,7 +122,11 @@ class RegressionHead(nn.Module):
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         pooled = torch.flatten(self.pool(x), 1)
-        return pooled if pre_logits else self.fc(self.dropout(pooled))
+        return pooled if pre_logits else self.readout(pooled)
+
+    def readout(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(N, width) pooled features -> (N, outputs): what every head has, whatever maps the features."""
+        return self.fc(self.dropout(pooled))
 
 
 class RegressionModel(nn.Module):

@@ -1,4 +1,4 @@
-"""Several EfficientNet-Lite backbones at several sizes, read by one linear head.
+"""Several EfficientNet-Lite backbones at several sizes, read by one head (linear, or an RBF kernel ridge).
 
 Issue 17's search (``results/accuracy/search.md``) found that no single frozen
 backbone reaches the accuracy of an ensemble of ridge probes: Lite1 at 240 and
@@ -9,6 +9,8 @@ one model: every member's ``forward_features`` (``features="stages"``), side by
 side, and one ``RegressionHead`` over the concatenation, which the ridge recipe
 fits as it fits any probe. It is an ordinary picaffect model: one checkpoint, one
 ONNX graph, ``evaluate``, ``calibrate`` and ``predict`` read it like the others.
+The shipped ``accurate`` reads the same features with an RBF kernel ridge instead
+(``readout="rbf"``, ``kernel_head.py``), which the readout search found more accurate.
 
 The picture comes in at the largest member size (the model's input size) and is
 resized inside the network for the smaller members (bilinear, antialiased), so one
@@ -24,6 +26,7 @@ fast default stays Lite0.
 from __future__ import annotations
 
 from os import PathLike
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,12 +34,15 @@ from torch import nn
 
 from ..core.errors import UsageError
 from .efficientnet_lite import EfficientNetLite1, EfficientNetLite2, EfficientNetLite0, EfficientNetLite
+from ..core.names import check
+from .kernel_head import KernelRidgeHead
 from .layers import RegressionHead, RegressionModel
 
 VARIANT_CLASSES: dict[str, type[EfficientNetLite]] = {
     "lite0": EfficientNetLite0, "lite1": EfficientNetLite1, "lite2": EfficientNetLite2}
 # Issue 17's best three probes (chosen on the group-split validation rows).
 DEFAULT_MEMBERS = "lite1@240,lite1@280,lite2@300"
+READOUTS = ("linear", "rbf")
 
 
 def parse_members(members: str) -> list[tuple[str, int]]:
@@ -69,10 +75,14 @@ class LiteEnsemble(RegressionModel):
         the input size of the model is the largest SIZE.
       num_outputs, dropout: the head's, as for every model (dropout 0: it is fitted by ridge).
       pretrained: ``"imagenet"`` (each backbone's shipped ImageNet weights) or None.
+      readout: ``"linear"`` (a ``RegressionHead``) or ``"rbf"`` (a ``KernelRidgeHead`` of
+        ``support`` training rows in ``components`` principal components): what the ridge
+        recipe fitted, recorded in the checkpoint so that the head is rebuilt with its shapes.
     """
 
     def __init__(self, *, members: str = DEFAULT_MEMBERS, num_outputs: int = 2, dropout: float = 0.0,
-                 pretrained: str | PathLike | None = "imagenet") -> None:
+                 pretrained: str | PathLike | None = "imagenet", readout: str = "linear", support: int = 0,
+                 components: int = 256) -> None:
         super().__init__()
         if pretrained is not None and str(pretrained) != "imagenet":
             raise UsageError(f"lite_ensemble: pretrained must be 'imagenet' or None, not {str(pretrained)!r} (each "
@@ -86,12 +96,30 @@ class LiteEnsemble(RegressionModel):
                                                               dropout=0.0)
         self.backbones = nn.ModuleDict(backbones)
         width = sum(self.backbones[v].head.width for v, _ in self.members)
-        self.head = RegressionHead(width, num_outputs, dropout)
+        self.head: RegressionHead | KernelRidgeHead = RegressionHead(width, num_outputs, dropout)
+        nn.init.normal_(self.head.fc.weight, std=0.01)
+        nn.init.zeros_(self.head.fc.bias)
+        check("ensemble readout", readout, READOUTS)
+        if readout == "rbf":
+            if support < 1 or components < 1:
+                raise UsageError(f"an rbf readout needs support >= 1 and components >= 1, not {support} and "
+                                 f"{components} (they are the fitted head's shapes, written by the ridge recipe)")
+            self.head = KernelRidgeHead(width, support, components, num_outputs)
         for _, size in self.members:  # fixed resizing matrices from the input size (not saved: rebuilt here)
             if size != self.size:
                 self.register_buffer(f"resize_{size}", resize_matrix(self.size, size), persistent=False)
-        nn.init.normal_(self.head.fc.weight, std=0.01)
-        nn.init.zeros_(self.head.fc.bias)
+
+    def use_kernel_readout(self, head: KernelRidgeHead) -> None:
+        """Replace the head by a fitted kernel readout (``training/kernel_probe.py``)."""
+        if head.width != self.head.width:
+            raise ValueError(f"a kernel head over {head.width} features cannot read this ensemble's {self.head.width}")
+        self.head = head.to(next(self.parameters()).device)
+
+    def checkpoint_arguments(self) -> dict[str, Any]:
+        """The readout's kind and shapes, which rebuilding the model from a checkpoint needs."""
+        if isinstance(self.head, KernelRidgeHead):
+            return {"readout": "rbf", "support": self.head.support, "components": self.head.components}
+        return {"readout": "linear"}
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, width, 1, 1): every member's pooled stage features, in member order."""

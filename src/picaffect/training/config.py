@@ -108,7 +108,10 @@ class TrainConfig:
                                      "cross-validation on train+test and refitted there",
                             check=OneOf("ridge fit", ("train", "train+test")))
     ridge_recalibrate: bool = option(False, "ridge: undo the shrinkage with a line per dimension fitted on "
-                                            "out-of-fold predictions")
+                                            "out-of-fold predictions (linear readout only)")
+    ridge_readout: str = option("linear", "ridge: a linear head, or rbf: an RBF kernel ridge on 256 principal "
+                                          "components of the features (lite_ensemble only)",
+                                check=OneOf("ridge readout", ("linear", "rbf")))
     targets: str | None = option(None, "train on raw 1..9 ratings or on (rating - 5) / 4 (default: raw for thesis, "
                                        "else centred)", check=OneOf("target mapping", tuple(TARGET_MAPPINGS)))
     precision: str = option("fp32", "bf16: train under bf16 autocast (about 1.7x faster on CPUs with AVX512-BF16)",
@@ -129,6 +132,9 @@ class TrainConfig:
         """Raise a ``UsageError`` naming the first impossible setting."""
         for f in fields(self):
             check_value(type(self), f.name, getattr(self, f.name))
+        if self.ridge_readout == "rbf" and self.ridge_recalibrate:
+            raise UsageError("ridge_recalibrate is for the linear readout; an rbf readout's predictions are not "
+                             "shrunk as a ridge's are (set one of them back)")
 
     @property
     def output_mapping(self) -> tuple[float, float]:

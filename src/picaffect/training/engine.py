@@ -13,7 +13,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -33,6 +33,7 @@ from ..core.scale import SAM
 from . import distributed
 from .augment import AUGMENTS as AUGMENT_TRANSFORMS
 from .config import TrainConfig
+from .kernel_probe import fit_kernel_probe
 from .probe import fit_ridge_probe
 from .recipes import make_recipe
 
@@ -199,7 +200,8 @@ class Trainer:
         return record
 
     def _load_state(self, record: dict) -> None:
-        self.model.load_state_dict(record["weights"])
+        if not self.probe:  # a probe is fitted again from the frozen backbone whatever it had reached
+            self.model.load_state_dict(record["weights"])
         state = record["training"]
         if self.optimizer is not None:
             self.optimizer.load_state_dict(state["optimizer"])
@@ -282,8 +284,14 @@ class Trainer:
     def _fit_probe(self) -> None:
         """``--recipe ridge``: one closed-form 'epoch' on frozen features."""
         self._epoch_start, self._epoch_images = time.perf_counter(), len(self.train_set)
-        probe = fit_ridge_probe(self.model, self.train_set, self.test_set, self.spec, self.device,
-                                fit=self.config.ridge_fit, recalibrate=self.config.ridge_recalibrate)
+        if self.config.ridge_readout == "rbf":
+            probe = fit_kernel_probe(self.model, self.train_set, self.test_set, self.spec, self.device,
+                                     fit=self.config.ridge_fit)
+            # the checkpoint must rebuild the kernel head with its shapes: record them beside the options
+            self.spec = replace(self.spec, arguments={**self.spec.arguments, **self.model.checkpoint_arguments()})
+        else:
+            probe = fit_ridge_probe(self.model, self.train_set, self.test_set, self.spec, self.device,
+                                    fit=self.config.ridge_fit, recalibrate=self.config.ridge_recalibrate)
         (self.out / "probe.json").write_text(json.dumps(probe, indent=2) + "\n")
         row = self._end_epoch()
         where = "chosen on the test split" if self.config.ridge_fit == "train" else \

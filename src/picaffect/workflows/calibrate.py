@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 
 from .. import __version__
-from ..data.dataset import RatedImages
+from ..data.dataset import RatedImages, row_groups
 from ..core.errors import UsageError
 from ..core.jsonsafe import jsonable
 from ..core.metrics import calibration_slope, pcc, rmse
@@ -47,6 +47,7 @@ from ..inference.checkpoint import build_model, read, save_atomic
 from ..inference.intervals import DIMENSIONS
 from ..inference.predictor import resolve_model
 from ..core.runtime import pick_device
+from ..training.kernel_probe import fit_kernel_ridge
 from ..training.probe import dataset_features
 
 TRUE_COLUMNS = (("valence_true", "arousal_true"), ("valence", "arousal"))
@@ -85,6 +86,19 @@ def refit_head_predictions(features: np.ndarray, ratings: np.ndarray, sources: n
         for j in range(2):
             w, b, _ = ridge_path(x[~held], y[~held, j], np.array([best[j]]))
             out[held, j] = x[held] @ w[0] + b[0]
+    return out
+
+
+def refit_kernel_predictions(features: np.ndarray, ratings: np.ndarray, sources: np.ndarray, groups: np.ndarray,
+                             components: int) -> np.ndarray:
+    """(N, 2) predictions of each source by an RBF kernel ridge fitted on the other sources' rows, its bandwidth
+    and penalties chosen by group cross-validation there: what ``ridge_readout: rbf`` fits, held out."""
+    sources = np.asarray(sources)
+    out = np.zeros_like(ratings, dtype=np.float64)
+    for name in dict.fromkeys(sources.tolist()):
+        held = sources == name
+        fitted, alphas, _ = fit_kernel_ridge(features[~held], ratings[~held], groups[~held], components)
+        out[held] = fitted.predict(features[held], alphas)
     return out
 
 
@@ -216,10 +230,12 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
     record = read(source)
     if features is not None:
         feats, rows = features_from_file(Path(features), Path(data))
-        head = record["weights"].get("head.fc.weight")
-        if head is not None and feats.shape[1] != head.shape[1]:
+        weights = record["weights"]
+        head = weights.get("head.fc.weight", weights.get("head.kernel_projection"))
+        width = None if head is None else head.shape[1] if "head.fc.weight" in weights else head.shape[0]
+        if width is not None and feats.shape[1] != width:
             raise UsageError(f"--features {features}: {feats.shape[1]} features a row, but {model_ref}'s head reads "
-                             f"{head.shape[1]}: they are another model's")
+                             f"{width}: they are another model's")
     else:
         feats, rows = _features(record, str(source), Path(data), device, batch_size)
     if predictions:
@@ -242,8 +258,14 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
         y = rows[["valence", "arousal"]].to_numpy(float)
         sources = rows["source"].astype(str).to_numpy()
         x = feats
-        yhat = refit_head_predictions(x, y, sources)
-        protocol = {"name": "refit-head", "description": "leave one source out: a ridge readout on the model's "
+        arguments = record["spec"].get("arguments") or {}
+        if arguments.get("readout") == "rbf":  # refit the model's own kind of readout, so the residuals are its kind
+            yhat = refit_kernel_predictions(x, y, sources, row_groups(rows), int(arguments["components"]))
+            readout = "an RBF kernel ridge readout (as the model's own head)"
+        else:
+            yhat = refit_head_predictions(x, y, sources)
+            readout = "a ridge readout"
+        protocol = {"name": "refit-head", "description": f"leave one source out: {readout} on the model's "
                     "frozen pooled features, fitted on the other sources, predicts each source"}
     counts = {s: int((sources == s).sum()) for s in dict.fromkeys(sources.tolist())}
     if len(counts) < 2:
