@@ -44,8 +44,9 @@ def test_epoch_batches_depend_only_on_seed_and_epoch():
     assert sorted(sum(epoch_batches(50, 16, 0, 3), [])) == list(range(50))
 
 
-def test_killed_mid_epoch_and_resumed_matches_an_uninterrupted_run(learnable_dataset, tmp_path, monkeypatch):
-    whole = train(config(learnable_dataset, tmp_path / "whole", augment="thesis"), progress=False)
+@pytest.mark.parametrize("ema", [None, 0.9])
+def test_killed_mid_epoch_and_resumed_matches_an_uninterrupted_run(learnable_dataset, tmp_path, monkeypatch, ema):
+    whole = train(config(learnable_dataset, tmp_path / "whole", augment="thesis", ema=ema), progress=False)
 
     real_step = Trainer._step
     calls = {"n": 0}
@@ -58,15 +59,36 @@ def test_killed_mid_epoch_and_resumed_matches_an_uninterrupted_run(learnable_dat
 
     monkeypatch.setattr(Trainer, "_step", dying_step)
     with pytest.raises(KeyboardInterrupt):
-        train(config(learnable_dataset, tmp_path / "cut", augment="thesis"), progress=False)
+        train(config(learnable_dataset, tmp_path / "cut", augment="thesis", ema=ema), progress=False)
     monkeypatch.setattr(Trainer, "_step", real_step)
     assert checkpoint.read(tmp_path / "cut" / "last.pt")["training"]["step"] == 6  # saved at batch 2 of epoch 2
-    resumed = train(config(learnable_dataset, tmp_path / "cut", augment="thesis"), resume=True, progress=False)
+    resumed = train(config(learnable_dataset, tmp_path / "cut", augment="thesis", ema=ema), resume=True,
+                    progress=False)
     assert resumed["steps"] == whole["steps"] == 8
-    a = checkpoint.read(tmp_path / "whole" / "last.pt")["weights"]
-    b = checkpoint.read(tmp_path / "cut" / "last.pt")["weights"]
-    for key in a:
-        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-4), key
+    a, b = (checkpoint.read(tmp_path / run / "last.pt") for run in ("whole", "cut"))
+    pairs = [(a["weights"], b["weights"])]
+    if ema is not None:  # the average is the checkpoint's model; the live weights resume beside it
+        pairs.append((a["training"]["live_weights"], b["training"]["live_weights"]))
+    for x, y in pairs:
+        for key in x:
+            assert torch.allclose(x[key].float(), y[key].float(), atol=1e-4), key
+
+
+def test_ema_scores_and_saves_the_average_of_the_weights(learnable_dataset, tmp_path):
+    """A decay near 0 keeps the average on the live weights; 0.9 lags them; a run is resumed with its own ema."""
+    for decay, run in ((1e-6, "follows"), (0.9, "lags")):
+        train(config(learnable_dataset, tmp_path / run, epochs=1, ema=decay), progress=False)
+    for run, same in (("follows", True), ("lags", False)):
+        record = checkpoint.read(tmp_path / run / "last.pt")
+        live, average = record["training"]["live_weights"], record["weights"]
+        close = all(torch.allclose(live[k].float(), average[k].float(), atol=1e-5)
+                    for k in live if live[k].is_floating_point())
+        assert close is same, run
+        assert record["training"]["ema_steps"] == record["training"]["step"]
+    with pytest.raises(UsageError, match="trained with ema"):
+        Trainer(config(learnable_dataset, tmp_path / "lags", epochs=2), resume=True)
+    with pytest.raises(UsageError, match="between 0 and 1"):
+        config(learnable_dataset, tmp_path / "bad", ema=1.0)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(learnable_dataset, tmp_path, monkeypatch):

@@ -53,6 +53,11 @@ def share(name: str, value: float) -> None:
         raise UsageError(f"{label(name)} must be a number from 0 to 1, not {value!r}")
 
 
+def decay(name: str, value: float) -> None:
+    if not (math.isfinite(value) and 0 < value < 1):
+        raise UsageError(f"{label(name)} must be a number between 0 and 1 (a decay a step, such as 0.99), not {value!r}")
+
+
 def model_check(name: str, value: str) -> None:
     check_model(value)
 
@@ -118,6 +123,9 @@ class TrainConfig:
                             check=OneOf("precision", PRECISIONS))
     budget_minutes: float | None = option(None, "stop between epochs when the next one would end past this much "
                                                 "wall time, over every session of the run", check=above_zero)
+    ema: float | None = option(None, "keep an exponential moving average of the weights, this decay a step (e.g. "
+                                     "0.99): the test split is scored and best.pt written with the average, which "
+                                     "steadies a noisy test loss (default: none)", check=decay)
     grad_clip: float | None = option(None, "clip the gradient to this largest norm before each step (default: "
                                            "no clipping); steadies fine-tuning at larger learning rates",
                                      check=above_zero)

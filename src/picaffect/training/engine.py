@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from .. import models
@@ -129,8 +130,16 @@ class Trainer:
         self.stopped: str | None = None
         self.history: list[dict] = []
         self.train_loss_sum, self.train_seen = 0.0, 0
+        # the weights' moving average (``ema``): what the test split is scored with and best.pt holds
+        self.ema = None if self.probe or config.ema is None else AveragedModel(
+            self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
         self._start(resume)
         self.net = distributed.wrap(self.model, self.world, self.device)  # DDP when distributed, else the model
+
+    @property
+    def scored(self) -> torch.nn.Module:
+        """The weights the test split is scored with and checkpoints give to readers: the average under ``ema``."""
+        return self.model if self.ema is None else self.ema.module
 
     def _parameter_groups(self) -> list[dict]:
         """The head at the recipe's learning rate, the rest at ``backbone_lr_scale`` times it.
@@ -189,8 +198,10 @@ class Trainer:
 
     def _state(self) -> dict:
         """A checkpoint: the model part every reader understands, plus what resuming needs."""
-        record = model_record(self.model, self.spec, metadata={"trained_with": asdict(self.config)})
+        record = model_record(self.scored, self.spec, metadata={"trained_with": asdict(self.config)})
         record["training"] = {
+            "live_weights": None if self.ema is None else self.model.state_dict(),
+            "ema_steps": None if self.ema is None else int(self.ema.n_averaged),
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
             "scheduler": self.scheduler.state_dict() if self.scheduler else None, "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch, "step": self.step, "best_loss": self.best_loss,
@@ -200,9 +211,17 @@ class Trainer:
         return record
 
     def _load_state(self, record: dict) -> None:
-        if not self.probe:  # a probe is fitted again from the frozen backbone whatever it had reached
-            self.model.load_state_dict(record["weights"])
         state = record["training"]
+        if self.ema is not None:  # the checkpoint's model part is the average; the live weights are beside it
+            if state.get("live_weights") is None:
+                raise UsageError(f"{self.out} was trained without ema; resume it without ema or start a new run")
+            self.ema.module.load_state_dict(record["weights"])
+            self.ema.n_averaged.fill_(state["ema_steps"])
+            self.model.load_state_dict(state["live_weights"])
+        elif state.get("live_weights") is not None:
+            raise UsageError(f"{self.out} was trained with ema; resume it with the same ema")
+        elif not self.probe:  # a probe is fitted again from the frozen backbone whatever it had reached
+            self.model.load_state_dict(record["weights"])
         if self.optimizer is not None:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
@@ -322,12 +341,14 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         self.step += 1
         return whole.item()
 
     def _end_epoch(self) -> dict:
         seconds = time.perf_counter() - self._epoch_start
-        pred = score_split(self.model, self.test_set, self.spec, self.device, self.config.batch_size) \
+        pred = score_split(self.scored, self.test_set, self.spec, self.device, self.config.batch_size) \
             if self.world.main else None
         pred = distributed.broadcast_object(pred, self.world)  # every rank takes the same early-stopping decisions
         truth = self.test_set.targets

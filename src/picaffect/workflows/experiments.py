@@ -62,6 +62,7 @@ class RunSpec:
     recipe: str = "thesis"
     augment: str = "none"
     precision: str = "fp32"
+    ema: float | None = None
 
     @property
     def name(self) -> str:
@@ -70,18 +71,20 @@ class RunSpec:
             parts.append(f"augment-{self.augment}")
         if self.precision != "fp32":
             parts.append(self.precision)
+        if self.ema is not None:
+            parts.append(f"ema{self.ema:g}")
         return "-".join(parts)
 
 
 def thesis_specs(models: tuple[str, ...], recipe: str = "thesis", augment: str | None = None,
-                 precision: str = "fp32") -> list[RunSpec]:
+                 precision: str = "fp32", ema: float | None = None) -> list[RunSpec]:
     """The runs to train: each model without augmentation, plus Emosepar with the thesis's (table 8.2).
 
     ``augment`` given: every model with that augmentation only.
     """
-    specs = [RunSpec(m, recipe, augment or "none", precision) for m in models]
+    specs = [RunSpec(m, recipe, augment or "none", precision, ema) for m in models]
     if augment is None and "emosepar" in models:
-        specs.append(RunSpec("emosepar", recipe, "thesis", precision))
+        specs.append(RunSpec("emosepar", recipe, "thesis", precision, ema))
     return specs
 
 
@@ -103,7 +106,7 @@ def run_thesis(data: str | Path, out: str | Path, base: TrainConfig | None = Non
     base = base or experiment_base(data, out, models[0])
     if train_runs:
         stages = [{"name": spec.name, "model": spec.model, "augment": spec.augment}
-                  for spec in thesis_specs(models, base.recipe, augment, base.precision)]
+                  for spec in thesis_specs(models, base.recipe, augment, base.precision, base.ema)]
         run_stages(stages, data, out / "runs", base)
     return write_thesis_report(out, device=base.device, n_boot=n_boot)
 
@@ -175,7 +178,7 @@ def collect_run(run: Path, *, device: str = "cpu", n_boot: int = 1000) -> dict |
     seconds = summary.get("seconds") or sum(r.get("seconds", 0.0) for r in history)
     return {
         "name": run.name, "model": config.model, "recipe": config.recipe, "augment": config.augment,
-        "precision": config.precision, "epochs_run": len(history), "max_epochs": config.epochs,
+        "precision": config.precision, "ema": config.ema, "epochs_run": len(history), "max_epochs": config.epochs,
         "patience": config.patience, "budget_minutes": config.budget_minutes, "best_epoch": best.get("epoch"),
         "stopped": _stop_reason(run, history), "train_seconds": round(float(seconds), 1),
         "images_per_s_median": round(statistics.median(rates), 1) if rates else None,
@@ -247,6 +250,8 @@ def _label(run: dict) -> str:
         text += f", augment {run['augment']}"
     if run["precision"] != "fp32":
         text += f", {run['precision']}"
+    if run.get("ema") is not None:
+        text += f", ema {run['ema']:g}"
     return text + ")"
 
 
@@ -375,7 +380,7 @@ def thesis_markdown(runs: list[dict]) -> str:
 
     pairs = [(r, a) for r in runs if r["model"] == "emosepar" and r["augment"] == "none"
              for a in runs if a["model"] == "emosepar" and a["augment"] == "thesis"
-             and (a["recipe"], a["precision"]) == (r["recipe"], r["precision"])]
+             and (a["recipe"], a["precision"], a.get("ema")) == (r["recipe"], r["precision"], r.get("ema"))]
     for plain, augmented in pairs:
         out.append(f"\n## Table 8.2, recipe `{plain['recipe']}`: Emosepar with and without augmentation\n")
         header = ["run"] + [f"{s} {m}" for s in ("train", "validation") for m in ("RMSE", "CC", "SAGR")]
