@@ -103,10 +103,10 @@ def test_experiment_thesis_budget_stop_and_report_only(tmp_path, capsys):
     args = ["experiment", "thesis", "--data", str(data), "--out", str(tmp_path / "exp"), "--epochs", "50",
             "--limit", "16", "--batch-size", "8", "--size", "80", "--device", "cpu", "--n-boot", "20",
             "--models", "emosepar", "--recipe", "modern", "--augment", "none", "--budget-minutes", "0.0001",
-            "--precision", "bf16"]
+            "--precision", "bf16", "--ema", "0.9"]
     assert main(args) == 0
     run = json.loads((tmp_path / "exp" / "results.json").read_text())["runs"][0]
-    assert run["name"] == "emosepar-modern-bf16" and run["precision"] == "bf16"
+    assert run["name"] == "emosepar-modern-bf16-ema0.9" and run["precision"] == "bf16" and run["ema"] == 0.9
     assert run["stopped"] == "budget" and run["epochs_run"] == 1  # at least one epoch, then the budget stops it
     # a larger budget continues the run where it stopped
     longer = [{"0.0001": "10", "50": "2"}.get(a, a) for a in args]
@@ -118,13 +118,14 @@ def test_experiment_thesis_budget_stop_and_report_only(tmp_path, capsys):
     assert main(args + ["--report-only"]) == 0
     assert ": training" not in capsys.readouterr().out and (tmp_path / "exp" / "report.md").is_file()
     # on a machine without the run's folder (a later sitting), the report keeps the run, marked as carried
-    (tmp_path / "exp" / "runs" / "emosepar-modern-bf16").rename(tmp_path / "elsewhere")
+    (tmp_path / "exp" / "runs" / "emosepar-modern-bf16-ema0.9").rename(tmp_path / "elsewhere")
     assert main(args + ["--report-only"]) == 0
     carried = json.loads((tmp_path / "exp" / "results.json").read_text())["runs"]
-    assert [r["name"] for r in carried] == ["emosepar-modern-bf16"] and carried[0]["epochs_run"] == 2
+    assert [r["name"] for r in carried] == ["emosepar-modern-bf16-ema0.9"] and carried[0]["epochs_run"] == 2
     assert "earlier results.json" in carried[0]["carried"]
     report = (tmp_path / "exp" / "report.md").read_text()
-    assert "Carried from an earlier report" in report and "emosepar-modern-bf16" in report
+    assert "Carried from an earlier report" in report and "emosepar-modern-bf16-ema0.9" in report
+    assert "emosepar (modern, bf16, ema 0.9)" in report
 
 
 def test_experiment_cross_dataset_smoke(tmp_path):
