@@ -80,6 +80,20 @@ def build_learnable_dataset(out: Path, n: int = 96, size: int = 24, split: str =
     return out
 
 
+def build_three_sources(root: Path, n: int = 48) -> Path:
+    """A built dataset of three learnable sources (alpha, beta, gamma; brightness sets valence, redness arousal),
+    ``n`` pictures each, in ``root / "data"``: what leave-one-source-out code needs."""
+    from picaffect.data.build import SourceSpec, build
+
+    specs = []
+    for k, name in enumerate(("alpha", "beta", "gamma")):
+        ratings = write_learnable_set(root / f"{name}-files", n=n, size=24, seed=k)
+        specs.append(SourceSpec("csv", ratings, name, {"path": "file", "valence": "valence", "arousal": "arousal",
+                                                       "scale": "1,9", "group": "group"}))
+    build(root / "data", specs, size=24, split="thesis", progress=False, plots=False)
+    return root / "data"
+
+
 @pytest.fixture(scope="session")
 def learnable_dataset(tmp_path_factory) -> Path:
     return build_learnable_dataset(tmp_path_factory.mktemp("data") / "learnable")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import write_learnable_set
+from conftest import build_three_sources
 from picaffect.app.cli import main
 from picaffect.inference import ModelSpec, Predictor
 from picaffect.inference.intervals import INTERVAL_COLUMNS, Calibration, conformal_quantile
@@ -22,16 +22,7 @@ torch = pytest.importorskip("torch")
 @pytest.fixture(scope="module")
 def three_sources(tmp_path_factory) -> Path:
     """A built dataset of three learnable sources (brightness sets valence, redness arousal), 48 pictures each."""
-    from picaffect.data.build import SourceSpec, build
-
-    root = tmp_path_factory.mktemp("three")
-    specs = []
-    for k, name in enumerate(("alpha", "beta", "gamma")):
-        ratings = write_learnable_set(root / f"{name}-files", n=48, size=24, seed=k)
-        specs.append(SourceSpec("csv", ratings, name, {"path": "file", "valence": "valence", "arousal": "arousal",
-                                                       "scale": "1,9", "group": "group"}))
-    build(root / "data", specs, size=24, split="thesis", progress=False, plots=False)
-    return root / "data"
+    return build_three_sources(tmp_path_factory.mktemp("three"), n=48)
 
 
 @pytest.fixture(scope="module")

@@ -95,17 +95,9 @@ def test_the_kernel_head_scores_as_the_fitted_kernel_ridge():
 @pytest.fixture(scope="module")
 def three_sources(tmp_path_factory):
     """A built dataset of three learnable sources (brightness sets valence, redness arousal), 40 pictures each."""
-    from conftest import write_learnable_set
-    from picaffect.data.build import SourceSpec, build
+    from conftest import build_three_sources
 
-    root = tmp_path_factory.mktemp("three")
-    specs = []
-    for k, name in enumerate(("alpha", "beta", "gamma")):
-        ratings = write_learnable_set(root / f"{name}-files", n=40, size=24, seed=k)
-        specs.append(SourceSpec("csv", ratings, name, {"path": "file", "valence": "valence", "arousal": "arousal",
-                                                       "scale": "1,9", "group": "group"}))
-    build(root / "data", specs, size=24, split="thesis", progress=False, plots=False)
-    return root / "data"
+    return build_three_sources(tmp_path_factory.mktemp("three"), n=40)
 
 
 def test_an_rbf_readout_trains_calibrates_exports_and_scores_alike_on_every_path(three_sources, tmp_path, capsys):
