@@ -33,8 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.errors import UsageError
-from .efficientnet_lite import EfficientNetLite1, EfficientNetLite2, EfficientNetLite0, EfficientNetLite
 from ..core.names import check
+from .efficientnet_lite import EfficientNetLite1, EfficientNetLite2, EfficientNetLite0, EfficientNetLite
 from .kernel_head import KernelRidgeHead
 from .layers import RegressionHead, RegressionModel
 
