@@ -96,15 +96,16 @@ class LiteEnsemble(RegressionModel):
                                                               dropout=0.0)
         self.backbones = nn.ModuleDict(backbones)
         width = sum(self.backbones[v].head.width for v, _ in self.members)
-        self.head: RegressionHead | KernelRidgeHead = RegressionHead(width, num_outputs, dropout)
-        nn.init.normal_(self.head.fc.weight, std=0.01)
-        nn.init.zeros_(self.head.fc.bias)
-        check("ensemble readout", readout, READOUTS)
-        if readout == "rbf":
+        self.head: RegressionHead | KernelRidgeHead
+        if check("ensemble readout", readout, READOUTS) == "rbf":
             if support < 1 or components < 1:
                 raise UsageError(f"an rbf readout needs support >= 1 and components >= 1, not {support} and "
                                  f"{components} (they are the fitted head's shapes, written by the ridge recipe)")
             self.head = KernelRidgeHead(width, support, components, num_outputs)
+        else:
+            self.head = RegressionHead(width, num_outputs, dropout)
+            nn.init.normal_(self.head.fc.weight, std=0.01)
+            nn.init.zeros_(self.head.fc.bias)
         for _, size in self.members:  # fixed resizing matrices from the input size (not saved: rebuilt here)
             if size != self.size:
                 self.register_buffer(f"resize_{size}", resize_matrix(self.size, size), persistent=False)
