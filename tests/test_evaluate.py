@@ -76,19 +76,20 @@ def test_experiment_thesis_smoke_and_resume(tmp_path, capsys):
             "--models", "emosepar,vgg16,inception_v3,xception"]
     assert main(args) == 0
     report = (tmp_path / "exp" / "report.md").read_text()
-    for needle in ("Table 8.1", "Table 8.2", "Table 8.3", "emosepar (thesis, augment thesis)", "inception_v3",
+    for needle in ("Table 8.1", "Table 8.2", "Table 8.3", "emosepar (thesis, augment thesis, 80 px)", "inception_v3",
                    "/ 1.66", "noise ceiling", "stopped"):
         assert needle in report, needle
     # evaluations show the network's own outputs: after a few steps at lr 1e-5 they are still near 0, not clipped to 1
-    early = pd.read_csv(tmp_path / "exp" / "runs" / "emosepar-thesis" / "evaluation" / "predictions.csv")
+    early = pd.read_csv(tmp_path / "exp" / "runs" / "emosepar-thesis-80px" / "evaluation" / "predictions.csv")
     assert early["valence_pred"].min() < 1
     results = json.loads((tmp_path / "exp" / "results.json").read_text())
     names = {r["name"] for r in results["runs"]}
-    assert names == {"emosepar-thesis", "vgg16-thesis", "inception_v3-thesis", "xception-thesis",
-                     "emosepar-thesis-augment-thesis"}
+    # at 80 px, not the thesis's 150, every run says its side
+    assert names == {"emosepar-thesis-80px", "vgg16-thesis-80px", "inception_v3-thesis-80px", "xception-thesis-80px",
+                     "emosepar-thesis-augment-thesis-80px"}
     for run in results["runs"]:
         assert {"model", "recipe", "augment", "epochs_run", "stopped", "validation", "baselines"} <= set(run)
-        assert run["stopped"] == "epochs" and run["epochs_run"] == 1
+        assert run["stopped"] == "epochs" and run["epochs_run"] == 1 and run["size"] == 80
         assert set(run["validation"]) >= {"valence", "arousal", "pooled"}
         assert {"pcc", "rmse", "sagr"} <= set(run["validation"]["pooled"])
         assert set(run["baselines"]) == {"rmse_mean", "sagr_majority"}
@@ -106,7 +107,7 @@ def test_experiment_thesis_budget_stop_and_report_only(tmp_path, capsys):
             "--precision", "bf16", "--ema", "0.9"]
     assert main(args) == 0
     run = json.loads((tmp_path / "exp" / "results.json").read_text())["runs"][0]
-    assert run["name"] == "emosepar-modern-bf16-ema0.9" and run["precision"] == "bf16" and run["ema"] == 0.9
+    assert run["name"] == "emosepar-modern-bf16-ema0.9-80px" and run["precision"] == "bf16" and run["ema"] == 0.9
     assert run["stopped"] == "budget" and run["epochs_run"] == 1  # at least one epoch, then the budget stops it
     # a larger budget continues the run where it stopped
     longer = [{"0.0001": "10", "50": "2"}.get(a, a) for a in args]
@@ -118,14 +119,31 @@ def test_experiment_thesis_budget_stop_and_report_only(tmp_path, capsys):
     assert main(args + ["--report-only"]) == 0
     assert ": training" not in capsys.readouterr().out and (tmp_path / "exp" / "report.md").is_file()
     # on a machine without the run's folder (a later sitting), the report keeps the run, marked as carried
-    (tmp_path / "exp" / "runs" / "emosepar-modern-bf16-ema0.9").rename(tmp_path / "elsewhere")
+    (tmp_path / "exp" / "runs" / "emosepar-modern-bf16-ema0.9-80px").rename(tmp_path / "elsewhere")
     assert main(args + ["--report-only"]) == 0
     carried = json.loads((tmp_path / "exp" / "results.json").read_text())["runs"]
-    assert [r["name"] for r in carried] == ["emosepar-modern-bf16-ema0.9"] and carried[0]["epochs_run"] == 2
+    assert [r["name"] for r in carried] == ["emosepar-modern-bf16-ema0.9-80px"] and carried[0]["epochs_run"] == 2
     assert "earlier results.json" in carried[0]["carried"]
     report = (tmp_path / "exp" / "report.md").read_text()
-    assert "Carried from an earlier report" in report and "emosepar-modern-bf16-ema0.9" in report
-    assert "emosepar (modern, bf16, ema 0.9)" in report
+    assert "Carried from an earlier report" in report and "emosepar-modern-bf16-ema0.9-80px" in report
+    assert "emosepar (modern, bf16, ema 0.9, 80 px)" in report
+
+
+def test_experiment_thesis_refuses_a_finished_run_of_another_dataset(tmp_path, capsys):
+    """One --out, two datasets: the second must not skip the first's finished run as done and report it."""
+    first = build_learnable_dataset(tmp_path / "first", n=48)
+    second = build_learnable_dataset(tmp_path / "second", n=48)
+    args = ["experiment", "thesis", "--data", str(first), "--out", str(tmp_path / "exp"), "--epochs", "1",
+            "--limit", "16", "--batch-size", "8", "--size", "80", "--device", "cpu", "--n-boot", "20",
+            "--models", "emosepar", "--recipe", "modern", "--augment", "none"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([str(second) if a == str(first) else a for a in args]) != 0
+    err = capsys.readouterr().err
+    assert "emosepar-modern-80px holds a run trained with dataset" in err and str(first) in err
+    # the same dataset by another spelling of its path is the same run: nothing is trained again
+    assert main([str(tmp_path / "first" / ".." / "first") if a == str(first) else a for a in args]) == 0
+    assert "not trained again" in capsys.readouterr().out
 
 
 def test_experiment_cross_dataset_smoke(tmp_path):

@@ -43,7 +43,7 @@ def test_experiment_checks_every_model_before_training_the_first(learnable_datas
                  "--models", "efficientnet_lite0,inception_v3", "--epochs", "1", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "inception_v3 needs pictures of at least 75 x 75 pixels" in err
-    assert not (out / "runs" / "efficientnet_lite0-thesis").exists() and not list(out.rglob("*.pt"))
+    assert not (out / "runs" / "efficientnet_lite0-thesis-24px").exists() and not list(out.rglob("*.pt"))
 
 
 def test_retrain_checks_every_stage_before_building(tmp_path, capsys):

@@ -144,6 +144,17 @@ class TrainConfig:
             raise UsageError("ridge_recalibrate is for the linear readout; an rbf readout's predictions are not "
                              "shrunk as a ridge's are (set one of them back)")
 
+    def differs_from(self, other: "TrainConfig") -> str | None:
+        """What makes ``other`` (the configuration a run folder was trained with) another run than this one:
+        its model, recipe, input side or dataset (compared as resolved paths); None when it is the same run.
+        Epochs, patience and budget may differ: a later sitting continues a run with larger limits."""
+        for key in ("model", "recipe", "size"):
+            if getattr(self, key) != getattr(other, key):
+                return f"{key} {getattr(other, key)} (not {getattr(self, key)})"
+        if Path(self.data).resolve() != Path(other.data).resolve():
+            return f"dataset {other.data} (not {self.data})"
+        return None
+
     @property
     def output_mapping(self) -> tuple[float, float]:
         """(scale, offset) with rating = output * scale + offset."""

@@ -185,9 +185,10 @@ class Trainer:
             raise UsageError(f"--out {self.out}: cannot create the run folder ({e.strerror})") from None
         if resume:
             saved = TrainConfig.load(self.out / "config.yaml")
-            if (saved.model, saved.recipe, saved.data) != (self.config.model, self.config.recipe, self.config.data):
-                raise UsageError(f"{self.out} was trained with model {saved.model}, recipe {saved.recipe} on "
-                                 f"{saved.data}; --resume needs the same")
+            difference = self.config.differs_from(saved)
+            if difference:
+                raise UsageError(f"{self.out} was trained with {difference}; --resume needs the same model, "
+                                 f"recipe, size and dataset")
             record = read(last)
             if "training" not in record:
                 raise CheckpointError(f"{last} was written by picaffect 0.1 and cannot be resumed by this version; "

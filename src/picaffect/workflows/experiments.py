@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.layout import CACHE, MANIFEST
-from ..data.dataset import load_manifest
+from ..data.dataset import RatedImages, load_manifest
 from ..core.atomic import write_bytes_atomically
 from ..core.errors import UsageError
 from ..evaluation.conformal import leave_one_source_out_check, summary_rows
@@ -52,17 +52,20 @@ DIMENSIONS = ("valence", "arousal")
 THESIS_SETS = ("cgna", "dirti", "emomadrid", "gaped", "smid", "oasis", "naps")  # IED = cgna, our preset name
 THESIS_PICTURES = 17_810
 THESIS_SPLITS = {"train": 12_021, "test": 4_008, "validation": 1_781}
+THESIS_SIZE = 150  # the thesis's input side (section 6.2); a run at another side says so in its name
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run of the experiment; its folder name says all four choices."""
+    """One training run of the experiment; its folder name says every choice (the side only when it is not
+    the thesis's 150 px, so that runs at two sides of one split can share a report)."""
 
     model: str
     recipe: str = "thesis"
     augment: str = "none"
     precision: str = "fp32"
     ema: float | None = None
+    size: int = THESIS_SIZE
 
     @property
     def name(self) -> str:
@@ -73,18 +76,20 @@ class RunSpec:
             parts.append(self.precision)
         if self.ema is not None:
             parts.append(f"ema{self.ema:g}")
+        if self.size != THESIS_SIZE:
+            parts.append(f"{self.size}px")
         return "-".join(parts)
 
 
 def thesis_specs(models: tuple[str, ...], recipe: str = "thesis", augment: str | None = None,
-                 precision: str = "fp32", ema: float | None = None) -> list[RunSpec]:
+                 precision: str = "fp32", ema: float | None = None, size: int = THESIS_SIZE) -> list[RunSpec]:
     """The runs to train: each model without augmentation, plus Emosepar with the thesis's (table 8.2).
 
     ``augment`` given: every model with that augmentation only.
     """
-    specs = [RunSpec(m, recipe, augment or "none", precision, ema) for m in models]
+    specs = [RunSpec(m, recipe, augment or "none", precision, ema, size) for m in models]
     if augment is None and "emosepar" in models:
-        specs.append(RunSpec("emosepar", recipe, "thesis", precision, ema))
+        specs.append(RunSpec("emosepar", recipe, "thesis", precision, ema, size))
     return specs
 
 
@@ -100,13 +105,15 @@ def run_thesis(data: str | Path, out: str | Path, base: TrainConfig | None = Non
     """Train the requested runs (unless ``train_runs`` is False), then report on every run under ``out``.
 
     Each run is ``base`` (its recipe, precision, epochs, budget, ...) with one of ``models``
-    and the augmentation ``thesis_specs`` gives it, in ``out/runs/<model>-<recipe>[-augment-X][-bf16]``.
+    and the augmentation ``thesis_specs`` gives it, in
+    ``out/runs/<model>-<recipe>[-augment-X][-bf16][-emaD][-SIDEpx]``.
     """
     out = Path(out)
     base = base or experiment_base(data, out, models[0])
     if train_runs:
+        size = base.size or RatedImages(data, "all").image_size
         stages = [{"name": spec.name, "model": spec.model, "augment": spec.augment}
-                  for spec in thesis_specs(models, base.recipe, augment, base.precision, base.ema)]
+                  for spec in thesis_specs(models, base.recipe, augment, base.precision, base.ema, size)]
         run_stages(stages, data, out / "runs", base)
     return write_thesis_report(out, device=base.device, n_boot=n_boot)
 
@@ -178,7 +185,9 @@ def collect_run(run: Path, *, device: str = "cpu", n_boot: int = 1000) -> dict |
     seconds = summary.get("seconds") or sum(r.get("seconds", 0.0) for r in history)
     return {
         "name": run.name, "model": config.model, "recipe": config.recipe, "augment": config.augment,
-        "precision": config.precision, "ema": config.ema, "epochs_run": len(history), "max_epochs": config.epochs,
+        "precision": config.precision, "ema": config.ema,
+        "size": config.size or RatedImages(config.data, "all").image_size,
+        "epochs_run": len(history), "max_epochs": config.epochs,
         "patience": config.patience, "budget_minutes": config.budget_minutes, "best_epoch": best.get("epoch"),
         "stopped": _stop_reason(run, history), "train_seconds": round(float(seconds), 1),
         "images_per_s_median": round(statistics.median(rates), 1) if rates else None,
@@ -252,6 +261,8 @@ def _label(run: dict) -> str:
         text += f", {run['precision']}"
     if run.get("ema") is not None:
         text += f", ema {run['ema']:g}"
+    if run.get("size", THESIS_SIZE) != THESIS_SIZE:  # runs reported before sizes were recorded are 150 px
+        text += f", {run['size']} px"
     return text + ")"
 
 

@@ -38,6 +38,7 @@ def run_stages(stages: list[dict[str, Any]], data: str | Path, out: str | Path, 
     for config in configs.values():  # every run checked before the first trains
         side = config.size or side or RatedImages(data, "all").image_size
         check_picture_size(config.model, config.size or side, config.model_options)
+        check_same_run(config)
     for config in configs.values():
         train_unless_finished(config)
     return {name: Path(config.out) for name, config in configs.items()}
@@ -62,6 +63,19 @@ def stage_configs(stages: list[dict[str, Any]], data: str | Path, out: str | Pat
         except PicaffectError as e:
             raise ConfigError(f"{where}: {e}") from None
     return configs
+
+
+def check_same_run(config: TrainConfig) -> None:
+    """Refuse a stage whose run folder holds a run of another model, recipe, size or dataset. A finished one
+    would otherwise be skipped as done and reported as the run asked for: another dataset's figures under
+    this one's name."""
+    saved_path = Path(config.out) / "config.yaml"
+    if not saved_path.is_file():
+        return
+    difference = config.differs_from(TrainConfig.load(saved_path))
+    if difference:
+        raise UsageError(f"{config.out} holds a run trained with {difference}; give another --out for this "
+                         f"one, or move that run away")
 
 
 def train_unless_finished(config: TrainConfig) -> None:
