@@ -144,6 +144,11 @@ def test_experiment_thesis_refuses_a_finished_run_of_another_dataset(tmp_path, c
     # the same dataset by another spelling of its path is the same run: nothing is trained again
     assert main([str(tmp_path / "first" / ".." / "first") if a == str(first) else a for a in args]) == 0
     assert "not trained again" in capsys.readouterr().out
+    # another seed is a replicate beside the first run, not the first run again
+    assert main(args + ["--seed", "1"]) == 0
+    runs = json.loads((tmp_path / "exp" / "results.json").read_text())["runs"]
+    assert [(r["name"], r["seed"]) for r in runs] == [("emosepar-modern-80px", 0), ("emosepar-modern-80px-seed1", 1)]
+    assert "emosepar (modern, 80 px, seed 1)" in (tmp_path / "exp" / "report.md").read_text()
 
 
 def test_experiment_cross_dataset_smoke(tmp_path):

@@ -1,8 +1,9 @@
 """``picaffect experiment``: the thesis's chapter 8 and a cross-dataset test, end to end.
 
-``thesis`` trains runs (a model, a recipe, an augmentation, a precision), each
-until its test loss stops improving (``patience``), its epochs run out, or its
-wall-clock budget would be passed, and says which happened. Then it evaluates
+``thesis`` trains runs (a model, a recipe, an augmentation, a precision, a weight
+average, a picture side, a seed: each in the run's folder name), each until its test loss
+stops improving (``patience``), its epochs run out, or its wall-clock budget would
+be passed, and says which happened. Then it evaluates
 every run found under ``OUT/runs`` (also those of earlier invocations, and
 interrupted ones from their ``best.pt``) on train, test and validation, and
 writes ``results.json``, ``report.md`` (tables 8.1, 8.2 and 8.3 beside the
@@ -58,7 +59,8 @@ THESIS_SIZE = 150  # the thesis's input side (section 6.2); a run at another sid
 @dataclass(frozen=True)
 class RunSpec:
     """One training run of the experiment; its folder name says every choice (the side only when it is not
-    the thesis's 150 px, so that runs at two sides of one split can share a report)."""
+    the thesis's 150 px, the seed only when it is not 0), so that runs at two sides of one split, or
+    replicates of one run, can share a report."""
 
     model: str
     recipe: str = "thesis"
@@ -66,6 +68,7 @@ class RunSpec:
     precision: str = "fp32"
     ema: float | None = None
     size: int = THESIS_SIZE
+    seed: int = 0
 
     @property
     def name(self) -> str:
@@ -78,18 +81,21 @@ class RunSpec:
             parts.append(f"ema{self.ema:g}")
         if self.size != THESIS_SIZE:
             parts.append(f"{self.size}px")
+        if self.seed:
+            parts.append(f"seed{self.seed}")
         return "-".join(parts)
 
 
 def thesis_specs(models: tuple[str, ...], recipe: str = "thesis", augment: str | None = None,
-                 precision: str = "fp32", ema: float | None = None, size: int = THESIS_SIZE) -> list[RunSpec]:
+                 precision: str = "fp32", ema: float | None = None, size: int = THESIS_SIZE,
+                 seed: int = 0) -> list[RunSpec]:
     """The runs to train: each model without augmentation, plus Emosepar with the thesis's (table 8.2).
 
     ``augment`` given: every model with that augmentation only.
     """
-    specs = [RunSpec(m, recipe, augment or "none", precision, ema, size) for m in models]
+    specs = [RunSpec(m, recipe, augment or "none", precision, ema, size, seed) for m in models]
     if augment is None and "emosepar" in models:
-        specs.append(RunSpec("emosepar", recipe, "thesis", precision, ema, size))
+        specs.append(RunSpec("emosepar", recipe, "thesis", precision, ema, size, seed))
     return specs
 
 
@@ -106,14 +112,15 @@ def run_thesis(data: str | Path, out: str | Path, base: TrainConfig | None = Non
 
     Each run is ``base`` (its recipe, precision, epochs, budget, ...) with one of ``models``
     and the augmentation ``thesis_specs`` gives it, in
-    ``out/runs/<model>-<recipe>[-augment-X][-bf16][-emaD][-SIDEpx]``.
+    ``out/runs/<model>-<recipe>[-augment-X][-bf16][-emaD][-SIDEpx][-seedN]``.
     """
     out = Path(out)
     base = base or experiment_base(data, out, models[0])
     if train_runs:
         size = base.size or RatedImages(data, "all").image_size
         stages = [{"name": spec.name, "model": spec.model, "augment": spec.augment}
-                  for spec in thesis_specs(models, base.recipe, augment, base.precision, base.ema, size)]
+                  for spec in thesis_specs(models, base.recipe, augment, base.precision, base.ema, size,
+                                           base.seed)]
         run_stages(stages, data, out / "runs", base)
     return write_thesis_report(out, device=base.device, n_boot=n_boot)
 
@@ -185,7 +192,7 @@ def collect_run(run: Path, *, device: str = "cpu", n_boot: int = 1000) -> dict |
     seconds = summary.get("seconds") or sum(r.get("seconds", 0.0) for r in history)
     return {
         "name": run.name, "model": config.model, "recipe": config.recipe, "augment": config.augment,
-        "precision": config.precision, "ema": config.ema,
+        "precision": config.precision, "ema": config.ema, "seed": config.seed,
         "size": config.size or RatedImages(config.data, "all").image_size,
         "epochs_run": len(history), "max_epochs": config.epochs,
         "patience": config.patience, "budget_minutes": config.budget_minutes, "best_epoch": best.get("epoch"),
@@ -263,6 +270,8 @@ def _label(run: dict) -> str:
         text += f", ema {run['ema']:g}"
     if run.get("size", THESIS_SIZE) != THESIS_SIZE:  # runs reported before sizes were recorded are 150 px
         text += f", {run['size']} px"
+    if run.get("seed"):
+        text += f", seed {run['seed']}"
     return text + ")"
 
 
