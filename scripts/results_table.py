@@ -10,6 +10,8 @@ import json
 import math
 from pathlib import Path
 
+from picaffect.workflows.experiments import run_label  # the report's own names, so the two tables agree
+
 
 def f(x, d: int = 2) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
@@ -20,11 +22,7 @@ def thesis_table(results: dict) -> str:
              "valence r | arousal r |", "|---|---|---|---|---|---|---|---|"]
     for r in results["runs"]:
         v, b = r["validation"], r["baselines"]
-        name = f"{r['model']} {r['recipe']}" + (f" +aug {r['augment']}" if r["augment"] != "none" else "") + \
-            (f" {r['precision']}" if r["precision"] != "fp32" else "") + \
-            (f" ema {r['ema']:g}" if r.get("ema") is not None else "") + \
-            (f" {r['size']} px" if r.get("size", 150) != 150 else "") + (f" seed {r['seed']}" if r.get("seed") else "")
-        lines.append(f"| {name} | {r['epochs_run']} | {r['stopped']} | {f(v['pooled']['rmse'])} "
+        lines.append(f"| {run_label(r)} | {r['epochs_run']} | {r['stopped']} | {f(v['pooled']['rmse'])} "
                      f"({f(b['rmse_mean']['pooled'])}) | {f(v['pooled']['pcc'])} | {f(v['pooled']['sagr'])} "
                      f"({f(b['sagr_majority']['pooled'])}) | {f(v['valence']['pcc'])} | {f(v['arousal']['pcc'])} |")
     return "\n".join(lines)

@@ -260,7 +260,9 @@ def carried_runs(out: Path, present: set[str]) -> list[dict]:
 
 
 # -- the report -----------------------------------------------------------------------------------------------------
-def _label(run: dict) -> str:
+def run_label(run: dict) -> str:
+    """A run's name in words, e.g. "emosepar (modern, augment thesis, bf16, ema 0.995, 224 px)": the report's
+    tables and the README's (``scripts/results_table.py``) both use it."""
     text = f"{run['model']} ({run['recipe']}"
     if run["augment"] != "none":
         text += f", augment {run['augment']}"
@@ -298,19 +300,19 @@ def thesis_reading(runs: list[dict]) -> str:
     above = [r for r in runs if not val(r, "pooled", "rmse") < r["baselines"]["rmse_mean"]["pooled"]]
     lines.append(f"- {len(runs) - len(above)} of {len(runs)} runs predict better than the training mean (pooled "
                  f"RMSE below the mean's {fmt(runs[0]['baselines']['rmse_mean']['pooled'], 3)})"
-                 + (f"; not: {', '.join(_label(r) for r in above)}." if above else "."))
+                 + (f"; not: {', '.join(run_label(r) for r in above)}." if above else "."))
     best = min(runs, key=lambda r: val(r, "pooled", "rmse"))
     hi = interval(best, "pooled", "rmse")[1]
     near = [r for r in runs if r is not best and interval(r, "pooled", "rmse")[0] <= hi]
     reach = ("The interval of 1 other run reaches" if len(near) == 1
              else f"The intervals of {len(near)} other runs reach")
-    lines.append(f"- Lowest pooled RMSE: {_label(best)}, {_ci(best['validation']['pooled'], 'rmse')}. "
-                 + (f"{reach} it ({', '.join(_label(r) for r in near)}): {best['validation'].get('n', 'these')} "
+    lines.append(f"- Lowest pooled RMSE: {run_label(best)}, {_ci(best['validation']['pooled'], 'rmse')}. "
+                 + (f"{reach} it ({', '.join(run_label(r) for r in near)}): {best['validation'].get('n', 'these')} "
                     f"validation pictures do not rank those runs." if near else "No other run's interval reaches it."))
     top = max(runs, key=lambda r: val(r, "valence", "pcc"))
     lively = max(runs, key=lambda r: val(r, "arousal", "pcc"))
-    lines.append(f"- Highest valence r: {_label(top)}, {_ci(top['validation']['valence'], 'pcc')}; highest "
-                 f"arousal r: {_label(lively)}, {_ci(lively['validation']['arousal'], 'pcc')}.")
+    lines.append(f"- Highest valence r: {run_label(top)}, {_ci(top['validation']['valence'], 'pcc')}; highest "
+                 f"arousal r: {run_label(lively)}, {_ci(lively['validation']['arousal'], 'pcc')}.")
     ours = [(r["splits"]["validation"]["overall"], THESIS_8_1[r["model"]]["validation"]) for r in runs
             if r["model"] in THESIS_8_1 and "splits" in r]
     if ours:
@@ -365,7 +367,7 @@ def thesis_markdown(runs: list[dict]) -> str:
     out.append(_data_paragraph(runs))
     out.append(thesis_reading(runs))
     out.append("## Runs\n")
-    rows = [[_label(r), str(r["epochs_run"]), f"{r['max_epochs']} / {r['patience']} / "
+    rows = [[run_label(r), str(r["epochs_run"]), f"{r['max_epochs']} / {r['patience']} / "
              + (f"{r['budget_minutes']:g} min" if r["budget_minutes"] else "–"), str(r["best_epoch"]), r["stopped"],
              f"{r['train_seconds'] / 60:.1f}", fmt(r["images_per_s_median"], 1), f"[curve]({r['curve']})"]
             for r in runs]
@@ -387,7 +389,7 @@ def thesis_markdown(runs: list[dict]) -> str:
         header = ["model"] + [f"{s} {m}" for s in SPLIT_ORDER for m in ("RMSE", "CC", "SAGR")]
         rows = []
         for r in alike:
-            cells = [_label(r)]
+            cells = [run_label(r)]
             thesis = THESIS_8_1.get(r["model"])
             for split in SPLIT_ORDER:
                 ours = triple(r["splits"][split]["overall"])
@@ -406,7 +408,7 @@ def thesis_markdown(runs: list[dict]) -> str:
         header = ["run"] + [f"{s} {m}" for s in ("train", "validation") for m in ("RMSE", "CC", "SAGR")]
         rows = []
         for r, key in ((plain, "emosepar"), (augmented, "emosepar + augmentation")):
-            cells = [_label(r)]
+            cells = [run_label(r)]
             for split in ("train", "validation"):
                 ours = triple(r["splits"][split]["overall"])
                 cells += [f"{o} / {t:.2f}" for o, t in zip(ours, THESIS_8_2[key][split])]
@@ -414,7 +416,7 @@ def thesis_markdown(runs: list[dict]) -> str:
         out.append(markdown_table(header, rows))
 
     for r in (r for r in runs if r["model"] == "emosepar" and r["augment"] == "none"):
-        out.append(f"\n## Table 8.3, {_label(r)}: per dimension\n")
+        out.append(f"\n## Table 8.3, {run_label(r)}: per dimension\n")
         header = ["dimension"] + [f"{s} {m}" for s in SPLIT_ORDER for m in ("RMSE", "CC", "SAGR")] + \
                  ["val. RMSE of mean", "val. SAGR of majority"]
         rows = []
@@ -432,7 +434,7 @@ def thesis_markdown(runs: list[dict]) -> str:
     for r in runs:
         v, b = r["validation"], r["baselines"]
         for dim in ("valence", "arousal", "pooled"):
-            rows.append([_label(r), dim, _ci(v[dim], "rmse"), fmt(b["rmse_mean"][dim]), _ci(v[dim], "pcc"),
+            rows.append([run_label(r), dim, _ci(v[dim], "rmse"), fmt(b["rmse_mean"][dim]), _ci(v[dim], "pcc"),
                          _ci(v[dim], "sagr"), fmt(b["sagr_majority"][dim])])
     out.append(markdown_table(["run", "dimension", "RMSE", "RMSE of mean", "CC", "SAGR", "SAGR of majority"], rows))
 
@@ -444,7 +446,7 @@ def thesis_markdown(runs: list[dict]) -> str:
     for r in runs:
         for source, s in r["validation_by_source"].items():
             ceil = s.get("noise_ceiling", {})
-            rows.append([_label(r), source, str(s["n"]), r_with_ceiling(s["valence"]["pcc"], ceil.get("valence")),
+            rows.append([run_label(r), source, str(s["n"]), r_with_ceiling(s["valence"]["pcc"], ceil.get("valence")),
                          r_with_ceiling(s["arousal"]["pcc"], ceil.get("arousal")), fmt(s["overall"]["rmse"]),
                          fmt(s["overall"].get("rmse_mean_baseline"))])
     out.append(markdown_table(["run", "source", "n", "valence r (≤ c)", "arousal r (≤ c)", "RMSE", "RMSE of mean"], rows))
