@@ -174,7 +174,10 @@ def test_sigint_during_a_rebuild_leaves_the_old_dataset(tmp_path):
     full = 192 + n * 64 * 64 * 3
     for _ in range(3):  # a test process starved of CPU can see the build only once it is done: try again
         first = build(tmp_path / "out", [_spec(small)], size=16, progress=False, plots=False)
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Ctrl-C as a user's shell delivers it: an ignored SIGINT is inherited across exec, and a test earlier
+        # in the same pytest process can leave it ignored, so the build would never see the interrupt
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         staged = _part_way(tmp_path, proc, more_than=192 + 50 * 64 * 64 * 3)
         if staged is not None:
             proc.send_signal(signal.SIGSTOP)  # frozen: its progress can be read without a race
