@@ -16,14 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from picaffect.core.metrics import summarize
-from picaffect.data.dataset import RatedImages, make_loader
+from picaffect.data.dataset import RatedImages
+from picaffect.evaluation.evaluate import predict_dataset  # as `picaffect evaluate` scores: unclipped, in order
 from picaffect.inference import Predictor
-
-
-def predictions(predictor: Predictor, dataset: RatedImages, tta: bool, batch_size: int = 64) -> np.ndarray:
-    """(rows, 2) unclipped ratings in dataset order, as `picaffect evaluate` scores them."""
-    return np.concatenate([predictor.score_images(images, tta=tta)
-                           for images, _ in make_loader(dataset, batch_size, shuffle=False)])
 
 
 def row(name: str, y: np.ndarray, yhat: np.ndarray, n_boot: int) -> str:
@@ -49,7 +44,7 @@ def main() -> None:
               "|---|---|---|---|")
         for tta in (False, True) if args.tta else (False,):
             suffix = ", mirrored" if tta else ""
-            each = [predictions(p, dataset, tta) for p in predictors]
+            each = [predict_dataset(p, dataset, tta=tta) for p in predictors]
             for run, yhat in zip(args.runs, each):
                 print(row(run.name + suffix, y, yhat, args.n_boot))
             if len(each) > 1:

@@ -9,7 +9,9 @@ import pytest
 
 from conftest import build_learnable_dataset
 from picaffect.app.cli import main
-from picaffect.evaluation.evaluate import evaluate
+from picaffect.data.dataset import RatedImages
+from picaffect.evaluation.evaluate import evaluate, predict_dataset
+from picaffect.inference import Predictor
 from picaffect.core.metrics import rmse
 from picaffect.workflows.experiments import leave_one_out_view, thesis_reading
 from picaffect.training.config import TrainConfig
@@ -42,6 +44,19 @@ def test_evaluate_writes_every_output(run, learnable_dataset, tmp_path):
     assert "| validation | 10 |" in report and "By source" in report
     for name in ("predicted_vs_true.png", "circumplex.png"):
         assert (tmp_path / "ev" / name).stat().st_size > 5000
+
+
+def test_predict_dataset_mirrored_averages_each_picture_with_its_mirror(run, learnable_dataset):
+    predictor = Predictor.from_pretrained(run, device="cpu", backend="torch")
+    dataset = RatedImages(learnable_dataset, "validation")
+    plain = predict_dataset(predictor, dataset, batch_size=4)
+    mirrored = predict_dataset(predictor, dataset, batch_size=4, tta=True)
+    # row by row, in dataset order, across batch boundaries
+    images = np.stack([dataset[i][0].numpy() for i in range(len(dataset))])
+    flipped = predictor.score_images(np.ascontiguousarray(images[..., ::-1]))
+    assert mirrored.shape == plain.shape == (10, 2)
+    np.testing.assert_allclose(mirrored, (plain + flipped) / 2, atol=1e-4)
+    assert not np.allclose(mirrored, plain, atol=1e-4)
 
 
 def test_evaluate_all_split_and_cli(run, learnable_dataset, tmp_path, capsys):

@@ -31,21 +31,22 @@ from .markdown import metrics_markdown
 from .reliability import noise_ceilings
 
 
-def predict_dataset(predictor: Predictor, dataset: RatedImages, batch_size: int = 64) -> np.ndarray:
-    """(rows, 2) unclipped ratings for a built dataset's rows, in order.
+def predict_dataset(predictor: Predictor, dataset: RatedImages, batch_size: int = 64, tta: bool = False
+                    ) -> np.ndarray:
+    """(rows, 2) unclipped ratings for a built dataset's rows, in order (``tta``: mirror-image averaged).
 
     Unclipped on purpose: an evaluation describes the network as it is (a model
     early in training predicts below 1, and clipping would hide it).
     """
-    return predict_dataset_with_intervals(predictor, dataset, batch_size)[0]
+    return predict_dataset_with_intervals(predictor, dataset, batch_size, tta=tta)[0]
 
 
 def predict_dataset_with_intervals(predictor: Predictor, dataset: RatedImages, batch_size: int = 64,
-                                   level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                                   level: float | None = None, tta: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(rows, 2) unclipped ratings and (rows, 4) interval bounds at ``level`` (NaN without calibration)."""
     ratings, bounds = [], []
     for images, _ in make_loader(dataset, batch_size, shuffle=False):
-        r, b = predictor.score_with_intervals(images, level=level)
+        r, b = predictor.score_with_intervals(images, tta=tta, level=level)
         ratings.append(r)
         bounds.append(b)
     if not ratings:
