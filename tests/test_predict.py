@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -150,6 +151,11 @@ def test_predict_files_accounts_for_every_input(run, photos):
     assert len(result.failed) == 1
     assert [str(n) for n in result.problems] == [f"{photos / 'missing.jpg'}: no such file or folder"]
     assert any("notes.txt" in str(n) and not n.problem for n in result.notes)
+    # notes: missing.jpg, notes.txt, and the folder's sub-folder (not entered without --recursive)
+    assert sorted(Path(n.path).name for n in result.notes) == ["missing.jpg", "notes.txt", "photos"]
+    assert result.summary() == "scored 2 of 3 pictures, 1 unreadable; 3 notes above"
+    single = p.predict_files([photos / "a.png", photos / "missing.jpg"])
+    assert single.summary() == "scored 1 of 1 pictures; 1 note above"
 
 
 def test_strict_fails_on_a_named_path_that_does_not_exist(run, photos, capsys):

@@ -94,7 +94,7 @@ class PredictionRun:
         failed = len(self.failed)
         return (f"scored {len(self.rows) - failed} of {len(self.rows)} pictures"
                 + (f", {failed} unreadable" if failed else "")
-                + (f"; {len(self.notes)} notes" if self.notes else ""))
+                + (f"; {len(self.notes)} note{'s' if len(self.notes) > 1 else ''} above" if self.notes else ""))
 
 
 class Predictor:
