@@ -52,7 +52,7 @@ def test_every_option_offered_before_is_still_there():
 
 def test_every_command_runs():
     """Each sub-command of the grammar (`commands`) has a run in `cli`, and nothing else does."""
-    assert set(RUNS) == set(subparsers()) == {*OPTIONS_BEFORE, "calibrate", "select"}
+    assert set(RUNS) == set(subparsers()) == {*OPTIONS_BEFORE, "calibrate", "info", "select"}
 
 
 def flag(name: str) -> str:

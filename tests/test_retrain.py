@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import yaml
 from PIL import Image
 
-from picaffect import Predictor
+from picaffect import Predictor, __version__
 from picaffect.app.cli import main
+from picaffect.inference.provenance import missing, read_provenance
+from picaffect.workflows.provenance import dataset_sha256, source_commit
 
 
 def write_bass_layout(root, n=40):
@@ -45,6 +48,14 @@ def test_retrain_builds_trains_evaluates_and_exports(tmp_path, capsys):
     assert shipped.stat().st_size < 12e6  # fp16, no optimiser state
     row = Predictor.from_pretrained(shipped, device="cpu").predict(tmp_path / "data" / "bass" / "images" / "s0.png")
     assert 1 <= row["valence"] <= 9
+    # the file says where it came from, and its validation figures are those of the evaluation above
+    meta = read_provenance(shipped)
+    assert meta["config"] == config and meta["dataset_sha256"] == dataset_sha256(tmp_path / "runs" / "data")
+    assert meta["version"] == __version__ and meta["commit"] == source_commit() and "retrain" in meta["made_by"]
+    validation = meta["evaluation"]["validation"]
+    assert validation["n"] == 4 and list(validation["by_source"]) == ["bass"]
+    assert validation["rmse"] == pytest.approx(summary["final"]["splits"]["validation"]["overall"]["rmse"], abs=1e-3)
+    assert missing(meta) == ["calibration", "evaluation.leave_one_source_out"]  # calibrate adds them
     # a second call reuses the dataset and the finished stages
     stamps = [(tmp_path / "runs" / p).stat().st_mtime_ns for p in ("data/images.npy", "finetune/last.pt")]
     shipped_stamp = shipped.stat().st_mtime_ns

@@ -151,8 +151,9 @@ def _run_retrain(args: argparse.Namespace) -> int:
 def _run_export(args: argparse.Namespace) -> int:
     from ..inference.shipping import export_model
 
-    made_by = {"made_by": f"picaffect {__version__}: picaffect export {args.model} {args.out.name}"}
-    path = export_model(args.model, args.out, fp32=args.fp32, metadata=made_by)
+    # the file keeps the metadata of the one it copies (made_by: the command that made the weights)
+    exported_by = {"exported_by": f"picaffect {__version__}: picaffect export {args.model} {args.out.name}"}
+    path = export_model(args.model, args.out, fp32=args.fp32, metadata=exported_by)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return EXIT_OK
 
@@ -173,6 +174,14 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     print("\nCalibrated on the other sources, measured on each (90 % intervals):\n")
     print(coverage_table(summary))
     print(f"wrote {', '.join(summary['written'])} in {summary['seconds']:.0f} s")
+    return EXIT_OK
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from .info import as_json, as_text, model_info
+
+    info = model_info(args.model)
+    print(as_json(info) if args.json else as_text(info), end="")
     return EXIT_OK
 
 
@@ -215,7 +224,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 RUNS: dict[str, Callable[[argparse.Namespace], int]] = {
     "build": _run_build, "train": _run_train, "evaluate": _run_evaluate, "features": _run_features,
     "experiment": _run_experiment, "predict": _run_predict, "retrain": _run_retrain, "export": _run_export,
-    "calibrate": _run_calibrate, "select": _run_select, "demo": _run_demo, "serve": _run_serve,
+    "calibrate": _run_calibrate, "info": _run_info, "select": _run_select, "demo": _run_demo, "serve": _run_serve,
 }
 
 

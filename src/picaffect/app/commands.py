@@ -187,6 +187,16 @@ def _add_calibrate(sub: Subparsers) -> None:
     p.add_argument("--device", choices=DEVICES, default="auto")
 
 
+def _add_info(sub: Subparsers) -> None:
+    p = sub.add_parser("info", help="where a model file came from and the figures it carries",
+                       description="Print a model file's config, dataset manifest SHA-256, picaffect version, git "
+                                   "commit, evaluation (leave one source out first, then the validation rows) and "
+                                   "calibration, as picaffect retrain and calibrate wrote them into it. A file "
+                                   "made before they were recorded says which keys it lacks.")
+    p.add_argument("model", help=SHIPPED_MODELS_HELP)
+    p.add_argument("--json", action="store_true", help="the metadata as JSON, for programs")
+
+
 def _add_select(sub: Subparsers) -> None:
     p = sub.add_parser("select", help="choose stimulus sets that differ on one dimension and match on the other",
                        description="From a scores file (picaffect predict's output, or any table with picture, "
@@ -261,6 +271,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"picaffect {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_build, _add_train, _add_evaluate, _add_features, _add_experiment, _add_predict, _add_retrain,
-                _add_export, _add_calibrate, _add_select, _add_demo, _add_serve):
+                _add_export, _add_calibrate, _add_info, _add_select, _add_demo, _add_serve):
         add(sub)
     return p

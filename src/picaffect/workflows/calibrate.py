@@ -49,6 +49,7 @@ from ..inference.predictor import resolve_model
 from ..core.runtime import pick_device
 from ..training.kernel_probe import fit_kernel_ridge
 from ..training.probe import dataset_features
+from .provenance import calibrated_metadata
 
 TRUE_COLUMNS = (("valence_true", "arousal_true"), ("valence", "arousal"))
 PRED_COLUMNS = ("valence_pred", "arousal_pred")
@@ -283,6 +284,10 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
     if head is not None:
         record["calibration"]["error_head"] = {"weight": torch.from_numpy(head.weight).float(),
                                                "bias": torch.from_numpy(head.bias).float()}
+    # The file's evaluation record: these held-out predictions (leave one source out) and its validation rows.
+    command = f"picaffect calibrate {model_ref} --data {data} --scheme {scheme}{'' if adaptive else ' --constant'}"
+    record["metadata"] = calibrated_metadata(record, data, y, yhat, sources, protocol, calibration, command,
+                                             device=device, batch_size=batch_size)
     save_atomic(record, out)
     written = [str(out)]
     if onnx is not None:

@@ -17,10 +17,12 @@ import yaml
 from ..data.build import SourceSpec, build
 from ..core.errors import ConfigError, PicaffectError
 from ..evaluation.evaluate import evaluate
+from ..evaluation.record import evaluation_record
 from ..inference.checkpoint import export
 from ..training.config import TrainConfig
 from ..training.engine import check_picture_size
 from .stages import check_keys, check_stages, read_yaml_mapping, run_stages
+from .provenance import making_metadata, validation_block
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,9 @@ def retrain(config_path: str | Path, device: str = "auto", force: bool = False) 
     The export replaces an existing file only when the new model is better on the
     validation rows (lower pooled RMSE) than the file it would replace, scored on
     the same rows in the same run, or with ``force``; otherwise the new weights go
-    beside it (``<out>/candidate.pt``) and the summary says why.
+    beside it (``<out>/candidate.pt``) and the summary says why. The file carries where it
+    came from (``provenance.making_metadata``: config, dataset manifest SHA-256, version,
+    commit) and its validation figures; ``calibrate`` adds the leave-one-source-out ones.
     """
     config = RetrainConfig.load(config_path)
     for stage in config.stages:  # before the build and the first stage: every stage's pictures are big enough
@@ -91,7 +95,19 @@ def retrain(config_path: str | Path, device: str = "auto", force: bool = False) 
             target = out / "candidate.pt"
     summary.setdefault("exported", str(target))
     (out / "retrain.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    export(final / "best.pt", target,
-           metadata={"config": yaml.safe_load(Path(config_path).read_text()), "trained_from": str(final),
-                     "made_by": f"picaffect retrain {config_path}"})
+    made = making_metadata(yaml.safe_load(Path(config_path).read_text()), data, f"picaffect retrain {config_path}")
+    made["evaluation"] = evaluation_record(None, validation_from_table(out / "evaluation" / "predictions.csv"))
+    export(final / "best.pt", target, metadata={**made, "trained_from": str(final)})
     return summary
+
+
+def validation_from_table(path: Path) -> dict | None:
+    """The validation figures of the predictions ``evaluate`` wrote (``predictions.csv``): not scored twice.
+    ``calibrate`` replaces them with the shipped file's own, beside the leave-one-source-out figures."""
+    import pandas as pd
+
+    table = pd.read_csv(path)
+    table = table[table["split"] == "validation"]
+    return validation_block(table[["valence_true", "arousal_true"]].to_numpy(float),
+                            table[["valence_pred", "arousal_pred"]].to_numpy(float),
+                            table["source"].astype(str).to_numpy())
