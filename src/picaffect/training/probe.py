@@ -9,6 +9,8 @@ is an ordinary checkpoint that ``evaluate`` and ``predict`` read like any other.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -48,7 +50,7 @@ def group_folds(groups: np.ndarray, k: int = 5, seed: int = 0) -> np.ndarray:
     return np.array([fold[g] for g in groups])
 
 
-class _Ridge:
+class Ridge:
     """Ridge on standardised features, every penalty and output column from one SVD."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
@@ -70,7 +72,7 @@ def _out_of_fold(x: np.ndarray, y: np.ndarray, folds: np.ndarray, penalties: lis
     oof = np.zeros((len(penalties),) + y.shape)
     for f in np.unique(folds):
         fit, hold = folds != f, folds == f
-        ridge = _Ridge(x[fit], y[fit])
+        ridge = Ridge(x[fit], y[fit])
         for i, alphas in enumerate(penalties):
             w, b = ridge.weights(alphas)
             oof[i, hold] = x[hold] @ w + b
@@ -82,6 +84,40 @@ def _cv_ridge(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[np.ndarr
     oof = _out_of_fold(x, y, folds, [np.full(y.shape[1], alpha) for alpha in ALPHAS])
     best = ((oof - y[None]) ** 2).sum(1).argmin(0)
     return ALPHAS[best], np.stack([oof[best[j], :, j] for j in range(y.shape[1])], 1)
+
+
+@dataclass(frozen=True)
+class LinearReadout:
+    """A fitted ridge readout on raw features: ``x @ weight + bias``, and how it was chosen."""
+    weight: np.ndarray   # (features, outputs)
+    bias: np.ndarray     # (outputs,)
+    info: dict
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.weight + self.bias
+
+
+def fit_linear_readout(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, recalibrate: bool = False,
+                       folds: int = 5) -> LinearReadout:
+    """The shipped linear readout's recipe on any rows: a ridge penalty per output by ``folds``-fold group
+    cross-validation over these rows, refitted on all of them; with ``recalibrate``, a line per output
+    fitted on the out-of-fold predictions and folded in (it undoes ridge's shrinkage). Used by the probe
+    (``fit_ridge_probe``) and by the choice of the shipped models (``workflows/choice.py``), so that the
+    recipe that is chosen is the recipe that ships."""
+    alphas, oof = _cv_ridge(x, y, group_folds(groups, folds))
+    w, b = Ridge(x, y).weights(alphas)
+    info: dict = {"alpha": [float(a) for a in alphas], "cv_rmse": float(np.sqrt(np.mean((oof - y) ** 2)))}
+    if recalibrate:
+        w, b, info["recalibration"] = _recalibrated(w, b, oof, y)
+    return LinearReadout(w, b, info)
+
+
+def _recalibrated(w: np.ndarray, b: np.ndarray, oof: np.ndarray, y: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """``w``, ``b`` followed by a least-squares line per output fitted on out-of-fold predictions ``oof``."""
+    lines = [_line(oof[:, j], y[:, j]) for j in range(y.shape[1])]
+    slopes, intercepts = np.array([s for _, s in lines]), np.array([a for a, _ in lines])
+    return w * slopes, intercepts + b * slopes, [{"intercept": a, "slope": s} for a, s in lines]
 
 
 def _line(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -122,16 +158,12 @@ def fit_ridge_probe(model: torch.nn.Module, train: RatedImages, test: RatedImage
         x_fit = np.concatenate([x_train, x_test])
         y_fit = np.concatenate([y_train, spec.encode(test.targets).numpy().astype(np.float64)])
         groups = np.concatenate([train.groups, test.groups])
-        alphas, oof = _cv_ridge(x_fit, y_fit, group_folds(groups))
-        w, b = _Ridge(x_fit, y_fit).weights(alphas)
-        result.update(alpha=[float(a) for a in alphas], cv_rmse=float(np.sqrt(np.mean((oof - y_fit) ** 2))))
-    if recalibrate:
-        if fit == "train":
-            oof = _out_of_fold(x_fit, y_fit, group_folds(groups), [np.full(y_fit.shape[1], result["alpha"])])[0]
-        lines = [_line(oof[:, j], y_fit[:, j]) for j in range(y_fit.shape[1])]
-        result["recalibration"] = [{"intercept": a, "slope": s} for a, s in lines]
-        w = w * np.array([s for _, s in lines])
-        b = np.array([a for a, _ in lines]) + b * np.array([s for _, s in lines])
+        readout = fit_linear_readout(x_fit, y_fit, groups, recalibrate=recalibrate)
+        w, b = readout.weight, readout.bias
+        result.update(readout.info)
+    if recalibrate and fit == "train":
+        oof = _out_of_fold(x_fit, y_fit, group_folds(groups), [np.full(y_fit.shape[1], result["alpha"])])[0]
+        w, b, result["recalibration"] = _recalibrated(w, b, oof, y_fit)
     with torch.no_grad():
         head.weight.copy_(torch.from_numpy(w.T).float())
         head.bias.copy_(torch.from_numpy(b).float())
