@@ -113,7 +113,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     run, text = predict_paths(args.paths, model=args.model, out=args.out, fmt=args.format, scale=args.scale,
                               level=args.level, recursive=args.recursive, batch_size=args.batch_size,
                               workers=args.workers, tta=args.tta, device=args.device, backend=args.backend,
-                              progress=_progress_bar, note=_note)
+                              progress=_progress_bar, note=_note, describe=args.describe)
     print(text, end="")
     for r in run.failed:
         print(f"error: {r['path']}: {r['error']}", file=sys.stderr)
@@ -123,6 +123,11 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 def _run_predict_ray(args: argparse.Namespace) -> int:
     from ..batch.ray_job import score_with_ray
+
+    if args.describe:
+        from ..core.errors import UsageError
+
+        raise UsageError("--describe works with --engine local (the Ray job writes ratings only)")
 
     summary = score_with_ray(args.paths, args.out, model=args.model, address=args.address, actors=args.actors,
                              batch_size=args.batch_size, tta=args.tta, recursive=args.recursive,

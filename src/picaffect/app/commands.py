@@ -124,6 +124,11 @@ def _add_predict(sub: Subparsers) -> None:
     p.add_argument("--tta", action="store_true", help="average with the mirror image (slower, a little better)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if any picture could not be scored or a named path does not exist")
+    p.add_argument("--describe", action="store_true",
+                   help="add picture features as columns: width, height, aspect, greyscale, luminance (mean CIELAB "
+                        "L*), contrast (SD of L*), rms_contrast, colourfulness (Hasler & Suesstrunk 2003), "
+                        "complexity (JPEG bytes per pixel), edge_density; computed at 128 px from the same decode "
+                        "(docs/selection.md)")
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="onnx (onnxruntime, no torch), torch, or auto: ONNX when the model has an ONNX file (the "

@@ -55,24 +55,38 @@ INTERVALS = ["valence_low", "valence_high", "arousal_low", "arousal_high"]
 
 
 def output_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """path, valence, arousal, the interval bounds (a calibrated model), the *_scaled values, quadrant, error."""
+    """path, valence, arousal, the interval bounds (a calibrated model), the *_scaled values, quadrant, the picture
+    features (``--describe``), error."""
+    from ..data.picture_features import FEATURE_COLUMNS
+
     first = rows[0] if rows else {}
     intervals = [k for k in INTERVALS if k in first]
     extra = [f"{k}_scaled" for k in ("valence", "arousal", *intervals) if f"{k}_scaled" in first]
-    return COLUMNS[:3] + intervals + extra + COLUMNS[3:]
+    features = [k for k in FEATURE_COLUMNS if k in first]
+    return COLUMNS[:3] + intervals + extra + COLUMNS[3:4] + features + COLUMNS[4:]
 
 
-def output_meta(model: str, scaled: str | None = None, level: float | None = None) -> dict[str, Any]:
-    """What every output states about itself: the model, the 1..9 scale, any extra scale, and the coverage of
-    the prediction intervals (None: the model is not calibrated and rows have none)."""
+def output_meta(model: str, scaled: str | None = None, level: float | None = None,
+                described: bool = False) -> dict[str, Any]:
+    """What every output states about itself: the model, the 1..9 scale, any extra scale, the coverage of
+    the prediction intervals (None: the model is not calibrated and rows have none), and whether rows carry
+    picture features (``described``)."""
     text = f"picaffect {__version__}, model {model}: valence and arousal on the 1..9 SAM scale"
     if level is not None:
         text += (f"; *_low / *_high: {level:.0%} prediction intervals (conformal, calibrated leaving one source out), "
                  f"clipped to the scale")
     else:
         text += "; no prediction intervals (the model is not calibrated)"
-    return {"model": model, "scale": "1..9", "scaled": scaled, "interval_level": level,
-            "description": text + (f"; *_scaled columns on {scaled}" if scaled else "")}
+    if scaled:
+        text += f"; *_scaled columns on {scaled}"
+    if described:
+        from ..data.picture_features import WORKING_SIDE
+
+        text += (f"; picture features computed at {WORKING_SIDE} px on the longer side: luminance (mean CIELAB L*), "
+                 f"contrast (SD of L*), rms_contrast (SD/mean of relative luminance), colourfulness (Hasler & "
+                 f"Süsstrunk 2003), complexity (JPEG q75 bytes per pixel), edge_density (share of Sobel edges), "
+                 f"see picaffect.data.picture_features")
+    return {"model": model, "scale": "1..9", "scaled": scaled, "interval_level": level, "description": text}
 
 
 def _records(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any]]:

@@ -39,13 +39,14 @@ def predict_paths(paths: Sequence[str | Path], *, model: str | Path = "default",
                   fmt: str = "table", scale: Scale | str | None = None, level: float = 0.9,
                   recursive: bool = False, batch_size: int = 32, workers: int | None = None, tta: bool = False,
                   device: str = "auto", backend: str = "auto", progress: Progress | None = None,
-                  note: Callable[[str], None] = _ignore) -> tuple[PredictionRun, str]:
+                  note: Callable[[str], None] = _ignore, describe: bool = False) -> tuple[PredictionRun, str]:
     """Score the pictures that ``paths`` (files, folders, globs) name; write the rows to ``out`` or render them.
 
     Returns the run (rows, failed pictures, passed-over inputs) and the rows as ``fmt`` text
     (``table``, ``csv``, ``jsonl``), or '' once written to ``out``. ``note`` hears, as they
     arise, what a user should know: a model without a calibration, each input passed over.
-    Raises ``UsageError`` when nothing at all is left to score.
+    Raises ``UsageError`` when nothing at all is left to score. ``describe``: rows also carry each picture's
+    features (``picaffect.data.picture_features``), computed from the same decode.
     """
     scale = scale if isinstance(scale, Scale) else parse_scale(scale)
     check_level(level)
@@ -56,12 +57,12 @@ def predict_paths(paths: Sequence[str | Path], *, model: str | Path = "default",
         note(f"model {model} has no calibration, so no prediction intervals (add them with "
              f"`picaffect calibrate {model} --data DATASET --out calibrated.pt`)")
     run = predictor.predict_files(paths, recursive=recursive, batch_size=batch_size, tta=tta, scale=scale,
-                                  progress=progress)
+                                  progress=progress, describe=describe)
     for passed_over in run.notes:
         note(str(passed_over))
     if not run.rows:
         raise UsageError("no pictures to score")
-    meta = output_meta(str(model), str(scale) if scale else None, predictor.interval_level)
+    meta = output_meta(str(model), str(scale) if scale else None, predictor.interval_level, described=describe)
     if out is None:
         return run, render(run.rows, fmt, meta)
     write_predictions(run.rows, out, meta)

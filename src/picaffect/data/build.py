@@ -31,6 +31,7 @@ from ..core.errors import PicaffectError
 from .build_report import make_report, plot_dataset
 from .cache import CacheWriter
 from .images import ImageProblem, load_square
+from .picture_features import FEATURE_COLUMNS, WORKING_SIDE, decode_with_features
 from ..core.atomic import folder_problem
 from .layout import BUILD_ID_ATTR, CACHE, CONTENTS, MANIFEST, PLOTS, REPORT
 from .parallel import ordered_map
@@ -86,10 +87,12 @@ def apply_options(specs: list[SourceSpec], assignments: Iterable[str]) -> None:
         by_name[name].options[option] = value
 
 
-def _decode(size: int) -> Callable[[Record], np.ndarray | str]:
-    def decode(record: Record) -> np.ndarray | str:
+def _decode(size: int, features: bool = False) -> Callable[[Record], np.ndarray | tuple[np.ndarray, dict] | str]:
+    """Per record: the (size, size, 3) picture (with ``features``, and its picture features from the same
+    decode: ``picture_features``), or why it cannot be used."""
+    def decode(record: Record) -> np.ndarray | tuple[np.ndarray, dict] | str:
         try:
-            return load_square(record.path, size)
+            return decode_with_features(record.path, size) if features else load_square(record.path, size)
         except ImageProblem as e:
             return str(e)
     return decode
@@ -97,8 +100,12 @@ def _decode(size: int) -> Callable[[Record], np.ndarray | str]:
 
 def build(out_dir: str | Path, sources: list[SourceSpec], *, size: int = 150, split: str = "thesis",
           seed: int = 0, workers: int | None = None, strict: bool = False, plots: bool = True,
-          progress: bool = True) -> dict:
+          progress: bool = True, features: bool = True) -> dict:
     """Build a dataset; returns the report (also written to ``report.json``).
+
+    ``features``: the manifest also carries each kept picture's features (``picture_features``:
+    luminance, contrast, colourfulness, complexity, ..., computed from the same decode), which
+    ``picaffect select`` can match sets on.
 
     The dataset is written into a temporary folder beside ``out_dir`` and moved into
     place only once complete, so an interrupted or failed build leaves ``out_dir`` as it
@@ -127,20 +134,22 @@ def build(out_dir: str | Path, sources: list[SourceSpec], *, size: int = 150, sp
 
     with staging(out) as folder:
         report = _write_dataset(folder, records, sources, size=size, split=split, seed=seed, workers=workers,
-                                strict=strict, plots=plots, progress=progress)
+                                strict=strict, plots=plots, progress=progress, features=features)
     return report
 
 
 def _write_dataset(folder: Path, records: list[Record], sources: list[SourceSpec], *, size: int, split: str,
-                   seed: int, workers: int | None, strict: bool, plots: bool, progress: bool) -> dict:
+                   seed: int, workers: int | None, strict: bool, plots: bool, progress: bool,
+                   features: bool = True) -> dict:
     build_id = uuid.uuid4().hex
     status = [r.problem for r in records]
     index = np.full(len(records), -1, dtype=np.int64)
     usable = [i for i, r in enumerate(records) if r.problem is None]
     workers = workers or os.cpu_count() or 1
+    described: dict[int, dict] = {}
     bar = tqdm(total=len(usable), unit="img", desc="decoding", disable=not progress)
     with CacheWriter(folder / CACHE, size, build_id) as cache:
-        decoded = ordered_map(_decode(size), (records[i] for i in usable), workers)
+        decoded = ordered_map(_decode(size, features), (records[i] for i in usable), workers)
         for i, result in zip(usable, decoded):
             bar.update()
             if isinstance(result, str):
@@ -148,10 +157,14 @@ def _write_dataset(folder: Path, records: list[Record], sources: list[SourceSpec
                 if strict:
                     raise StrictStop(f"{records[i].source} {records[i].row}: {status[i]}")
             else:
+                if features:
+                    result, described[i] = result
                 index[i] = cache.append(result)
     bar.close()
 
     manifest = _manifest(records, status, index)
+    if features:
+        _add_features(manifest, described)
     ok = manifest["status"] == "ok"
     if not ok.any():
         reasons = Counter(_reason(s) for s in manifest["status"])
@@ -165,10 +178,26 @@ def _write_dataset(folder: Path, records: list[Record], sources: list[SourceSpec
 
     report = make_report(manifest, sources, size=size, split=split, seed=seed)
     report["build_id"] = build_id
+    if features:
+        report["picture_features"] = {"columns": list(FEATURE_COLUMNS), "working_side": WORKING_SIDE,
+                                      "defined_in": "picaffect.data.picture_features"}
     (folder / REPORT).write_text(json.dumps(report, indent=2, allow_nan=False, default=str) + "\n")
     if plots:
         plot_dataset(manifest[ok], folder / PLOTS)
     return report
+
+
+def _add_features(manifest: pd.DataFrame, described: dict[int, dict]) -> None:
+    """The picture-feature columns, in manifest row order; empty (NA) for rows without a usable picture."""
+    rows = [described.get(i) or {} for i in range(len(manifest))]
+    for column in FEATURE_COLUMNS:
+        values = pd.Series([r.get(column) for r in rows], index=manifest.index)
+        if column == "greyscale":
+            manifest[column] = values.astype("boolean")
+        elif column in ("width", "height"):
+            manifest[column] = values.astype("Int64")
+        else:
+            manifest[column] = pd.to_numeric(values).astype(float)
 
 
 def _reason(status: str) -> str:

@@ -18,6 +18,7 @@ checkpoints; ``backend="auto"`` takes the faster one that is at hand.
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.images import ImageProblem, prepare_picture
+from ..data.picture_features import empty_features, picture_features, prepared_with_features
 from ..data.parallel import ordered_map
 from ..data.pictures import Note, collect_pictures
 from ..core.errors import UsageError
@@ -291,17 +293,66 @@ class Predictor:
 
     def predict_files(self, paths: Sequence[str | Path], *, recursive: bool = False, batch_size: int = 32,
                       tta: bool = False, scale: Scale | None = None,
-                      progress: Callable[[Iterator[dict[str, Any]], int], Iterable[dict[str, Any]]] | None = None
-                      ) -> PredictionRun:
+                      progress: Callable[[Iterator[dict[str, Any]], int], Iterable[dict[str, Any]]] | None = None,
+                      describe: bool = False) -> PredictionRun:
         """Score the pictures named by files, folders and globs, as ``picaffect predict`` does.
 
         Every input is accounted for: a picture is a row (with ``error`` if it could not
         be read), anything passed over (not a picture, no such path) is a note.
         ``progress`` may wrap the row stream (e.g. a tqdm bar), given the stream and its length.
+        ``describe``: rows also carry the pictures' features (``predict_and_describe_stream``).
         """
         pictures, notes = collect_pictures([str(p) for p in paths], recursive=recursive)
         run = PredictionRun(notes=list(notes))
-        stream = self.predict_stream(pictures, batch_size=batch_size, tta=tta)
+        stream = (self.predict_and_describe_stream if describe else self.predict_stream)(
+            pictures, batch_size=batch_size, tta=tta)
         for row in (progress(stream, len(pictures)) if progress else stream):
             run.rows.append(add_scaled(row, scale) if scale else row)
         return run
+
+    # -- picture features ---------------------------------------------------------------------------------------------
+    def describe(self, pictures: PictureLike | Sequence[PictureLike]) -> dict[str, Any] | list[dict[str, Any]]:
+        """The picture features of one picture (a dict) or several (a list or tuple: a list of dicts), without
+        running the model: width, height, aspect, greyscale, luminance, contrast, rms_contrast, colourfulness,
+        complexity, edge_density (formulas and references in ``picaffect.data.picture_features``).
+
+        Files are decoded as for this model's input, so the values are those ``predict --describe`` adds.
+        A picture that cannot be read raises ``ImageProblem`` naming it, as ``predict`` does.
+        """
+        single = not isinstance(pictures, (list, tuple))
+        items = [pictures] if single else list(pictures)
+
+        def features(picture: PictureLike) -> dict[str, Any]:
+            try:
+                return picture_features(picture, self.size)
+            except ImageProblem as e:
+                raise ImageProblem(f"{picture if isinstance(picture, (str, Path)) else 'picture'}: {e}") from None
+
+        rows = list(ordered_map(features, items, self.workers or cpu_count()))
+        return rows[0] if single else rows
+
+    def predict_and_describe_stream(self, pictures: Iterable[PictureLike], batch_size: int = 32,
+                                    tta: bool = False) -> Iterator[dict[str, Any]]:
+        """``predict_stream``'s rows, each with the picture's features added (None for a picture that could not
+        be read). Each picture is decoded once, for the model and the features together, on the decoding
+        threads, while the network scores the batch before."""
+        pending: deque[tuple[Any, dict[str, Any] | None]] = deque()
+
+        def decode(picture: PictureLike) -> tuple[Any, np.ndarray | None, dict[str, Any] | None]:
+            try:
+                return (picture, *prepared_with_features(picture, self.size))
+            except ImageProblem:
+                return picture, None, None
+
+        def arrays() -> Iterator[Any]:
+            decoded = ordered_map(decode, pictures, self.workers or cpu_count(), ahead=2 * batch_size)
+            for picture, array, features in decoded:
+                pending.append((picture, features))
+                # a picture that could not be read goes on as itself: predict_stream gives its row and reason
+                yield picture if array is None else array
+
+        for row in self.predict_stream(arrays(), batch_size, tta):
+            picture, features = pending.popleft()
+            if features is not None:
+                row["path"] = str(picture) if isinstance(picture, (str, Path)) else None
+            yield {**row, **(features or empty_features())}
