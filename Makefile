@@ -11,7 +11,7 @@ PEER_VENV ?= .venv-peer
 PEER_PYTHON ?= $(if $(wildcard $(PEER_VENV)/.installed),$(PEER_VENV)/bin/python)
 BENCH_ARGS ?=
 
-.PHONY: accurate-model accurate-calibration demo test test-all default-model default-calibration default-onnx clean bench bench-table peer-venv
+.PHONY: choose-models accurate-model accurate-calibration demo test test-all default-model default-calibration default-onnx clean bench bench-table peer-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ test-all: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
+
+# The choice of the shipped models' recipes, made on the training and test rows only (docs/protocol.md):
+# frozen features of every candidate backbone, then each candidate readout scored leaving one rated set out
+# inside those rows. Writes results/choice/choice.json and README.md; configs/default.yaml and
+# configs/accurate.yaml must then say what it chose (tests/test_choice.py checks). A compute run: about
+# 10 minutes of features and under an hour of readouts on 2 cores.
+choose-models: $(VENV)/.installed
+	scripts/choice_features.sh $(DATA) runs/choice
+	$(PY) -m picaffect.workflows.choice --features runs/choice/features --out results/choice
 
 # Retrain the shipped default model from the rated sets (about an hour on 2 cores).
 default-model: $(VENV)/.installed
