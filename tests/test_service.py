@@ -26,7 +26,6 @@ from picaffect.app.cli import main  # noqa: E402
 from picaffect.core.errors import UsageError  # noqa: E402
 from picaffect.service import Settings, create_app  # noqa: E402
 from picaffect.service.batching import MicroBatcher, Saturated  # noqa: E402
-from picaffect.service.model_info import DEFAULT_CARD  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -270,6 +269,13 @@ def test_token(predictor, pictures):
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer" and "Bearer" in r.json()["error"]
         assert c.post("/v1/predict", files=files, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.get("/v1/model").status_code == 401
+        # every page that shows the model's figures or describes the API asks for it too
+        for page in ("/model-card", "/docs", "/openapi.json"):
+            r = c.get(page)
+            assert r.status_code == 401 and r.json()["code"] == "unauthorized", page
+            assert c.get(page, headers={"Authorization": "Bearer wrong"}).status_code == 401, page
+            assert c.get(page, headers={"Authorization": "Bearer s3cret"}).status_code == 200, page
+        assert c.get("/").status_code == 200  # the page itself asks for the token before it scores
         assert c.post("/v1/predict", files=files, headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert c.get("/v1/model", headers={"Authorization": "bearer s3cret"}).status_code == 200
         # open, for a load balancer, but without the token it says only that the service is up
@@ -299,12 +305,17 @@ def test_uploads_never_touch_the_disk(predictor, monkeypatch):
 
 
 def test_health_model_page_docs_and_card(client):
+    from picaffect.inference.provenance import read_provenance
+
     health = client.get("/v1/health").json()
     assert health["status"] == "ok" and health["limits"]["max_files"] == 64
     model = client.get("/v1/model").json()
     assert model["input_size"] == [224, 224] and model["architecture"] == "efficientnet_lite0"
-    assert [s["name"] for s in model["training_sets"]] == ["OASIS", "Emotion6", "BASS"]
-    assert model["figures"]["valence_pearson_r"] == 0.72 and model["model_card"] == "/model-card"
+    assert model["model_card"] == "/model-card"
+    # what the loaded file (the shipped ONNX twin) records, not figures written into the code
+    shipped = read_provenance(ROOT / "src" / "picaffect" / "weights" / "default.onnx")
+    for key in ("config", "dataset_sha256", "version", "commit", "evaluation", "calibration", "made_by"):
+        assert model[key] == shipped.get(key), key
     page = client.get("/")
     assert page.status_code == 200 and "Self-Assessment Manikin" in page.text and "5 neutral" in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
@@ -319,18 +330,6 @@ def test_health_model_page_docs_and_card(client):
     assert card.status_code == 200 and "# picaffect `default` model" in card.text
 
 
-def test_model_figures_are_those_of_the_model_card():
-    card = (ROOT / "MODEL_CARD.md").read_text()
-    row = next(line for line in card.splitlines() if line.startswith("| all |"))
-    f = DEFAULT_CARD["figures"]
-    for value in (f["n"], f["valence_pearson_r"], f["arousal_pearson_r"], f["rmse_both_1_to_9"],
-                  f["rmse_of_predicting_the_training_mean"], f["valence_calibration_slope"],
-                  f["arousal_calibration_slope"]):
-        assert f"{value:g}" in row, value
-    for s in DEFAULT_CARD["training_sets"]:
-        assert re.search(rf"\| {s['name']} .*\| {s['pictures']:,} .*\| {re.escape(s['native_scale'])} \|", card), s
-
-
 def test_a_custom_model_has_no_card(predictor):
     class Other:
         spec, name = predictor.spec, "/somewhere/private/runs/mine"
@@ -338,7 +337,8 @@ def test_a_custom_model_has_no_card(predictor):
 
     with TestClient(create_app(Other(), Settings())) as c:
         model = c.get("/v1/model").json()
-        assert model["name"] == "mine" and model["model_card"] is None and model["figures"] is None
+        assert model["name"] == "mine" and model["model_card"] is None and model["evaluation"] is None
+        assert model["missing"] == ["config", "dataset_sha256", "version", "commit", "evaluation", "calibration"]
         assert c.get("/model-card").status_code == 404
 
 
@@ -357,15 +357,18 @@ def test_cli_serve_says_where_it_listens(monkeypatch, capsys):
     assert "warning" in capsys.readouterr().err and calls[-1]["port"] == 8123
     assert main(["serve", "--host", "0.0.0.0", "--token", "t0k", "--device", "cpu"]) == 0
     assert "warning" not in capsys.readouterr().err
-    assert main(["serve", "--port", "70000"]) == 2
-    assert "--port" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # checked while parsing, before any model is loaded
+        main(["serve", "--port", "70000"])
+    assert exit_.value.code == 2 and "--port 70000: give a port between 1 and 65535" in capsys.readouterr().err
     assert main(["serve", "--device", "cpu", "--header-timeout", "3", "--keep-alive", "7", "--max-connections", "9",
                  "--shutdown-timeout", "4"]) == 0
     settings = calls[-1]["settings"]
     assert (settings.header_timeout_s, settings.keep_alive_s, settings.max_connections,
             settings.shutdown_timeout_s) == (3, 7, 9, 4)
-    assert main(["serve", "--device", "cpu", "--header-timeout", "0"]) == 2
-    assert "header_timeout_s" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--device", "cpu", "--header-timeout", "0"])
+    assert exit_.value.code == 2 and "header timeout must be a positive number" in capsys.readouterr().err
+    assert len(calls) == 4  # no server started for a bad option
 
 
 def test_serve_model_starts_what_the_command_starts(monkeypatch):
@@ -389,3 +392,124 @@ def test_serve_model_starts_what_the_command_starts(monkeypatch):
     with pytest.raises(UsageError, match="--port 0"):
         launch.serve_model("default", settings, port=0)
     assert len(calls) == 1
+
+
+def test_missing_pages_and_methods_answer_in_the_documented_shape(client):
+    r = client.get("/no/such/page")
+    assert r.status_code == 404 and r.json()["code"] == "not_found" and "/no/such/page" in r.json()["error"]
+    assert set(r.json()) == {"error", "code"}
+    r = client.delete("/v1/model")
+    assert r.status_code == 405 and r.json()["code"] == "method_not_allowed" and r.headers["allow"] == "GET"
+    assert client.get("/v1/predict").json()["code"] == "method_not_allowed"
+
+
+def test_the_openapi_document_types_every_answer(client):
+    schema = client.get("/openapi.json").json()
+    parts = schema["components"]["schemas"]
+
+    def answer(path: str, method: str = "get", status: str = "200") -> dict:
+        ref = schema["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+        return parts[ref.rsplit("/", 1)[1]]
+
+    predict = answer("/v1/predict", "post")
+    assert {"model", "scale", "scaled", "interval_level", "predictions"} <= set(predict["properties"])
+    row = parts[predict["properties"]["predictions"]["items"]["$ref"].rsplit("/", 1)[1]]
+    assert {"name", "valence", "arousal", "valence_low", "valence_scaled", "quadrant", "error"} <= set(row["properties"])
+    assert answer("/v1/predict", "post", "413")["title"] == "ErrorAnswer"
+    model = answer("/v1/model")
+    assert {"evaluation", "calibration", "version", "commit", "dataset_sha256", "config"} <= set(model["properties"])
+    evaluation = parts["Evaluation"]["properties"]
+    assert list(evaluation) == ["leave_one_source_out", "validation"]  # new-source accuracy first
+    assert {"valence_r", "valence_r_ci", "rmse", "rmse_ci", "valence_bias", "n"} <= set(parts["Figure"]["properties"])
+    assert {"status", "queue", "limits"} <= set(answer("/v1/health")["properties"])
+    assert "auth" in parts["Limits"]["properties"]
+
+
+def test_answers_keep_only_the_keys_a_row_has(client, pictures):
+    body = client.post("/v1/predict", files=upload(("a.jpg", pictures["a.jpg"].read_bytes()))).json()
+    row = body["predictions"][0]
+    calibrated = body["interval_level"] is not None
+    assert ("valence_low" in row) == calibrated and "valence_scaled" not in row  # no ?scale: no scaled keys
+    assert set(row) >= {"name", "valence", "arousal", "quadrant", "error"}
+
+
+@pytest.fixture(scope="module")
+def described(tmp_path_factory):
+    """A small Emosepar file whose metadata holds an evaluation record and a calibration summary, and its ONNX
+    twin: what /v1/model must serve, whatever the model's name."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from picaffect import models
+    from picaffect.evaluation import record
+    from picaffect.inference import ModelSpec, model_record, save_atomic
+    from picaffect.inference.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    g = np.random.default_rng(3)
+    y = g.uniform(2, 8, (90, 2))
+    yhat = y + g.normal(0, 0.8, (90, 2))
+    sources = np.repeat(["one", "two", "three"], 30)
+    evaluation = record.evaluation_record(record.leave_one_source_out(y, yhat, sources, "held out by hand"),
+                                          record.validation(y[:40], yhat[:40], sources[:40], "some rows"))
+    metadata = {"config": {"stages": [{"name": "probe"}]}, "dataset_sha256": "d" * 64, "version": "9.9",
+                "commit": "abc123-dirty", "made_by": "by hand", "evaluation": evaluation,
+                "calibration": {"scheme": "pooled", "adaptive": False, "protocol": "by hand", "rows": 90,
+                                "sources": {"one": 30}, "half_widths": {"0.9": {"valence": 1.5, "arousal": 1.2}},
+                                "width_unit": "points on 1..9"}}
+    spec = ModelSpec(architecture="emosepar", size=80, output_scale=4.0, output_offset=5.0)
+    folder = tmp_path_factory.mktemp("described")
+    pt = save_atomic(model_record(models.create("emosepar").eval(), spec, metadata=metadata), folder / "mine.pt")
+    return pt, export_onnx(pt, folder / "mine.onnx"), metadata
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_the_model_route_serves_the_loaded_files_own_record(described, backend):
+    pt, onnx_file, metadata = described
+    served = Predictor.from_pretrained(pt if backend == "torch" else onnx_file, device="cpu", backend=backend)
+    with TestClient(create_app(served, Settings())) as c:
+        model = c.get("/v1/model").json()
+    for key in ("config", "dataset_sha256", "version", "commit", "made_by", "calibration"):
+        assert model[key] == metadata[key], key
+    assert model["evaluation"] == json.loads(json.dumps(metadata["evaluation"]))
+    assert list(model["evaluation"]) == ["leave_one_source_out", "validation"]
+    assert model["missing"] == [] and model["name"] == f"mine.{'pt' if backend == 'torch' else 'onnx'}"
+    assert model["model_card"] is None  # not a shipped model
+
+
+def test_a_record_that_does_not_fit_is_named_not_fatal(described, tmp_path):
+    from picaffect.inference import read, save_atomic
+
+    pt, _, _ = described
+    record = read(pt)
+    record["metadata"]["evaluation"] = {"leave_one_source_out": {"sources": "not figures"}}
+    odd = save_atomic(record, tmp_path / "odd.pt")
+    with TestClient(create_app(Predictor.from_pretrained(odd, device="cpu", backend="torch"), Settings())) as c:
+        model = c.get("/v1/model").json()
+    assert model["evaluation"] is None and "evaluation (not readable)" in model["missing"]
+    assert model["commit"] == "abc123-dirty"
+
+
+def test_serve_options_make_the_command_line_and_the_settings():
+    """`picaffect serve`'s options are ServeOptions' fields: name, type, default, help and check in one place."""
+    from dataclasses import fields
+
+    from picaffect.app.commands import parser
+    from picaffect.service.settings import MB, ServeOptions
+
+    serve = next(a for a in parser()._actions if hasattr(a, "choices") and isinstance(a.choices, dict)).choices["serve"]
+    actions = {a.dest: a for a in serve._actions if a.dest != "help"}
+    assert set(actions) == {f.name for f in fields(ServeOptions)}
+    for f in fields(ServeOptions):
+        assert actions[f.name].default == f.default and actions[f.name].help, f.name
+    assert actions["device"].choices == ("auto", "cpu", "cuda")
+    defaults = ServeOptions().settings(environ={})
+    assert defaults == Settings()  # every limit's default is Settings' own
+    options = ServeOptions(max_file_mb=2, timeout=5, workers=3, header_timeout=1.5, max_connections=7)
+    settings = options.settings(environ={"PICAFFECT_TOKEN": "env"})
+    assert (settings.max_file_bytes, settings.timeout_s, settings.decode_workers, settings.header_timeout_s,
+            settings.max_connections, settings.token) == (2 * MB, 5, 3, 1.5, 7, "env")
+    for bad in ({"port": 0}, {"max_files": 0}, {"keep_alive": float("nan")}, {"device": "tpu"}):
+        with pytest.raises(UsageError):
+            ServeOptions(**bad)
+    args = parser().parse_args(["serve", "--max-request-mb", "8", "--no-tta", "--device", "cpu"])
+    assert (args.max_request_mb, args.tta, args.device, args.port) == (8.0, False, "cpu", 8000)

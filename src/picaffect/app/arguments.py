@@ -49,6 +49,8 @@ def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, *, skip: I
             kw.update(action="append", type=key_value, default=[])
         elif isinstance(test, OneOf):
             kw["choices"] = test.names
+        elif f.metadata.get("choices"):  # a settings class below training's (ServeOptions) names its choices
+            kw["choices"] = f.metadata["choices"]
         else:
             kw["type"] = parse_as(kind, f.name, test)
         if "const" in f.metadata:

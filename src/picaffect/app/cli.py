@@ -211,16 +211,12 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from ..service.launch import check_port, check_serve_extra, serve_model, settings_from_options
+    from ..service.launch import check_serve_extra, serve_model
+    from ..service.settings import ServeOptions
 
+    options = dataclass_from_options(ServeOptions, args)
     check_serve_extra()
-    check_port(args.port)
-    settings = settings_from_options(
-        token=args.token, tta=args.tta, batch_size=args.batch_size, workers=args.workers, max_files=args.max_files,
-        max_file_mb=args.max_file_mb, max_request_mb=args.max_request_mb, timeout=args.timeout,
-        header_timeout=args.header_timeout, keep_alive=args.keep_alive, max_connections=args.max_connections,
-        shutdown_timeout=args.shutdown_timeout)
-    if serve_model(args.model, settings, args.host, args.port, device=args.device):
+    if serve_model(options.model, options.settings(), options.host, options.port, device=options.device):
         print("picaffect serve: stopped by SIGTERM after answering the requests in progress", file=sys.stderr)
     return EXIT_OK
 

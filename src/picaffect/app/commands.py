@@ -14,6 +14,7 @@ from pathlib import Path
 from .. import __version__
 from ..core.names import (AUGMENTS, BACKENDS, DEFAULT_INTERVAL_SCHEME, DEVICES, ENGINES, INTERVAL_SCHEMES, MODEL_HELP,
                           SPLITS_OR_ALL, THESIS_MODELS)
+from ..service.settings import ServeOptions
 from ..training.config import EXPERIMENT_DEFAULTS, TrainConfig
 from .arguments import add_dataclass_options, key_value, model_list, positive_int
 
@@ -240,33 +241,7 @@ def _add_serve(sub: Subparsers) -> None:
                        description="Serve the page (GET /) and the REST API (POST /v1/predict with multipart field "
                                    "'files'; GET /v1/health, /v1/model; docs at /docs). Binds to loopback unless "
                                    "--host says otherwise. Needs the 'serve' extra.")
-    p.add_argument("--model", default="default", help=SHIPPED_MODELS_HELP)
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to others)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=positive_int, default=None,
-                   help="threads that decode uploaded pictures (default: one per core); the model runs in one "
-                        "more thread that scores shared batches, using all cores")
-    p.add_argument("--token", default=None,
-                   help="require 'Authorization: Bearer TOKEN' on /v1/predict and /v1/model "
-                        "(or set PICAFFECT_TOKEN, which keeps it out of the process list)")
-    p.add_argument("--device", choices=DEVICES, default="auto")
-    p.add_argument("--tta", action="store_true", help="average with the mirror image (slower, a little better)")
-    p.add_argument("--batch-size", type=positive_int, default=32, help="largest shared batch (default 32)")
-    p.add_argument("--max-files", type=positive_int, default=None, help="pictures per request (default 64)")
-    p.add_argument("--max-file-mb", type=float, default=None, help="size of one picture (default 16)")
-    p.add_argument("--max-request-mb", type=float, default=None, help="size of one request (default 64)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds to receive, and to score, a request "
-                                                                "(default 60)")
-    p.add_argument("--header-timeout", type=float, default=None,
-                   help="seconds for a request's headers to arrive once a connection opens or a request begins "
-                        "(default 10)")
-    p.add_argument("--keep-alive", type=float, default=None, help="seconds an idle connection stays open between "
-                                                                   "requests (default 30)")
-    p.add_argument("--max-connections", type=positive_int, default=None,
-                   help="connections open at once; more are answered 503 (default 512)")
-    p.add_argument("--shutdown-timeout", type=float, default=None,
-                   help="on SIGTERM, seconds to finish the requests in progress before exiting 0 (default 30)")
+    add_dataclass_options(p, ServeOptions)  # every option, its default, help and check: service/settings.py
 
 
 def parser() -> argparse.ArgumentParser:

@@ -4,19 +4,21 @@
     from picaffect.service import Settings, create_app
     app = create_app(Predictor.from_pretrained(), Settings(token="secret"))   # any ASGI server runs it
 
-Modules: ``settings`` (limits), ``uploads`` (streaming multipart parsing into memory),
+Modules: ``settings`` (limits, and ``ServeOptions``: the options of ``picaffect serve``),
+``uploads`` (streaming multipart parsing into memory),
 ``batching`` (the micro-batching worker thread), ``state`` (what a running service
-holds, and the FastAPI dependencies), ``routes`` (the routes, on one router),
-``model_info`` (``/v1/model``), ``app`` (``create_app``), ``server`` (uvicorn with
+holds, and the FastAPI dependencies), ``routes`` (the routes, on one router), ``schemas``
+(the answers as pydantic models, for the OpenAPI document),
+``model_info`` (``/v1/model``: what the loaded file records), ``app`` (``create_app``), ``server`` (uvicorn with
 connection deadlines, a connection cap and a clean SIGTERM), ``launch`` (``serve_model``: settings in
 the command's units, the start-up checks and lines), ``index.html`` (the page).
 Needs the ``serve`` extra: ``pip install 'picaffect[serve]'``.
 """
 from __future__ import annotations
 
-from .settings import Settings
+from .settings import ServeOptions, Settings
 
-__all__ = ["Settings", "create_app"]
+__all__ = ["ServeOptions", "Settings", "create_app"]
 
 
 def __getattr__(name: str):

@@ -12,7 +12,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from .routes import refusal, router, swagger_ui_folder
@@ -23,6 +25,24 @@ from .uploads import Refused
 
 async def _refused(request: Request, e: Refused) -> JSONResponse:
     return refusal(e.status, e.code, e.message, e.headers, **e.extra)
+
+
+# Starlette's own refusals (no such route, a method a route does not take) in the documented shape.
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
+    where = f"{request.method} {request.url.path}"
+    message = {404: f"no such page: {where} (the API: POST /v1/predict, GET /v1/health, GET /v1/model; /docs)",
+               405: f"{where}: this route does not take {request.method}"}.get(e.status_code, str(e.detail))
+    return refusal(e.status_code, HTTP_CODES.get(e.status_code, f"http_{e.status_code}"), message,
+                   dict(e.headers or {}))
+
+
+async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+    first = e.errors()[0] if e.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return refusal(400, "bad_request", f"{where}: {first.get('msg', 'invalid request')}")
 
 
 def create_app(predictor: Any, settings: Settings | None = None) -> FastAPI:
@@ -37,11 +57,15 @@ def create_app(predictor: Any, settings: Settings | None = None) -> FastAPI:
         finally:
             state.stop()
 
+    # /docs and /openapi.json are routes of their own (routes.py), which ask for the token when one is set
     app = FastAPI(title="picaffect", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None,
                   description="Valence and arousal of pictures on the 1..9 Self-Assessment Manikin scale "
                               "(5 is neutral). POST pictures to /v1/predict as multipart field `files`.")
     app.state.service = state
     app.add_exception_handler(Refused, _refused)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.include_router(router)
     _add_docs(app)
     return app

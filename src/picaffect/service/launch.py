@@ -8,14 +8,14 @@ reading the options and checking them costs no FastAPI or uvicorn import.
 from __future__ import annotations
 
 import ipaddress
-import os
 import sys
 from collections.abc import Callable, Mapping
 
 from ..core.errors import UsageError
-from .settings import MB, Settings
+from .settings import TOKEN_VARIABLE, ServeOptions, Settings, port_number
 
-TOKEN_VARIABLE = "PICAFFECT_TOKEN"  # the token from the environment keeps it out of the process list
+__all__ = ["TOKEN_VARIABLE", "ServeOptions", "check_port", "check_serve_extra", "serve_model", "settings_from_options",
+           "start_lines"]
 
 
 def _to_stderr(line: str) -> None:
@@ -33,30 +33,26 @@ def check_serve_extra() -> None:
 
 def check_port(port: int) -> int:
     """``port`` when a TCP port can be it; a ``UsageError`` before the model is loaded otherwise."""
-    if not 0 < port < 65536:
-        raise UsageError(f"--port {port}: give a port between 1 and 65535")
+    port_number("port", port)
     return port
 
 
-def settings_from_options(*, token: str | None = None, tta: bool = False, batch_size: int = 32,
+def settings_from_options(*, token: str | None = None, tta: bool = False, batch_size: int | None = None,
                           workers: int | None = None, max_files: int | None = None,
                           max_file_mb: float | None = None, max_request_mb: float | None = None,
                           timeout: float | None = None, header_timeout: float | None = None,
                           keep_alive: float | None = None, max_connections: int | None = None,
                           shutdown_timeout: float | None = None,
                           environ: Mapping[str, str] | None = None) -> Settings:
-    """``Settings`` from sizes in megabytes and times in seconds, as ``picaffect serve`` takes them.
-
-    A limit left at None keeps ``Settings``' own default, so the defaults live in one place;
-    without ``token``, ``$PICAFFECT_TOKEN`` (from ``environ``, default the process's) gives it.
+    """``Settings`` from sizes in megabytes and times in seconds, as ``picaffect serve`` takes them
+    (``ServeOptions.settings``); a limit left at None keeps its default. Without ``token``,
+    ``$PICAFFECT_TOKEN`` (from ``environ``, default the process's) gives it.
     """
-    environ = os.environ if environ is None else environ
-    given = {"max_files": max_files, "timeout_s": timeout, "header_timeout_s": header_timeout,
-             "keep_alive_s": keep_alive, "max_connections": max_connections, "shutdown_timeout_s": shutdown_timeout,
-             "max_file_bytes": int(max_file_mb * MB) if max_file_mb else None,
-             "max_request_bytes": int(max_request_mb * MB) if max_request_mb else None}
-    return Settings(token=token or environ.get(TOKEN_VARIABLE) or None, tta=tta, batch_size=batch_size,
-                    decode_workers=workers, **{k: v for k, v in given.items() if v is not None})
+    given = {"token": token, "tta": tta, "batch_size": batch_size, "workers": workers, "max_files": max_files,
+             "max_file_mb": max_file_mb, "max_request_mb": max_request_mb, "timeout": timeout,
+             "header_timeout": header_timeout, "keep_alive": keep_alive, "max_connections": max_connections,
+             "shutdown_timeout": shutdown_timeout}
+    return ServeOptions(**{k: v for k, v in given.items() if v is not None}).settings(environ)
 
 
 def is_loopback(host: str) -> bool:

@@ -1,8 +1,12 @@
 """What ``GET /v1/model`` says about the model being served, and where its model card is.
 
-For the shipped ``default`` model the training sets and the held-out figures are
-those of MODEL_CARD.md (a test checks that they match it); any other model is
-described by what its checkpoint states: architecture and input size.
+Everything comes from the loaded file itself (``inference.provenance``): the
+configuration it was made from, the dataset manifest's SHA-256, the picaffect
+version and commit that made it, its evaluation record (leave one source out first:
+what a new set of pictures should expect; then the validation rows) and its
+calibration. No figure is written here, so the answer changes with the file and
+never with the code; a file made before these were recorded names what it lacks
+in ``missing``.
 """
 from __future__ import annotations
 
@@ -11,25 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-
-# MODEL_CARD.md, "Training data" and "Figures on the held-out validation rows" (the "all" row).
-DEFAULT_CARD: dict[str, Any] = {
-    "training_sets": [
-        {"name": "OASIS", "pictures": 900, "native_scale": "1..7"},
-        {"name": "Emotion6", "pictures": 1980, "native_scale": "1..9"},
-        {"name": "BASS", "pictures": 583, "native_scale": "1..9"},
-    ],
-    "figures": {
-        "rows": "held-out validation rows of OASIS + Emotion6 + BASS (split group, seed 0)",
-        "n": 347,
-        "valence_pearson_r": 0.72,
-        "arousal_pearson_r": 0.36,
-        "rmse_both_1_to_9": 1.11,
-        "rmse_of_predicting_the_training_mean": 1.47,
-        "valence_calibration_slope": 1.16,
-        "arousal_calibration_slope": 0.81,
-    },
-}
+from ..core.errors import PicaffectError
+from ..core.names import SHIPPED
+from ..inference.provenance import KEYS, from_onnx_metadata, missing, read_provenance
 
 
 def model_card_path() -> Path | None:
@@ -41,15 +29,32 @@ def model_card_path() -> Path | None:
     return None
 
 
-def is_default(name: str) -> bool:
-    return name == "default"
+def is_shipped(name: str) -> bool:
+    """A model shipped inside the package (``default``, ``accurate``): MODEL_CARD.md describes it."""
+    return name in SHIPPED
+
+
+def file_metadata(predictor: Any) -> dict[str, Any]:
+    """The metadata of the file behind ``predictor``: an ONNX backend's own ``metadata_props``, else the file its
+    name resolves to; empty when there is none to read (a stand-in, or a file moved away since it was loaded)."""
+    onnx_meta = getattr(getattr(predictor, "backend", None), "metadata", None)
+    try:
+        if isinstance(onnx_meta, dict) and "picaffect.format" in onnx_meta:
+            return from_onnx_metadata(onnx_meta, str(predictor.name))
+        metadata = read_provenance(predictor.name)
+    except (PicaffectError, OSError):
+        return {}
+    metadata.pop("file", None)  # a path on the server: not the client's business
+    return metadata
 
 
 def describe(predictor: Any, *, tta: bool) -> dict[str, Any]:
-    """Name, input, scale and (for the shipped default) training sets and figures."""
+    """Name, input and scale, then the file's provenance, evaluation and calibration, and the intervals served."""
     spec = predictor.spec
+    shipped = is_shipped(str(predictor.name))
+    metadata = file_metadata(predictor)
     info: dict[str, Any] = {
-        "name": Path(predictor.name).name if not is_default(predictor.name) else "default",
+        "name": str(predictor.name) if shipped else Path(str(predictor.name)).name,
         "architecture": spec.architecture,
         "input_size": [spec.size, spec.size],
         "input": "RGB picture squashed (not cropped) to a square",
@@ -58,16 +63,15 @@ def describe(predictor: Any, *, tta: bool) -> dict[str, Any]:
                    "5 is neutral",
         "tta": tta,
         "picaffect": __version__,
+        "model_card": "/model-card" if shipped else None,
+        **{k: metadata.get(k) for k in KEYS},
+        "made_by": metadata.get("made_by"),
+        "missing": missing(metadata),
     }
-    if is_default(predictor.name):
-        info.update(DEFAULT_CARD, model_card="/model-card")
-    else:
-        info.update(training_sets=None, figures=None, model_card=None)
     calibration = getattr(predictor, "calibration", None)
     info["intervals"] = None if calibration is None else {
         "level": predictor.level, "adaptive": calibration.adaptive, "scheme": calibration.scheme,
         "calibration_rows": calibration.n,
         "protocol": (calibration.info.get("protocol") or {}).get("name"),
-        "coverage_by_held_out_source": calibration.info.get("leave_one_source_out"),
-        "accuracy_by_held_out_source": calibration.info.get("held_out_accuracy")}
+        "coverage_by_held_out_source": calibration.info.get("leave_one_source_out")}
     return info

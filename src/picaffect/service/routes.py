@@ -2,10 +2,17 @@
 
     POST /v1/predict   multipart field ``files`` (repeated; ``file`` also works), ``?scale=1,7``
     GET  /v1/health    liveness; with the token (or on a server without one) also queue, counters, limits
-    GET  /v1/model     name, input size, training sets, figures from the model card
+    GET  /v1/model     name, input size, and what the loaded file records: config, data, version, commit,
+                       evaluation (leave one source out first, then the validation rows), calibration
     GET  /             the page (one file, no external assets)
-    GET  /model-card   MODEL_CARD.md, for the shipped default model
-    GET  /docs         OpenAPI documentation (Swagger UI's files served locally)
+    GET  /model-card   MODEL_CARD.md, for the shipped models
+    GET  /docs         OpenAPI documentation (Swagger UI's files served locally), /openapi.json its schema
+
+With ``serve --token``, every route that shows the model's figures or the API's
+description (``/v1/predict``, ``/v1/model``, ``/model-card``, ``/docs``, ``/openapi.json``)
+needs the token; ``/v1/health`` says only that the service is up without it, and the page
+asks for the token before it scores. Answers are typed (``schemas.py``), so the OpenAPI
+document describes every field; every refusal, 404 and 405 included, is ``{"error", "code"}``.
 
 Each route asks for what it needs (``state.py``: the service state, its settings and
 predictor, the token check) through FastAPI dependencies. Only the Predictor's
@@ -29,9 +36,9 @@ from ..data.images import ImageProblem, TooManyPixels, decode_bytes
 from ..inference import add_scaled, failed_row
 from ..core.scale import Scale
 from .batching import Saturated
-from .model_info import describe, is_default, model_card_path
-from .settings import Settings
-from .state import ServiceState, predictor_of, require_token, service_state, settings_of, token_given
+from .model_info import is_shipped, model_card_path
+from .schemas import ErrorAnswer, HealthAnswer, ModelAnswer, PredictAnswer
+from .state import ServiceState, require_token, service_state, token_given
 from .uploads import Refused, Upload, read_uploads
 
 PAGE_SECURITY = {
@@ -55,6 +62,9 @@ PICTURE_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"description": "the server is saturated; retry after the Retry-After header's seconds"},
     504: {"description": "scoring took longer than the settings' timeout"},
 }
+for _answer in PICTURE_RESPONSES.values():
+    _answer["model"] = ErrorAnswer
+TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {401: PICTURE_RESPONSES[401]}
 
 UPLOAD_SCHEMA = {
     "requestBody": {
@@ -81,8 +91,9 @@ class ClientGone(Exception):
     """The client closed its connection before the answer was ready."""
 
 
-@router.post("/v1/predict", openapi_extra=UPLOAD_SCHEMA, responses=PICTURE_RESPONSES,
-             summary="valence and arousal of uploaded pictures", dependencies=[Depends(require_token)])
+@router.post("/v1/predict", openapi_extra=UPLOAD_SCHEMA, responses=PICTURE_RESPONSES, response_model=PredictAnswer,
+             response_model_exclude_unset=True, summary="valence and arousal of uploaded pictures",
+             dependencies=[Depends(require_token)])
 async def predict(request: Request, scale: str | None = None,
                   state: ServiceState = Depends(service_state)) -> Any:
     """Score one or more pictures, answered in upload order: ``name``, ``valence``, ``arousal`` (1..9),
@@ -206,7 +217,8 @@ async def _score(state: ServiceState, uploads: list[Upload], target: Scale | Non
     return answer
 
 
-@router.get("/v1/health", summary="liveness; with the token also queue, counters and limits")
+@router.get("/v1/health", summary="liveness; with the token also queue, counters and limits",
+            response_model=HealthAnswer, response_model_exclude_unset=True)
 async def health(state: ServiceState = Depends(service_state),
                  full: bool = Depends(token_given)) -> dict[str, Any]:
     """``{"status": "ok"}`` for anyone (a load balancer's check); the model, the counters and the
@@ -219,10 +231,14 @@ async def health(state: ServiceState = Depends(service_state),
             "upload_bytes_held": state.budget.used, "limits": state.settings.public()}
 
 
-@router.get("/v1/model", summary="the model: name, input size, training sets, figures from its model card",
-            dependencies=[Depends(require_token)])
-async def model(predictor: Any = Depends(predictor_of), settings: Settings = Depends(settings_of)) -> dict[str, Any]:
-    return describe(predictor, tta=settings.tta)
+@router.get("/v1/model", summary="the model as its file describes itself: provenance, evaluation, calibration",
+            response_model=ModelAnswer, responses=TOKEN_RESPONSES, dependencies=[Depends(require_token)])
+async def model(state: ServiceState = Depends(service_state)) -> dict[str, Any]:
+    """Name, input and scale; then what the loaded file records: the configuration it was made from, the
+    dataset manifest's SHA-256, the picaffect version and commit that made it, its evaluation (leave one
+    source out first: what a new set of pictures should expect; then the validation rows) and calibration.
+    ``missing`` names what a file made before these were recorded lacks."""
+    return state.model_info
 
 
 @cache
@@ -235,11 +251,11 @@ async def index() -> HTMLResponse:
     return HTMLResponse(_page(), headers=PAGE_SECURITY)
 
 
-@router.get("/model-card", include_in_schema=False)
+@router.get("/model-card", include_in_schema=False, dependencies=[Depends(require_token)])
 async def model_card(state: ServiceState = Depends(service_state)) -> Response:
-    if not is_default(state.predictor.name):
-        return PlainTextResponse(f"This server runs the model {state.model_name}, not the shipped default: it has "
-                                 f"no model card here. GET /v1/model says what its checkpoint states.",
+    if not is_shipped(str(state.predictor.name)):
+        return PlainTextResponse(f"This server runs the model {state.model_name}, not a shipped one: it has "
+                                 f"no model card here. GET /v1/model says what its file states.",
                                  status_code=404)
     path = model_card_path()
     if path is None:
@@ -257,7 +273,12 @@ def swagger_ui_folder() -> str | None:
     return str(swagger_ui_path)
 
 
-@router.get("/docs", include_in_schema=False)
+@router.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@router.get("/docs", include_in_schema=False, dependencies=[Depends(require_token)])
 async def docs() -> Response:
     from fastapi.openapi.docs import get_swagger_ui_html
 

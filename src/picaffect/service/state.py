@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from ..core.runtime import trim_memory
 from .batching import MicroBatcher
 from .model_info import describe
+from .schemas import checked_model_answer
 from .settings import Settings
 from .uploads import MemoryBudget, Refused
 
@@ -41,7 +42,7 @@ class ServiceState:
     batcher: MicroBatcher
     budget: MemoryBudget
     decoders: ThreadPoolExecutor
-    model_name: str
+    model_info: dict[str, Any]  # GET /v1/model's answer, read from the model file once
     counters: Counters = field(default_factory=Counters)
     _trim: asyncio.TimerHandle | None = None
 
@@ -55,7 +56,11 @@ class ServiceState:
                    budget=MemoryBudget(settings.max_memory_bytes, settings.retry_after_s),
                    decoders=ThreadPoolExecutor(settings.decode_workers or os.cpu_count() or 1,
                                                thread_name_prefix="picaffect-decode"),
-                   model_name=describe(predictor, tta=tta)["name"])
+                   model_info=checked_model_answer(describe(predictor, tta=tta)))
+
+    @property
+    def model_name(self) -> str:
+        return self.model_info["name"]
 
     def start(self) -> None:
         self.batcher.start()
