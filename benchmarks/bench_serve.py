@@ -155,10 +155,10 @@ def main() -> None:
 
     # Like the `picaffect` launcher, and for both sides alike: glibc's allocator keeps freed memory, for a
     # model that runs on torch only (on ONNX the launcher leaves the allocator alone).
-    from picaffect.app.cli import _wants_allocator
+    from picaffect.app.cli import needs_allocator
     from picaffect.core.runtime import allocator_env
 
-    env = allocator_env() if _wants_allocator(["serve", "--model", args.model, "--device", "cpu"]) else None
+    env = allocator_env() if needs_allocator(["serve", "--model", args.model, "--device", "cpu"]) else None
     if env is not None:
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from picaffect.app.cli import _wants_allocator, main
+from picaffect.app.cli import needs_allocator, main
 from picaffect.app.demo import sample_photographs
 from picaffect.core.errors import CheckpointError, UsageError
 from picaffect.inference import ModelSpec, OnnxBackend, Predictor, shipped_onnx_path
@@ -161,16 +161,16 @@ def test_backend_choice_and_refusals(checkpoint, tmp_path):
 
 
 def test_the_launcher_reexecutes_only_for_torch():
-    assert not _wants_allocator(["predict", "x.jpg"])  # shipped default: ONNX, no allocator re-exec
-    assert _wants_allocator(["predict", "x.jpg", "--backend", "torch"])
-    assert _wants_allocator(["train", "--data", "d"])
-    assert not _wants_allocator(["build", "out"])
+    assert not needs_allocator(["predict", "x.jpg"])  # shipped default: ONNX, no allocator re-exec
+    assert needs_allocator(["predict", "x.jpg", "--backend", "torch"])
+    assert needs_allocator(["train", "--data", "d"])
+    assert not needs_allocator(["build", "out"])
 
 
 PROBE = """
 import sys
-from picaffect.app.cli import _wants_allocator, main
-assert not _wants_allocator(["predict", sys.argv[1]])
+from picaffect.app.cli import needs_allocator, main
+assert not needs_allocator(["predict", sys.argv[1]])
 code = main(["predict", sys.argv[1], "--format", "csv"])
 from picaffect import Predictor
 Predictor.from_pretrained("default").predict(sys.argv[1])

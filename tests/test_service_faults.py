@@ -316,9 +316,9 @@ def test_memory_returns_near_idle_after_load(predictor):
     """Issue 19.7: the server stayed at its peak size (onnxruntime's arena, the heap's free pages) after a burst."""
     import httpx
 
-    from picaffect.app.cli import _wants_allocator
+    from picaffect.app.cli import needs_allocator
 
-    assert not _wants_allocator(["serve"])  # the launcher's keep-all-freed-memory setting is for torch only
+    assert not needs_allocator(["serve"])  # the launcher's keep-all-freed-memory setting is for torch only
     settings = Settings(batch_wait_ms=300)
     with LiveServer(create_app(predictor, settings), settings) as live:
         url = f"http://127.0.0.1:{live.port}/v1/predict"

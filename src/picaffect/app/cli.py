@@ -245,15 +245,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _wants_allocator(argv: list[str]) -> bool:
-    """Whether ``argv`` will run torch (``launcher.wants_allocator``), read with this command line's parser."""
+def needs_allocator(argv: list[str]) -> bool:
+    """Whether the command line ``argv`` will run torch (``launcher.wants_allocator``), read with this command
+    line's parser: the console script then re-executes under the allocator setting, and so does a benchmark."""
     return wants_allocator(argv, lambda predict: parser().parse_known_args(predict)[0])
 
 
 def entry() -> None:
     """The console script: commands that run torch first re-execute once with the allocator setting
     (``launcher``)."""
-    if _wants_allocator(sys.argv[1:]):
+    if needs_allocator(sys.argv[1:]):
         relaunch_with_allocator(sys.argv[1:])
     sys.exit(main())
 
