@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
-# The three rated sets, as `picaffect build` takes them (the calibration targets build from them).
-RATED_SETS = --source oasis=$(DATA)/oasis --source emotion6=$(DATA)/emotion6 --source bass=$(DATA)/bass
+# The three rated sets, as `picaffect build` takes them (the calibration targets build from them), and the folder
+# of their build at a size and split: both from src/picaffect/data/rated_sets.py, which names them once.
+RATED = $(PY) -m picaffect.data.rated_sets
+RATED_SETS = $(shell $(RATED) sources $(DATA))
 PEER_VENV ?= .venv-peer
 # The Keras peer of the training benchmark, when `make peer-venv` has made it.
 PEER_PYTHON ?= $(if $(wildcard $(PEER_VENV)/.installed),$(PEER_VENV)/bin/python)
@@ -55,7 +57,7 @@ default-model: $(VENV)/.installed
 # model's errors on each source predicted from the other two (picaffect calibrate's default protocol),
 # plain split conformal (scheme pooled), constant widths: results/intervals/search.md says why.
 # 40 s on the idle 2-core machine when $(CALIBRATION_DATA) was already built (2026-12-02).
-CALIBRATION_DATA ?= runs/jn224
+CALIBRATION_DATA ?= $(shell $(RATED) folder 224 group)
 default-calibration: $(VENV)/.installed
 	$(VENV)/bin/picaffect build $(CALIBRATION_DATA) $(RATED_SETS) --size 224 --split group
 	$(VENV)/bin/picaffect calibrate default --data $(CALIBRATION_DATA) --scheme pooled --constant \
@@ -70,7 +72,7 @@ accurate-model: $(VENV)/.installed
 # Prediction intervals for `accurate`, as default-calibration does them for the default (the same protocol and
 # scheme), at its input side; also writes its ONNX twin. It prints the model's accuracy on each source when
 # fitted on the other two (MODEL_CARD.md, "The accurate model").
-ACCURATE_CALIBRATION_DATA ?= runs/jn300
+ACCURATE_CALIBRATION_DATA ?= $(shell $(RATED) folder 300 group)
 accurate-calibration: $(VENV)/.installed
 	$(VENV)/bin/picaffect build $(ACCURATE_CALIBRATION_DATA) $(RATED_SETS) --size 300 --split group
 	$(VENV)/bin/picaffect calibrate accurate --data $(ACCURATE_CALIBRATION_DATA) --scheme pooled --constant \

@@ -1,7 +1,7 @@
 """``python -m benchmarks`` (``make bench``): every speed benchmark, one results file.
 
     .venv/bin/python -m benchmarks [--peer-python .venv-peer/bin/python] [--data ../shared/data]
-        [--out results/bench] [--work out/bench] [--only train,predict] [--max-load 0.5] [--busy-ok]
+        [--out results/bench] [--work runs] [--only train,predict] [--max-load 0.5] [--busy-ok]
     .venv/bin/python -m benchmarks --smoke      # the whole bench at toy sizes: checks it runs, measures nothing
 
 Refuses to start (exit status 3) when the 1-minute load average is at or above
@@ -24,7 +24,8 @@ ROOT = runner.ROOT
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="the shared rated sets")
-    p.add_argument("--work", type=Path, default=ROOT / "out" / "bench", help="scratch folder (built datasets)")
+    p.add_argument("--work", type=Path, default=ROOT / "runs",
+                   help="scratch folder: built datasets in WORK/data/ (runs/data/, shared with the other scripts)")
     p.add_argument("--out", type=Path, default=None, help="results folder (results/bench; smoke: WORK/smoke-results)")
     p.add_argument("--peer-python", help="a Python with tensorflow-cpu and keras: the training peer (make peer-venv)")
     p.add_argument("--only", help=f"comma-separated, of {', '.join(runner.NAMES)}")

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-SETS = ("oasis", "emotion6", "bass")
+from picaffect.data.rated_sets import RATED_SETS as SETS
 
 
 def sources(data: Path, copies: int, sets: tuple[str, ...] = SETS) -> list[str]:

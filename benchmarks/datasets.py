@@ -1,5 +1,8 @@
 """The data the benchmarks read: the shared rated sets, built once into a scratch folder and reused.
 
+A built dataset lives where every other script looks for it, ``WORK/data/<sets>-<size>px-<split>``
+(``data/rated_sets.py``; ``WORK`` is ``runs``, so the full bench reuses ``runs/data/``).
+
 The smoke mode (a check that the whole bench runs, in about a minute, with figures that
 mean nothing) needs no real set: it writes a small synthetic set in OASIS's layout, so
 that the same `picaffect build` presets read it.
@@ -13,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SETS = ("oasis", "emotion6", "bass")
+from picaffect.data.rated_sets import RATED_SETS as SETS
+from picaffect.data.rated_sets import dataset_folder, source_arguments
 OASIS_HEADER = ",Theme,Category,Source,Valence_mean,Valence_SD,Valence_N,Arousal_mean,Arousal_SD,Arousal_N"
 
 
@@ -41,16 +45,15 @@ def synthetic_oasis(folder: Path, n: int = 96, seed: int = 0) -> Path:
 
 
 def ensure_dataset(data: Path, sets: tuple[str, ...], size: int, work: Path) -> tuple[Path, bool]:
-    """A `picaffect build` of ``sets`` at ``size`` px under ``work``, reused when already built.
+    """A `picaffect build` of ``sets`` at ``size`` px (thesis split) in ``work/data/``, reused when already built.
 
     Returns the folder and whether it was built now. The build writes into a temporary
     folder and moves it into place whole, so a present folder is a finished build.
     """
-    out = work / f"data-{'-'.join(sets)}-{size}"
+    out = dataset_folder(size, "thesis", sets, root=work / "data")
     if (out / "images.npy").is_file() and (out / "manifest.parquet").is_file():
         return out, False
-    cmd = [sys.executable, "-m", "picaffect", "build", str(out), "--size", str(size), "--no-plots"]
-    for name in sets:
-        cmd += ["--source", f"{name}={data / name}"]
+    cmd = [sys.executable, "-m", "picaffect", "build", str(out), *source_arguments(data, sets), "--size", str(size),
+           "--split", "thesis", "--no-plots"]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return out, True
