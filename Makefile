@@ -13,7 +13,7 @@ PEER_VENV ?= .venv-peer
 PEER_PYTHON ?= $(if $(wildcard $(PEER_VENV)/.installed),$(PEER_VENV)/bin/python)
 BENCH_ARGS ?=
 
-.PHONY: choose-models accurate-model accurate-calibration demo test test-all default-model default-calibration default-onnx clean bench bench-table peer-venv
+.PHONY: choose-models accurate-model accurate-calibration demo test test-all default-model default-calibration default-onnx clean bench bench-table figures peer-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -83,15 +83,18 @@ default-onnx: $(VENV)/.installed
 	$(VENV)/bin/picaffect export default src/picaffect/weights/default.onnx
 
 # Every speed benchmark in sequence, each beside its baseline or peer (about 25 minutes on 2 cores):
-# results/bench/<date>.json, then `make bench-table` for the README. Refuses while the 1-minute load
+# results/bench/<date>.json, then `make figures` for the tables. Refuses while the 1-minute load
 # average is 0.5 or more (BENCH_ARGS=--busy-ok to measure anyway, marked). The training peer runs
 # when $(PEER_VENV) exists (make peer-venv) or PEER_PYTHON names a Python with tensorflow-cpu and keras.
 bench: $(VENV)/.installed-test
 	$(PY) -m benchmarks $(if $(PEER_PYTHON),--peer-python $(PEER_PYTHON)) --data $(DATA) $(BENCH_ARGS)
 
-# The README's speed table, rewritten from the latest full results/bench/*.json.
-bench-table: $(VENV)/.installed
-	$(PY) scripts/bench_table.py
+# Every generated block of README.md, MODEL_CARD.md, docs/*.md and results/**/README.md, rewritten from its
+# record (results/**/*.json, the shipped model files' metadata, the command line's parsers): seconds.
+figures: $(VENV)/.installed
+	$(PY) scripts/figures.py
+
+bench-table: figures
 
 # The thesis's stack (Keras 3 on TensorFlow, CPU) in its own venv, never in .venv: the training peer.
 peer-venv: $(PEER_VENV)/.installed
