@@ -100,6 +100,30 @@ def test_a_version_1_checkpoint_loads_with_the_same_predictions(tmp_path):
         assert np.abs(values - np.array(_recorded()[name])).max() < 1e-4, name
 
 
+# Written by the command that makes the shipped weights (make default-model: scripts/record_predictions.py).
+RECORDED = Path(__file__).parent / "fixtures" / "default-predictions.json"
+
+
+def test_the_shipped_default_gives_its_own_recorded_predictions():
+    """The shipped file is the one `make default-model` recorded (its SHA-256), and it and its ONNX twin still
+    give the predictions recorded from it, on generated pictures that need no licensed data."""
+    from picaffect.inference import shipped_onnx_path
+    from picaffect.workflows.shipped import predictions_of, sha256_of, synthetic_pictures
+
+    recorded = json.loads(RECORDED.read_text())
+    shipped, twin = shipped_path("default"), shipped_onnx_path("default")
+    again = "the shipped weights changed after their record: `make default-model` (or `python " \
+            "scripts/record_predictions.py default`) writes both"
+    assert sha256_of(shipped) == recorded["sha256"], again
+    assert twin is not None and sha256_of(twin) == recorded["onnx_sha256"], again
+    pictures = synthetic_pictures(recorded["pictures"]["side"], recorded["pictures"]["count"],
+                                  recorded["pictures"]["seed"])
+    expected = np.array(recorded["predictions"])
+    assert expected.shape == (8, 2) and expected[:, 0].std() > 0.1  # pictures the model tells apart
+    assert np.abs(predictions_of(shipped, pictures) - expected).max() < 1e-3
+    assert np.abs(predictions_of(twin, pictures, backend="onnx") - expected).max() < 2e-3
+
+
 def test_shipped_weights_carry_no_imagenet_classifier():
     record = checkpoint.read(shipped_path("default"))
     assert record["format"] == checkpoint.FORMAT and record["version"] == checkpoint.VERSION
