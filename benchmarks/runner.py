@@ -76,7 +76,7 @@ def plan(data: Path, sets: tuple[str, ...], train_data: Path, smoke: bool, peer_
     return [
         Benchmark("build", "bench_build.py", ["--data", str(data), "--sets", ",".join(sets), "--size", "150"]),
         # torch.compile is left out of the full run: its first steps compile for about 5 minutes across the four
-        # models and it was slower than eager bf16 for every one (results/thesis/NOTES.md); `bench_train.py`
+        # models and it was slower than eager bf16 for every one (results/bench/2026-12-02-013508.json); `bench_train.py`
         # still measures it when asked with --configs.
         Benchmark("train", "bench_train.py", ["--data", str(train_data), "--configs",
                                               "fp32_nchw,fp32_channels_last,bf16_channels_last", *peer]),

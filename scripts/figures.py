@@ -349,9 +349,14 @@ def _bench(records: Records) -> tuple[Any, dict[str, Any], str]:
 
 @block("bench")
 def bench_full(records: Records, arg: str | None) -> tuple[list[str], str]:
-    """Every speed benchmark of the latest full `make bench` run (scripts/bench_table.py renders it)."""
+    """Every speed benchmark of the latest full `make bench` run, or of the run ``bench/DATE`` names
+    (scripts/bench_table.py renders it)."""
     try:
-        bench, results, rel = _bench(records)
+        if arg:
+            bench, rel = records.script("scripts/bench_table.py"), f"results/bench/{arg}.json"
+            results = records.json(rel)
+        else:
+            bench, results, rel = _bench(records)
     except MissingRecord as e:
         return [e.path], e.line()
     return [rel], bench.table(results, rel)
@@ -404,12 +409,71 @@ def thesis_best(records: Records, arg: str | None) -> tuple[list[str], str]:
                    f"{f(b['rmse_mean']['pooled'])}), of {len(results['runs'])} runs.")
 
 
+@block("thesis-augmentation")
+def thesis_augmentation(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """Emosepar's runs with a weight average, by augmentation, side and seed: the test and validation splits."""
+    try:
+        rel, results = _thesis(records)
+    except MissingRecord as e:
+        return [e.path], e.line()
+    label = records.script("scripts/results_table.py").run_label
+    runs = [r for r in results["runs"] if r["model"] == "emosepar" and r.get("ema") is not None]
+    runs.sort(key=lambda r: (r.get("size") or 150, r["augment"], r.get("seed") or 0))
+    rows = []
+    for r in runs:
+        t, v = r["splits"]["test"], r["splits"]["validation"]
+        rows.append([label(r), ci(t["valence"]["pcc"], t["valence"]["ci95"]["pcc"]), f(t["overall"]["rmse"]),
+                     ci(v["valence"]["pcc"], v["valence"]["ci95"]["pcc"]), f(v["overall"]["rmse"])])
+    return [rel], table(["run", "test valence r [95 % CI]", "test pooled RMSE", "validation valence r [95 % CI]",
+                         "validation pooled RMSE"], rows)
+
+
+# Options a run was trained with that its record does not keep (results/thesis/README.md says why).
+THESIS_EXTRA = {"vgg16-modern-augment-thesis-bf16": "--lr 1e-4"}
+
+
+@block("thesis-commands")
+def thesis_commands(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """The `picaffect experiment thesis` command of every run, from the settings its record keeps."""
+    try:
+        rel, results = _thesis(records)
+    except MissingRecord as e:
+        return [e.path], e.line()
+    from picaffect.data.rated_sets import dataset_folder
+
+    lines = []
+    for r in sorted(results["runs"], key=lambda r: r["name"]):
+        size = r.get("size") or 150
+        parts = [f"picaffect experiment thesis --data {dataset_folder(size, 'thesis')} --out runs/thesis",
+                 f"--models {r['model']} --recipe {r['recipe']} --augment {r['augment']}",
+                 f"--epochs {r['max_epochs']} --patience {r['patience']} --precision {r['precision']}"]
+        if r.get("ema") is not None:
+            parts.append(f"--ema {r['ema']:g}")
+        if r.get("seed"):
+            parts.append(f"--seed {r['seed']}")
+        if r.get("budget_minutes"):
+            parts.append(f"--budget-minutes {r['budget_minutes']:g}")
+        if r["name"] in THESIS_EXTRA:
+            parts.append(THESIS_EXTRA[r["name"]])
+        lines.append(" ".join(parts))
+    return [rel], "```\n" + "\n".join(lines) + "\n```"
+
+
 CROSS = {
     "emosepar-light-224": "Emosepar, modern recipe, light augmentation, weight average, 224 px",
     "emosepar-thesis": "Emosepar, thesis recipe and augmentation, 150 px",
     "emosepar-modern": "Emosepar, modern recipe, 150 px",
-    "default": "Lite0 ridge probe, then fine-tuning (the stages of the default model before 2026-12-02)",
+    "default": "the stages of the default model before 2026-12-02",
 }
+# A folder whose experiment ran several stages names each run.
+CROSS_RUNS = {
+    ("default", "probe"): "ridge probe on frozen Lite0 features (stage 1 of the default before 2026-12-02)",
+    ("default", "finetune"): "the same probe, then fine-tuned (stage 2 of the default before 2026-12-02)",
+}
+
+
+def cross_label(folder: str, run: str) -> str:
+    return CROSS_RUNS.get((folder, run)) or CROSS.get(folder, folder)
 
 
 def _cross_rows(records: Records, folder: str) -> tuple[str, list[list[str]]]:
@@ -417,12 +481,12 @@ def _cross_rows(records: Records, folder: str) -> tuple[str, list[list[str]]]:
     results = records.json(rel)
     rows = []
     for source in SOURCES:
-        for run_name, run in (results.get(source) or {}).items():
+        for run_name, run in sorted((results.get(source) or {}).items(), key=lambda kv: (kv[0] != "probe", kv[0])):
             v = run["validation"]
 
             def r(dim: str) -> str:
                 return ci(v[dim]["pcc"], (v[dim].get("ci95") or {}).get("pcc"))
-            what = CROSS.get(folder, folder) + (f": {run_name}" if len(results[source]) > 1 else "")
+            what = cross_label(folder, run_name)
             rows.append([source_name(source), count(v.get("n")), what, f"{run['epochs_run']} ({run['stopped']})",
                          r("valence"), r("arousal"), ci(v["overall"]["rmse"], (v["overall"].get("ci95") or {}).get("rmse")),
                          f(v["overall"].get("rmse_mean_baseline"))])
@@ -451,6 +515,26 @@ def loso(records: Records, arg: str | None) -> tuple[list[str], str]:
     rows.sort(key=lambda row: order.index(row[0]) if row[0] in order else len(order))
     parts = [table(CROSS_HEADER, rows)] if rows else []
     return rels, "\n\n".join(parts + missing)
+
+
+@block("loso-headline")
+def loso_headline(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """One line per leave-one-source-out experiment: held-out valence r on each rated set."""
+    rels, lines = [], []
+    for folder in CROSS:
+        rel = f"results/cross-dataset/{folder}/results.json"
+        rels.append(rel)
+        try:
+            results = records.json(rel)
+        except MissingRecord as e:
+            lines.append(e.line())
+            continue
+        runs = {name for source in SOURCES for name in (results.get(source) or {})}
+        for name in sorted(runs, key=lambda n: (n != "probe", n)):  # a stage chain's first stage first
+            held = " / ".join(f((results.get(s) or {}).get(name, {}).get("validation", {}).get("valence", {})
+                                .get("pcc")) for s in SOURCES)
+            lines.append(f"- {cross_label(folder, name)}: {held}")
+    return rels, "Held-out valence r, OASIS / Emotion6 / BASS:\n\n" + "\n".join(lines)
 
 
 SEARCH = "results/accuracy/search.json"
@@ -491,6 +575,38 @@ def accuracy_readouts(records: Records, arg: str | None) -> tuple[list[str], str
     rows = [_search_row(name, v, held.get(name)) for name, v in s["validation"].items()]
     rows.sort(key=lambda row: -float(row[1]))
     return [SEARCH], table(SEARCH_HEADER, rows)
+
+
+@block("accuracy-headline")
+def accuracy_headline(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """The search's best candidate on the validation rows and on held-out sets (search.json, readouts included)."""
+    try:
+        s = records.json(SEARCH)
+    except MissingRecord as e:
+        return [e.path], e.line()
+    valid = {**s["validation"], **s.get("readouts", {}).get("validation", {})}
+    held = {**s.get("leave_one_source_out", {}), **s.get("readouts", {}).get("leave_one_source_out", {})}
+    scored = {n: v for n, v in valid.items() if n in held}
+    best = max(scored, key=lambda n: scored[n]["pooled"]["valence_r"])
+    p = scored[best]["pooled"]
+    return [SEARCH], (f"Best on the validation rows (where the search chose): {best}: valence r {f(p['valence_r'])}, "
+                      f"arousal r {f(p['arousal_r'])}, RMSE {f(p['rmse'])}; held-out valence r OASIS / Emotion6 / "
+                      "BASS " + " / ".join(f(held[best][k]["valence_r"]) for k in SOURCES) + ".")
+
+
+@block("intervals-headline")
+def intervals_headline(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """The scheme whose held-out coverages came closest to the level, with their range and its mean width."""
+    rel = "results/intervals/search.json"
+    try:
+        s = records.json(rel)
+    except MissingRecord as e:
+        return [rel], e.line()
+    best = min(s["candidates"], key=lambda c: (c["mean_abs_gap"], c["mean_width"]))
+    return [rel], (f"Closest to {s['level']:.0%} on the held-out sets: scheme {best['scheme']}, "
+                   f"{'adaptive' if best['adaptive'] else 'constant'} widths: coverage from {f(best['min_coverage'])} "
+                   f"to {f(best['max_coverage'])} over the three sets and two dimensions, mean width "
+                   f"{f(best['mean_width'])} points.")
 
 
 @block("intervals-search")
