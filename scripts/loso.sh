@@ -9,8 +9,7 @@
 # saw, with bootstrap intervals (`picaffect evaluate`), and copies into KEEP: the experiment's report.md and
 # results.json, and per held-out set its history, summary and evaluation (SOURCE-held-out/).
 #
-# A sitting's run folders do not always survive to the next sitting's machine: when OUT/runs is missing and
-# KEEP/resume/runs exists (checkpoints committed at the end of a sitting), those are copied back first.
+# Checkpoints are never committed: on a machine without OUT/runs, the runs train from the start.
 # Start it as a compute run: ../shared/tools/compute-run LOG -- scripts/loso.sh ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,10 +22,6 @@ DATA=runs/data/jn${SIZE}t
 
 [ -f "$DATA/report.json" ] || $PICAFFECT build "$DATA" --split thesis --size "$SIZE" \
     --source oasis="$SETS/oasis" --source emotion6="$SETS/emotion6" --source bass="$SETS/bass"
-if [ ! -d "$OUT/runs" ] && [ -d "$KEEP/resume/runs" ]; then
-    mkdir -p "$OUT" && cp -r "$KEEP/resume/runs" "$OUT/"
-    echo "restored the runs of an earlier sitting from $KEEP/resume/"
-fi
 $PICAFFECT experiment cross-dataset --data "$DATA" --out "$OUT" "$@"
 
 mkdir -p "$KEEP"
