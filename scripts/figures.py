@@ -577,6 +577,43 @@ def accuracy_readouts(records: Records, arg: str | None) -> tuple[list[str], str
     return [SEARCH], table(SEARCH_HEADER, rows)
 
 
+PROBES = "results/accuracy/probes_lite0.json"
+
+
+@block("accuracy-probes-lite0")
+def accuracy_probes_lite0(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """The first frozen-Lite0 probes (issue 13): validation rows pooled, then each set held out."""
+    try:
+        s = records.json(PROBES)
+    except MissingRecord as e:
+        return [e.path], e.line()
+    rows = [[name, f(v["pooled"].get("valence_r"), 3), f(v["pooled"].get("arousal_r"), 3), f(v["pooled"]["rmse"], 3),
+             f"{f(v['pooled'].get('valence_slope'))} / {f(v['pooled'].get('arousal_slope'))}"]
+            for name, v in s["validation"].items()]
+    held = [[name, *(f"{f(v[k]['valence_r'])} / {f(v[k]['arousal_r'])}" for k in SOURCES)]
+            for name, v in s.get("leave_one_source_out", {}).items()]
+    return [PROBES], (table(["features (Lite0, 224 px, frozen)", "valence r", "arousal r", "RMSE", "slope V / A"],
+                            rows) + "\n\nEach set held out (valence r / arousal r):\n\n"
+                      + table(["features", "OASIS", "Emotion6", "BASS"], held))
+
+
+FINETUNE = "results/accuracy/finetune/lite0-224-stages-ft-history.csv"
+
+
+@block("accuracy-finetune")
+def accuracy_finetune(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """Fine-tuning Lite0 from its ridge probe: the test split's figures after each epoch."""
+    import csv
+
+    path = records.root / FINETUNE
+    if not path.is_file():
+        return [FINETUNE], MissingRecord(FINETUNE).line()
+    with path.open() as fh:
+        rows = [[r["epoch"], f(float(r["test_rmse"]), 3), f(float(r["test_pcc"]), 3), f(float(r["images_per_s"]), 1)]
+                for r in csv.DictReader(fh)]
+    return [FINETUNE], table(["epoch", "test RMSE", "test r (pooled)", "images/s"], rows)
+
+
 @block("accuracy-headline")
 def accuracy_headline(records: Records, arg: str | None) -> tuple[list[str], str]:
     """The search's best candidate on the validation rows and on held-out sets (search.json, readouts included)."""
