@@ -327,7 +327,7 @@ def test_health_model_page_docs_and_card(client):
     body = schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert "files" in body["schema"]["properties"]
     card = client.get("/model-card")
-    assert card.status_code == 200 and "# picaffect `default` model" in card.text
+    assert card.status_code == 200 and card.text == (ROOT / "MODEL_CARD.md").read_text(encoding="utf-8")
 
 
 def test_a_custom_model_has_no_card(predictor):
