@@ -5,14 +5,15 @@ Inputs are files written by ``picaffect features`` for every row of a group-spli
 with ``--model-option features=stages`` (the last 1,280 columns are then the head's
 ordinary pooled features, i.e. ``features=last``):
 
-    picaffect build out/jn224g --source oasis=../shared/data/oasis --source emotion6=../shared/data/emotion6 \
-        --source bass=../shared/data/bass --size 224 --split group
-    picaffect build out/jn260g ... --size 260 --split group
-    picaffect features efficientnet_lite0 --data out/jn224g --model-option features=stages --out f/lite0.npz
-    picaffect features efficientnet_lite0 --data out/jn224g --model-option features=stages --no-tta \
+    D=runs/data/oasis+emotion6+bass    # data/rated_sets.py's folder scheme: D-224px-group, D-260px-group
+    picaffect build $D-224px-group $(python -m picaffect.data.rated_sets sources ../shared/data) --size 224 \
+        --split group
+    picaffect build $D-260px-group ... --size 260 --split group
+    picaffect features efficientnet_lite0 --data $D-224px-group --model-option features=stages --out f/lite0.npz
+    picaffect features efficientnet_lite0 --data $D-224px-group --model-option features=stages --no-tta \
         --out f/lite0-notta.npz
-    picaffect features efficientnet_lite2 --data out/jn260g --model-option features=stages --out f/lite2.npz
-    python benchmarks/accuracy_probes.py lite0=f/lite0.npz lite2=f/lite2.npz --no-tta lite0=f/lite0-notta.npz \
+    picaffect features efficientnet_lite2 --data $D-260px-group --model-option features=stages --out f/lite2.npz
+    python -m research.accuracy_probes lite0=f/lite0.npz lite2=f/lite2.npz --no-tta lite0=f/lite0-notta.npz \
         --out results/accuracy/probes.json
 
 Protocol. Group split (2,337 train / 779 test / 347 validation rows; validation: OASIS 69,
@@ -30,46 +31,33 @@ from pathlib import Path
 
 import numpy as np
 
+from picaffect.core.jsonsafe import jsonable
 from picaffect.core.metrics import calibration_slope, ccc, pcc, rmse
-from picaffect.training.probe import group_folds
+from picaffect.data.rated_sets import RATED_SETS as SOURCES
+from picaffect.training.probe import ALPHAS, Ridge, fit_linear_readout
 
-ALPHAS = np.logspace(-1, 5, 25)
-SOURCES = ("oasis", "emotion6", "bass")
 LAST = 1280
 
 
-class Ridge:
-    """Ridge on standardised features, every penalty from one SVD."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.mean, self.std = x.mean(0), x.std(0) + 1e-6
-        self.ym = y.mean(0)
-        self.u, self.s, self.vt = np.linalg.svd((x - self.mean) / self.std, full_matrices=False)
-        self.uty = self.u.T @ (y - self.ym)
-
-    def predict(self, x: np.ndarray, alpha: float) -> np.ndarray:
-        w = self.vt.T @ ((self.s / (self.s ** 2 + alpha))[:, None] * self.uty)
-        return ((x - self.mean) / self.std) @ w + self.ym
+def predict(ridge: Ridge, alphas, x: np.ndarray) -> np.ndarray:
+    """``ridge``'s predictions of ``x``, with a penalty per output dimension."""
+    w, b = ridge.weights(np.asarray(alphas, dtype=float))
+    return x @ w + b
 
 
-def per_dim(r: Ridge, alphas, x):
-    return np.stack([r.predict(x, alphas[j])[:, j] for j in range(2)], 1)
+def select_on(x_tr, y_tr, x_sel, y_sel) -> tuple[Ridge, list[float]]:
+    """Ridge fitted on the training rows, a penalty per dimension chosen on the selection rows (as the thesis
+    watched its test split)."""
+    ridge = Ridge(x_tr, y_tr)
+    errors = np.array([((predict(ridge, [a, a], x_sel) - y_sel) ** 2).mean(0) for a in ALPHAS])
+    return ridge, [float(ALPHAS[j]) for j in errors.argmin(0)]
 
 
-def select_on(x_tr, y_tr, x_sel, y_sel):
-    r = Ridge(x_tr, y_tr)
-    preds = [r.predict(x_sel, a) for a in ALPHAS]
-    return r, [ALPHAS[int(np.argmin([np.mean((p[:, j] - y_sel[:, j]) ** 2) for p in preds]))] for j in range(2)]
-
-
-def cv_alphas(x, y, groups, k=5):
-    folds = group_folds(groups, k)
-    err = np.zeros((len(ALPHAS), 2))
-    for f in range(k):
-        r = Ridge(x[folds != f], y[folds != f])
-        for i, a in enumerate(ALPHAS):
-            err[i] += ((r.predict(x[folds == f], a) - y[folds == f]) ** 2).sum(0)
-    return [ALPHAS[int(np.argmin(err[:, j]))] for j in range(2)]
+def cv_readout(x, y, groups) -> tuple[np.ndarray, list[float]]:
+    """The shipped models' readout (``fit_linear_readout``: penalty by 5-fold group CV, refitted on every row,
+    not recalibrated) as a predictor of new rows, and its penalties."""
+    readout = fit_linear_readout(x, y, groups)
+    return readout.predict, readout.info["alpha"]
 
 
 def figures(y, p) -> dict:
@@ -90,14 +78,6 @@ def centre_by_source(y, src):
     for s in np.unique(src):
         out[src == s] += y.mean(0) - y[src == s].mean(0)
     return out
-
-
-def _nan_to_null(value):
-    if isinstance(value, dict):
-        return {k: _nan_to_null(v) for k, v in value.items()}
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def load(path: str) -> dict:
@@ -126,7 +106,7 @@ def main() -> None:
 
     def probe(key, x, y_train=None):
         r, alphas = select_on(x[tr], y[tr] if y_train is None else y_train, x[te], y[te])
-        preds[key] = per_dim(r, alphas, x[va])
+        preds[key] = predict(r, alphas, x[va])
         val[key] = {**by_source(y[va], preds[key], src[va]), "alphas": [float(a) for a in alphas]}
 
     def tag(label: str) -> str:  # " +mirror" where the file's features are mirror-averaged
@@ -140,9 +120,9 @@ def main() -> None:
         probe(f"{label} last{tag(label)}", x[:, -LAST:])
         probe(f"{label} stages{tag(label)}", x)
         probe(f"{label} stages{tag(label)}, ratings centred per source", x, centre_by_source(y[tr], src[tr]))
-        alphas = cv_alphas(x[trte], y[trte], grp[trte])
+        fitted, alphas = cv_readout(x[trte], y[trte], grp[trte])
         key = f"{label} stages{tag(label)}, fit on train+test"
-        preds[key] = per_dim(Ridge(x[trte], y[trte]), alphas, x[va])
+        preds[key] = fitted(x[va])
         val[key] = {**by_source(y[va], preds[key], src[va]), "alphas": [float(a) for a in alphas]}
     labels = list(data)
     if len(labels) > 1:
@@ -157,7 +137,7 @@ def main() -> None:
         out = {}
         for s in SOURCES:
             trn, tst = src != s, src == s
-            ps = [per_dim(Ridge(x[trn], y[trn]), cv_alphas(x[trn], y[trn], grp[trn]), x[tst]) for x in xs]
+            ps = [cv_readout(x[trn], y[trn], grp[trn])[0](x[tst]) for x in xs]
             out[s] = figures(y[tst], np.mean(ps, 0))
         return out
 
@@ -171,7 +151,7 @@ def main() -> None:
     result = {"inputs": sets, "no_tta_inputs": dict(a.split("=", 1) for a in args.no_tta), "validation": val,
               "leave_one_source_out": loso}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(_nan_to_null(result), indent=1, allow_nan=False) + "\n")
+    args.out.write_text(json.dumps(jsonable(result), indent=1, allow_nan=False) + "\n")
     print(f"{'group split, validation rows (pooled)':78s} {'V r':>6s} {'A r':>6s} {'RMSE':>6s} {'slope V/A':>10s}")
     for k, v in val.items():
         p = v["pooled"]

@@ -21,9 +21,10 @@ from typing import Callable
 
 import numpy as np
 
-from accuracy_probes import LAST, SOURCES, Ridge, by_source, cv_alphas, figures, per_dim
 from picaffect.training import kernel_probe
-from picaffect.training.probe import group_folds
+from picaffect.training.probe import fit_linear_readout, group_folds
+
+from .accuracy_probes import LAST, SOURCES, by_source, figures
 
 ACCURATE = ("lite1-240", "lite1-280", "lite2-300")
 REFERENCE = "lite0-224"
@@ -33,10 +34,9 @@ Fit = Callable[[np.ndarray, np.ndarray, np.ndarray], Callable[[np.ndarray], np.n
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """The probe every shipped model uses: ridge, penalty per dimension by 5-fold group CV."""
-    alphas = cv_alphas(x, y, groups)
-    ridge = Ridge(x, y)
-    return lambda new: per_dim(ridge, alphas, new)
+    """The probe every shipped model uses (``fit_linear_readout``): ridge, penalty per dimension by 5-fold group
+    CV, not recalibrated."""
+    return fit_linear_readout(x, y, groups).predict
 
 
 def u_terms(p: np.ndarray) -> np.ndarray:

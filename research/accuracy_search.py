@@ -1,14 +1,16 @@
 """The accuracy search for the shipped model (issue 17), as one resumable script.
 
-    python benchmarks/accuracy_search.py --data ../shared/data --work runs/search --out results/accuracy
+    python -m research.accuracy_search --data ../shared/data --work runs/search --out results/accuracy
 
 Every step skips what an earlier sitting finished, so the same command resumes:
 
-1. ``build``: the three shared sets (OASIS, Emotion6, BASS), group split, seed 0, once per
-   input side (the same rows and splits at every side: checked).
+1. ``build``: the project's rated sets (``data/rated_sets.py``: OASIS, Emotion6, BASS), group
+   split, seed 0, once per input side, in ``runs/data/`` (the folder scheme every script shares;
+   the same rows and splits at every side: checked).
 2. ``features``: frozen EfficientNet-Lite0/1/2 at their native side and one size up, every
    resolution stage pooled (``features=stages``; the last 1,280 columns are the ordinary
-   ``features=last``), of each picture and of its mirror image, kept apart.
+   ``features=last``), by ``picaffect features`` (``workflows/features.py``): of each picture
+   (``WORK/features/LABEL.npz``) and mirror-averaged (``LABEL+mirror.npz``).
 3. ``probes``: ridge on standardised features for every backbone and side x {last stage,
    every stage} x {no TTA, mirror TTA} x {penalty chosen on the test rows and fitted on
    train, penalty by 5-fold group CV on train+test and refitted there}; averaged and stacked
@@ -16,8 +18,8 @@ Every step skips what an earlier sitting finished, so the same command resumes:
    leave-one-source-out for each, the frozen-Lite0 ridge beside them in the same run.
 4. ``readouts`` (``accuracy_readouts.py``): non-linear and second-stage readouts of the
    features `accurate` reads, beside its ridge, on the validation rows and leave-one-source-out.
-5. ``finetune``: ``picaffect retrain``-style stages (ridge probe, then the whole network at
-   a lower learning rate for the backbone than for the head) for each configuration in
+5. ``finetune``: ``picaffect retrain``'s stages (``run_stages``: ridge probe, then the whole network
+   at a lower learning rate for the backbone than for the head) for each configuration in
    ``FINETUNES`` whose backbone the probes ranked, each scored with and without mirror TTA
    and averaged with the probes.
 
@@ -29,19 +31,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy_probes import LAST, SOURCES, Ridge, by_source, cv_alphas, figures, per_dim, select_on  # noqa: E402
-from accuracy_readouts import ACCURATE, REFERENCE, readouts_table, run_readouts  # noqa: E402
+from picaffect.core.atomic import write_bytes_atomically
+from picaffect.core.jsonsafe import jsonable
+from picaffect.data.rated_sets import dataset_folder
+from picaffect.training.probe import Ridge, group_folds
 
-from picaffect.core.atomic import replace_atomically, write_bytes_atomically  # noqa: E402
-from picaffect.core.jsonsafe import jsonable  # noqa: E402
-from picaffect.training.probe import group_folds  # noqa: E402
+from .accuracy_probes import LAST, SOURCES, by_source, cv_readout, figures, predict, select_on
+from .accuracy_readouts import ACCURATE, REFERENCE, readouts_table, run_readouts
 
 BACKBONES = [("efficientnet_lite0", 224), ("efficientnet_lite0", 256), ("efficientnet_lite1", 240),
              ("efficientnet_lite1", 280), ("efficientnet_lite2", 260), ("efficientnet_lite2", 300)]
@@ -80,10 +83,11 @@ def log(message: str) -> None:
 
 # ----- 1. build -------------------------------------------------------------------------------------------------
 
-def build_at(data: Path, work: Path, size: int) -> Path:
+def build_at(data: Path, size: int) -> Path:
+    """The rated sets at ``size`` px, group split, seed 0, in the shared folder scheme (reused when built)."""
     from picaffect.data.build import SourceSpec, build
 
-    out = work / f"data-{size}"
+    out = dataset_folder(size, "group")
     if not (out / "report.json").is_file():
         log(f"build {out}")
         build(out, [SourceSpec(s, data / s, s) for s in SOURCES], size=size, split="group", seed=0, plots=False,
@@ -93,43 +97,40 @@ def build_at(data: Path, work: Path, size: int) -> Path:
 
 # ----- 2. features ----------------------------------------------------------------------------------------------
 
-def extract(model_name: str, size: int, dataset_dir: Path, out: Path) -> dict:
-    """Stage features of every row, of the picture and of its mirror, in one pass over the cache."""
-    import torch
+def extract(model_name: str, size: int, dataset_dir: Path, folder: Path, label: str) -> dict:
+    """``picaffect features`` of every row with ``features=stages``: of each picture (``LABEL.npz``) and
+    mirror-averaged (``LABEL+mirror.npz``), each file written whole or not at all."""
+    from picaffect.workflows.features import extract_features
 
-    from picaffect import models
-    from picaffect.data.dataset import RatedImages, make_loader
-    from picaffect.inference.checkpoint import ModelSpec
-    from picaffect.inference.forward import pooled_features
-
-    dataset = RatedImages(dataset_dir, "all")
-    architecture, options = models.resolve(model_name, {"features": "stages"})
-    model = models.create(architecture, **options).eval().to(memory_format=torch.channels_last)
-    spec = ModelSpec(architecture=architecture, size=size, arguments=models.checkpoint_arguments(model, options))
-    cpu = torch.device("cpu")
-    start = time.perf_counter()
-    plain, mirror = [], []
-    for images, _ in make_loader(dataset, 64, shuffle=False):
-        plain.append(pooled_features(model, images, spec, cpu, tta=False).numpy())
-        mirror.append(pooled_features(model, images.flip(-1), spec, cpu, tta=False).numpy())
-    seconds = time.perf_counter() - start
-    rows = dataset.rows
-    text = lambda c: np.asarray(c.astype(str).tolist(), dtype=str)  # noqa: E731
-
-    def write(tmp: Path) -> None:
-        with tmp.open("wb") as f:
-            np.savez(f, plain=np.concatenate(plain).astype(np.float32), mirror=np.concatenate(mirror).astype(np.float32),
-                     ratings=dataset.targets.numpy(), id=text(rows["id"]), source=text(rows["source"]),
-                     split=text(rows["split"]), group=np.asarray(dataset.groups.tolist(), dtype=str))
-
-    replace_atomically(out, write)
-    return {"rows": len(rows), "seconds": round(seconds, 1), "images_per_s": round(2 * len(rows) / seconds, 1),
+    seconds = 0.0
+    for path, tta in ((folder / f"{label}.npz", False), (folder / f"{label}+mirror.npz", True)):
+        if path.is_file():
+            continue
+        partial = folder / f".{label}.partial-{os.getpid()}.npz"  # extract_features wants a name ending in .npz
+        try:
+            meta = extract_features(model_name, dataset_dir, partial, options={"features": "stages"}, size=size,
+                                    tta=tta, device="cpu")
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        seconds += meta["seconds"]
+    rows = meta["rows"]
+    # three passes through the network a row: the picture, then the picture and its mirror
+    return {"rows": rows, "seconds": round(seconds, 1), "images_per_s": round(3 * rows / seconds, 1),
             "load": load_avg()}
 
 
-def load_features(path: Path) -> dict:
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
+def extracted_both(folder: Path, label: str) -> bool:
+    return all((folder / f"{label}{mirror}.npz").is_file() for mirror in ("", "+mirror"))
+
+
+def load_features(folder: Path, label: str) -> dict:
+    """Both feature files of a backbone as one: ``plain`` and ``both`` (mirror-averaged) beside the rows."""
+    with np.load(folder / f"{label}.npz") as f, np.load(folder / f"{label}+mirror.npz") as m:
+        if not ((f["id"] == m["id"]).all() and (f["split"] == m["split"]).all()):
+            raise SystemExit(f"{folder}/{label}: the two feature files hold other rows; delete them and rerun")
+        return {"plain": f["features"], "both": m["features"], "ratings": f["ratings"], "id": f["id"],
+                "source": f["source"], "split": f["split"], "group": f["group"]}
 
 
 # ----- 3. probes ------------------------------------------------------------------------------------------------
@@ -149,9 +150,8 @@ class Rows:
 
 
 def views(f: dict) -> dict[str, np.ndarray]:
-    """The four feature views of one file: {last, stages} x {no TTA, mirror TTA}."""
-    both = (f["plain"].astype(np.float64) + f["mirror"].astype(np.float64)) / 2
-    plain = f["plain"].astype(np.float64)
+    """The four feature views of one backbone: {last, stages} x {no TTA, mirror TTA}."""
+    both, plain = f["both"].astype(np.float64), f["plain"].astype(np.float64)
     return {"last": plain[:, -LAST:], "last +mirror": both[:, -LAST:], "stages": plain, "stages +mirror": both}
 
 
@@ -162,7 +162,7 @@ def oof_predictions(x: np.ndarray, rows: Rows, alphas, k: int = 5) -> np.ndarray
     out = np.zeros((len(idx), 2))
     for f in range(k):
         fit, hold = idx[folds != f], idx[folds == f]
-        out[folds == f] = per_dim(Ridge(x[fit], rows.y[fit]), alphas, x[hold])
+        out[folds == f] = predict(Ridge(x[fit], rows.y[fit]), alphas, x[hold])
     return out
 
 
@@ -171,14 +171,14 @@ def loso(xs: list[np.ndarray], rows: Rows) -> dict:
     out = {}
     for s in SOURCES:
         trn, tst = rows.src != s, rows.src == s
-        ps = [per_dim(Ridge(x[trn], rows.y[trn]), cv_alphas(x[trn], rows.y[trn], rows.grp[trn]), x[tst]) for x in xs]
+        ps = [cv_readout(x[trn], rows.y[trn], rows.grp[trn])[0](x[tst]) for x in xs]
         out[s] = figures(rows.y[tst], np.mean(ps, 0))
     return out
 
 
-def run_probes(feature_files: dict[str, Path], state: dict, state_path: Path, preds_path: Path) -> dict:
+def run_probes(folder: Path, labels: list[str], state: dict, state_path: Path, preds_path: Path) -> dict:
     """Every probe candidate; returns the validation predictions by candidate (also saved to ``preds_path``)."""
-    files = {label: load_features(p) for label, p in feature_files.items()}
+    files = {label: load_features(folder, label) for label in labels}
     rows = Rows(next(iter(files.values())))
     for label, f in files.items():
         rows.check(f, label)
@@ -194,12 +194,14 @@ def run_probes(feature_files: dict[str, Path], state: dict, state_path: Path, pr
             key = f"{label} {view}, penalty on test rows"
             if key not in val:
                 r, alphas = select_on(x[rows.tr], y[rows.tr], x[rows.te], y[rows.te])
-                preds[key] = per_dim(r, alphas, x[rows.va])
+                preds[key] = predict(r, alphas, x[rows.va])
                 val[key] = {**by_source(y[rows.va], preds[key], rows.src[rows.va]), "alphas": list(alphas)}
             key = f"{label} {view}, CV on train+test"
-            alphas = val[key]["alphas"] if key in val else cv_alphas(x[rows.trte], y[rows.trte], rows.grp[rows.trte])
-            if key not in val:
-                preds[key] = per_dim(Ridge(x[rows.trte], y[rows.trte]), alphas, x[rows.va])
+            if key in val:
+                alphas = val[key]["alphas"]
+            else:
+                fitted, alphas = cv_readout(x[rows.trte], y[rows.trte], rows.grp[rows.trte])
+                preds[key] = fitted(x[rows.va])
                 val[key] = {**by_source(y[rows.va], preds[key], rows.src[rows.va]), "alphas": list(alphas)}
                 log(f"probe {key}: V r {val[key]['pooled']['valence_r']:.3f} A r {val[key]['pooled']['arousal_r']:.3f}"
                     f" RMSE {val[key]['pooled']['rmse']:.3f}")
@@ -250,36 +252,29 @@ def stack_weights(oof: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def finetune(name: str, setting: dict, data_dir: Path, work: Path, state: dict, state_path: Path,
              preds_path: Path) -> None:
-    """Ridge probe then fine-tune, both resumable; then validation figures with and without mirror TTA."""
-    import torch
-
-    from picaffect.data.dataset import RatedImages, make_loader
-    from picaffect.inference.checkpoint import load_model
-    from picaffect.inference.forward import ratings
-    from picaffect.training.engine import TrainConfig, train
+    """Ridge probe then fine-tune (``run_stages``, resumable), then validation figures with and without mirror TTA."""
+    from picaffect.data.dataset import RatedImages
+    from picaffect.evaluation.evaluate import predict_dataset
+    from picaffect.inference import Predictor
+    from picaffect.training.config import TrainConfig
+    from picaffect.workflows.stages import run_stages
 
     run = work / name
     common = {"model": setting["model"], "size": setting["size"], "model_options": {"features": "stages"}}
-    probe, fine = run / "probe", run / "finetune"
-    if not (probe / "summary.json").is_file():
-        log(f"{name}: ridge probe")
-        train(TrainConfig(data=str(data_dir), out=str(probe), recipe="ridge", device="cpu", **common), resume=False)
-    if not (fine / "summary.json").is_file():
-        log(f"{name}: fine-tune {FINETUNE_STAGE}")
-        train(TrainConfig(data=str(data_dir), out=str(fine), init=str(probe), device="cpu",
-                          **common, **FINETUNE_STAGE), resume=(fine / "last.pt").is_file())
+    log(f"{name}: ridge probe, then fine-tune {FINETUNE_STAGE}")
+    stages = [{"name": "probe", "recipe": "ridge", **common},
+              {"name": "finetune", "init": "probe", **common, **FINETUNE_STAGE}]
+    fine = run_stages(stages, data_dir, run, TrainConfig(data=str(data_dir), out=str(run), device="cpu",
+                                                         **common))["finetune"]
     summary = json.loads((fine / "summary.json").read_text())
-    model, spec = load_model(fine / "best.pt")
-    model = model.to(memory_format=torch.channels_last)
+    predictor = Predictor.from_pretrained(fine, device="cpu")
     dataset = RatedImages(data_dir, "validation")
     preds = dict(np.load(preds_path)) if preds_path.is_file() else {}
     y, src = dataset.targets.numpy().astype(np.float64), dataset.rows["source"].to_numpy().astype(str)
     val = state["validation"]
     for tta in (False, True):
         key = f"{name}{' +mirror' if tta else ''}"
-        p = np.concatenate([ratings(model, images, spec, torch.device("cpu"), tta=tta).numpy()
-                            for images, _ in make_loader(dataset, 64, shuffle=False)]).astype(np.float64)
-        preds[key] = np.clip(p, 1, 9)
+        preds[key] = np.clip(predict_dataset(predictor, dataset, tta=tta).astype(np.float64), 1, 9)
         val[key] = {**by_source(y, preds[key], src), "epochs": summary.get("epochs_run"),
                     "stopped": summary.get("stopped"), "seconds": summary.get("seconds"), "recipe": FINETUNE_STAGE}
         log(f"{key}: V r {val[key]['pooled']['valence_r']:.3f} A r {val[key]['pooled']['arousal_r']:.3f} "
@@ -318,7 +313,7 @@ def write_table(state: dict, out: Path, command: str) -> None:
         lines.append(f"| {key} | " + " | ".join(f"{v[s]['valence_r']:.3f} / {v[s]['arousal_r']:.3f}" for s in SOURCES)
                      + " |")
     lines += readouts_table(state)
-    lines += ["", "## Feature passes (plain + mirror, every row)", "", "| backbone | rows | seconds | images/s | load |",
+    lines += ["", "## Feature passes (every row: the picture, then mirror-averaged)", "", "| backbone | rows | seconds | images/s | load |",
               "|---|---|---|---|---|"]
     for key, v in state["features"].items():
         lines.append(f"| {key} | {v['rows']} | {v['seconds']} | {v['images_per_s']} | {v['load']} |")
@@ -328,7 +323,8 @@ def write_table(state: dict, out: Path, command: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding oasis/ emotion6/ bass/")
-    ap.add_argument("--work", type=Path, default=Path("runs/search"), help="datasets, features and runs (large)")
+    ap.add_argument("--work", type=Path, default=Path("runs/search"),
+                    help="features and runs (large); the datasets go to runs/data/")
     ap.add_argument("--out", type=Path, default=Path("results/accuracy"), help="figures (small, committed)")
     ap.add_argument("--steps", default="build,features,probes,readouts,finetune",
                     help="comma-separated steps to run (default: all, in order)")
@@ -343,31 +339,31 @@ def main() -> None:
         d.mkdir(parents=True, exist_ok=True)
     state_path, preds_path = args.out / "search.json", args.work / "validation_predictions.npz"
     state = load_state(state_path)
-    command = "python benchmarks/accuracy_search.py " + " ".join(sys.argv[1:])
+    command = "python -m research.accuracy_search " + " ".join(sys.argv[1:])
     label_of = lambda name, size: f"{name.replace('efficientnet_', '')}-{size}"  # noqa: E731
     backbones = [(m, s) for m, s in BACKBONES if args.backbones is None or label_of(m, s) in args.backbones.split(",")]
-    datasets = {size: build_at(args.data, args.work, size) for size in sorted({s for _, s in backbones})} \
+    datasets = {size: build_at(args.data, size) for size in sorted({s for _, s in backbones})} \
         if steps & {"build", "features", "finetune"} else {}
-    feature_files = {}
+    folder = args.work / "features"
+    extracted = []  # labels whose two feature files are written
     for model_name, size in backbones:
         label = label_of(model_name, size)
-        path = args.work / "features" / f"{label}.npz"
-        if "features" in steps and not path.is_file():
+        if "features" in steps and not extracted_both(folder, label):
             log(f"features {label}")
-            state["features"][label] = extract(model_name, size, datasets[size], path)
+            state["features"][label] = extract(model_name, size, datasets[size], folder, label)
             log(f"features {label}: {state['features'][label]}")
             save_json(state_path, state)
-        if path.is_file():
-            feature_files[label] = path
-    if "probes" in steps and feature_files:
-        run_probes(feature_files, state, state_path, preds_path)
+        if extracted_both(folder, label):
+            extracted.append(label)
+    if "probes" in steps and extracted:
+        run_probes(folder, extracted, state, state_path, preds_path)
         write_table(state, args.out / "search.md", command)
     if "readouts" in steps:
         needed = (REFERENCE, *ACCURATE)
-        missing = [label for label in needed if label not in feature_files]
+        missing = [label for label in needed if label not in extracted]
         if missing:
             raise SystemExit(f"readouts need the features of {', '.join(missing)}: run the features step first")
-        files = {label: load_features(feature_files[label]) for label in needed}
+        files = {label: load_features(folder, label) for label in needed}
         rows = Rows(files[REFERENCE])
         for label, f in files.items():
             rows.check(f, label)

@@ -10,7 +10,7 @@ running variance is from the variance of the batch it is shown (median ratio).
 by 1 % a batch, whatever the recipe); ``--bn ours`` is ``KerasBatchNorm2d`` (a plain
 average of the batches seen until there are 1 / momentum) with the recipe's momentum. Example (about 2 minutes on 2 cores):
 
-    python benchmarks/bn_diagnostic.py --data /work/data-out/jn150t --bn keras --steps 150
+    python -m research.bn_diagnostic --data runs/data/oasis+emotion6+bass-150px-thesis --bn keras --steps 150
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def main() -> None:
                 m.num_batches_tracked.fill_(10**9)
     opt = recipe.optimizer(model.parameters())
     sched = recipe.schedule(opt, args.steps)
-    images, truth = test.__getitems__(list(range(256)))
+    images, truth = test.__getitems__(list(range(min(256, len(test)))))  # a fixed batch of the test split
     x_test = to_input(images, spec, torch.device("cpu"))
     step, epoch, start = 0, 0, time.perf_counter()
     print(f"bn={args.bn} recipe={args.recipe}: {len(train)} training rows, "

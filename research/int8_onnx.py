@@ -1,9 +1,9 @@
 """Is an int8 ONNX variant of a model worth shipping? Its network speed beside the float one, and how far
 its ratings move, measured in one run.
 
-    picaffect build runs/jn224 --source oasis=../shared/data/oasis --source emotion6=../shared/data/emotion6 \
-        --source bass=../shared/data/bass --size 224 --split group
-    python benchmarks/int8_onnx.py --model default --data runs/jn224 --out runs/int8
+    D=runs/data/oasis+emotion6+bass-224px-group    # data/rated_sets.py's folder scheme
+    picaffect build $D $(python -m picaffect.data.rated_sets sources ../shared/data) --size 224 --split group
+    python -m research.int8_onnx --model default --data $D --out runs/int8
 
 Static quantisation with onnxruntime's tools (QDQ, weights int8 per output channel,
 activations uint8), its ranges calibrated on ``--calibration-rows`` pictures of the

@@ -5,11 +5,10 @@ Inputs are what ``picaffect calibrate``'s default protocol reads: a group-split 
 the three shared sets and the model's own pooled features of every row (no mirror, as
 ``predict`` computes them):
 
-    picaffect build runs/jn224 --source oasis=../shared/data/oasis --source emotion6=../shared/data/emotion6 \
-        --source bass=../shared/data/bass --size 224 --split group
-    picaffect features default --data runs/jn224 --out runs/f224-default.npz --split all --no-tta
-    python benchmarks/interval_search.py --data runs/jn224 --features runs/f224-default.npz \
-        --out results/intervals/search
+    D=runs/data/oasis+emotion6+bass-224px-group    # data/rated_sets.py's folder scheme
+    picaffect build $D $(python -m picaffect.data.rated_sets sources ../shared/data) --size 224 --split group
+    picaffect features default --data $D --out runs/f224-default.npz --split all --no-tta
+    python -m research.interval_search --data $D --features runs/f224-default.npz --out results/intervals/search
 
 Protocol (exactly ``calibrate``'s check, ``leave_one_source_out_check``): each source's
 held-out predictions come from a ridge readout on the features fitted on the other two
@@ -91,7 +90,7 @@ def markdown(result: dict) -> str:
     return "\n".join([
         f"# Interval schemes, leave one source out ({result['level']:.0%} intervals)\n",
         f"{result['rows']} pictures; features `{result['features']}`, dataset `{result['data']}`; "
-        f"{result['seconds']} s. Made by `python benchmarks/interval_search.py --data {result['data']} "
+        f"{result['seconds']} s. Made by `python -m research.interval_search --data {result['data']} "
         f"--features {result['features']} --out results/intervals/search`.\n",
         "## Summary (the six coverages: three held-out sources, two dimensions)\n",
         markdown_table(["scheme", "widths", "lowest coverage", "highest coverage", "mean |coverage - level|",
