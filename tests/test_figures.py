@@ -158,6 +158,35 @@ def test_broken_markers_are_refused_and_nothing_is_written(tmp_path, capsys, tex
     assert readme.read_text() == text
 
 
+# Numbers that are not measured figures: the thesis's section, table and figure numbers, licence versions.
+NOT_FIGURES = re.compile(r"\b(?:sections?|tables?|figures?|listing|CC BY|Apache-)\s*\d+(?:\.\d+)?"
+                         r"(?:(?:,\s*| and | to )\d+(?:\.\d+)?)*")
+# A measured figure: a decimal, a ratio, or a speed or size with its unit.
+FIGURE = re.compile(r"(?<![\w.])(?:\d+(?:\.\d+)? ?(?:ms|s|img/s|images/s|MB|GB|GFLOP)\b|\d+(?:\.\d+)? ?[x×](?!\w)"
+                    r"|[-+±]?\d+\.\d+(?![\w.]))")
+
+
+def prose(text: str) -> str:
+    """A document less its generated blocks, code, link targets and front matter: the words people wrote."""
+    text = figures.BLOCK.sub("", text)
+    text = re.sub(r"^---\n.*?\n---\n", "", text, flags=re.S)
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    text = re.sub(r"\]\([^)]*\)", "]", text)
+    return NOT_FIGURES.sub("", text)
+
+
+def test_prose_outside_the_blocks_states_no_figures():
+    found = [f"{path.relative_to(ROOT)}: {hit!r} in {line.strip()[:100]!r}"
+             for path in figures.documents(ROOT) for line in prose(path.read_text()).splitlines()
+             for hit in FIGURE.findall(line)]
+    assert not found, "a measured figure belongs in a generated block:\n" + "\n".join(found)
+    # the check itself finds what it should, and lets through what it should
+    assert FIGURE.findall(prose("valence r 0.72 and 129.8 img/s, 1.6x the peer, 0.25 s a picture")) == \
+        ["0.72", "129.8 img/s", "1.6x", "0.25 s"]
+    assert not FIGURE.findall(prose("tables 8.1 to 8.3 and section 7.2, CC BY 4.0, `--level 0.9`, a 2-core CPU"))
+
+
 def test_the_command_reference_lists_every_option_of_every_command():
     from picaffect.app.commands import parser
 
