@@ -80,7 +80,7 @@ accurate-model: $(VENV)/.installed
 
 # Prediction intervals for `accurate`, as default-calibration does them for the default (the same protocol and
 # scheme), at its input side; also writes its ONNX twin. It prints the model's accuracy on each source when
-# fitted on the other two (MODEL_CARD.md, "The accurate model"), and writes its evaluation record.
+# fitted on the other two (MODEL_CARD.md, "Accuracy"), and writes its evaluation record.
 ACCURATE_CALIBRATION_DATA ?= $(shell $(RATED) folder 300 group)
 accurate-calibration: $(VENV)/.installed
 	test -f $(ACCURATE_CALIBRATION_DATA)/report.json || \

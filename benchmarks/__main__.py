@@ -6,8 +6,8 @@
 
 Refuses to start (exit status 3) when the 1-minute load average is at or above
 ``--max-load`` (0.5), unless ``--busy-ok``: a figure from a busy machine describes the
-other jobs. Writes ``results/bench/<date>.json``; ``python scripts/bench_table.py``
-then rewrites the README's speed table from it. Exit status 1 when a benchmark failed.
+other jobs. Writes ``results/bench/<date>.json``; ``make figures`` (scripts/figures.py)
+then rewrites the speed tables from it. Exit status 1 when a benchmark failed.
 """
 from __future__ import annotations
 

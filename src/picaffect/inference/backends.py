@@ -10,7 +10,7 @@ torch at module level: the ONNX path (``Predictor`` with ``backend="onnx"``,
 ``picaffect predict`` with the shipped default) never loads torch at all.
 
 ``choose`` decides which backend ``auto`` means. Measured on the 2-core CPU
-machine (README, "Predicting without torch"): onnxruntime is faster than torch for
+machine (results/bench/README.md): onnxruntime is faster than torch for
 the shipped EfficientNet-Lite0 and for Emosepar, so ``auto`` takes ONNX whenever
 an ONNX file is at hand (a ``.onnx`` model or the shipped ``default.onnx``) and
 onnxruntime is installed, unless a CUDA device is asked for or present (torch
