@@ -96,7 +96,7 @@ def describe(python: str = sys.executable) -> dict:
             "git": _git()}
 
 
-def _processes() -> dict[int, tuple[int, int, int]]:
+def processes() -> dict[int, tuple[int, int, int]]:
     """Every user-space process now: pid -> (parent pid, start time, CPU ticks used); kernel threads left out."""
     table = {}
     for entry in Path("/proc").iterdir():
@@ -113,7 +113,7 @@ def _processes() -> dict[int, tuple[int, int, int]]:
     return table
 
 
-def _descendants(table: dict[int, tuple[int, int, int]], root: int) -> set[int]:
+def descendants(table: dict[int, tuple[int, int, int]], root: int) -> set[int]:
     """``root`` and every process below it."""
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in table.items():
@@ -133,15 +133,15 @@ class OthersSampler:
     def __init__(self, period_s: float = 0.5):
         self.period_s, self.root = period_s, os.getpid()
         self.ticks = 0
-        self.last = {(pid, start): cpu for pid, (_, start, cpu) in _processes().items()}
+        self.last = {(pid, start): cpu for pid, (_, start, cpu) in processes().items()}
         self.known = set(self.last)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def sample(self) -> None:
-        table = _processes()
-        ours = _descendants(table, self.root)
+        table = processes()
+        ours = descendants(table, self.root)
         for pid, (_, start, cpu) in table.items():
             key = (pid, start)
             seen = self.last.get(key, 0)  # a process born since the last look used all of its CPU since

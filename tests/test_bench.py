@@ -246,7 +246,6 @@ def _state(pid: int) -> str | None:
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="the meter reads /proc (Linux)")
 def test_meter_charges_outsiders_to_others_and_descendants_to_us(tmp_path):
     """A process outside our tree counts as someone else's; our own child, even unreaped, does not."""
-    sys.path.insert(0, str(ROOT))
     from benchmarks import machine
 
     pidfile = tmp_path / "outsider.pid"
@@ -258,7 +257,7 @@ def test_meter_charges_outsiders_to_others_and_descendants_to_us(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", BURN.format(s=0.6)])
     outsider_cpu = 0.0
     # what decides whose a process is: the child is in our tree, the outsider is not
-    ours = machine._descendants(machine._processes(), os.getpid())
+    ours = machine.descendants(machine.processes(), os.getpid())
     assert child.pid in ours and outsider not in ours
     while _state(outsider) not in (None, "Z"):
         outsider_cpu = max(outsider_cpu, _cpu_seconds(outsider) if _state(outsider) else 0.0)

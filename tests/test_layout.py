@@ -172,3 +172,85 @@ def test_a_core_module_that_imports_upwards_is_caught(tmp_path):
     assert "picaffect.training.config" in found
     assert layer("picaffect.core.scale") == "core" and layer("picaffect.training.config") not in ALLOWED["core"]
     assert layer("picaffect.app.cli") == "app" and "app" not in ALLOWED[layer("picaffect.service.app")]
+
+
+# -- beside the package: benchmarks/ (speed and memory), research/ (accuracy studies), scripts/, tests/ ----------------
+REPOSITORY = PACKAGE.parents[1]
+BESIDE = ("benchmarks", "research", "scripts", "tests")
+# benchmarks/ holds the speed and memory benchmarks (bench_*.py) and the bench's own parts, nothing else
+BENCH_PARTS = {"__init__.py", "__main__.py", "datasets.py", "machine.py", "runner.py"}
+
+
+def files_beside(folder: str) -> list[Path]:
+    return sorted((REPOSITORY / folder).rglob("*.py"))
+
+
+def top_modules(path: Path) -> set[str]:
+    """The top-level names of the modules ``path`` imports absolutely (``from . import x`` is its own folder)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def private_package_imports(path: Path) -> list[str]:
+    """``from picaffect.x import _y`` and ``import picaffect.x._y``: what only the package itself may use."""
+    def private(name: str) -> bool:
+        return any(part.startswith("_") and not part.startswith("__") for part in name.split("."))
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("picaffect"):
+            found += [f"{node.module}.{a.name}" for a in node.names if private(a.name) or private(node.module)]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("picaffect") and private(a.name)]
+    return found
+
+
+def edits_sys_path(path: Path) -> bool:
+    return any(isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
+               and node.value.id == "sys" for node in ast.walk(ast.parse(path.read_text())))
+
+
+def test_code_beside_the_package_uses_only_its_public_names():
+    wrong = [f"{path.relative_to(REPOSITORY)}: {name}" for folder in BESIDE for path in files_beside(folder)
+             for name in private_package_imports(path)]
+    assert wrong == []
+
+
+def test_benchmarks_and_research_are_packages_that_leave_sys_path_alone():
+    """They import each other's modules as packages (``python -m research.accuracy_search``), never by editing
+    the import path; so does the test suite (pytest puts the repository root on it)."""
+    for folder in ("benchmarks", "research"):
+        assert (REPOSITORY / folder / "__init__.py").is_file(), folder
+    wrong = [str(p.relative_to(REPOSITORY)) for folder in ("benchmarks", "research", "tests") for p in files_beside(folder)
+             if edits_sys_path(p)]
+    assert wrong == []
+
+
+def test_what_benchmarks_and_research_may_import():
+    """The package imports neither; benchmarks and research do not import each other, the tests or the scripts."""
+    package = {m for path in PACKAGE.rglob("*.py") for m in top_modules(path)}
+    assert package.isdisjoint(BESIDE)
+    for folder in ("benchmarks", "research"):
+        for path in files_beside(folder):
+            others = top_modules(path) & (set(BESIDE) - {folder})
+            assert not others, f"{path.relative_to(REPOSITORY)} imports {', '.join(sorted(others))}"
+
+
+def test_benchmarks_hold_only_speed_and_memory_benchmarks():
+    """An accuracy study lives in research/; benchmarks/ holds bench_*.py and the bench's own parts."""
+    names = {p.name for p in (REPOSITORY / "benchmarks").glob("*.py")}
+    assert BENCH_PARTS <= names
+    assert sorted(n for n in names - BENCH_PARTS if not n.startswith("bench_")) == []
+
+
+def test_the_walks_beside_the_package_see_what_they_look_for(tmp_path):
+    fake = tmp_path / "fake.py"
+    fake.write_text("import sys\nsys.path.insert(0, 'x')\nfrom picaffect.app.cli import _hidden, main\n"
+                    "from . import sibling\nimport research.accuracy_probes\n")
+    assert private_package_imports(fake) == ["picaffect.app.cli._hidden"]
+    assert edits_sys_path(fake) and top_modules(fake) == {"sys", "picaffect", "research"}
