@@ -23,13 +23,14 @@ Both parts run on one built dataset (its side, 150 px for the thesis's models), 
    alternately in ``--rounds`` rounds so that a noise on the machine hits all alike;
    medians, and each against the Keras peer (issue 10's goal: 2x).
 
-    .venv/bin/python benchmarks/bench_train.py --data out/bench/data150 [--peer-python .venv-peer/bin/python]
+    .venv/bin/python benchmarks/bench_train.py --data runs/data/oasis+emotion6+bass-150px-thesis \
+        [--peer-python .venv-peer/bin/python]
         [--models emosepar,vgg16] [--seconds 10] [--steps 12] [--rounds 2] [--json figures.json]
 
 The peer's Python: ``make peer-venv`` (python3 -m venv .venv-peer && .venv-peer/bin/pip
-install tensorflow-cpu keras). Build the dataset first: picaffect build out/bench/data150
---source oasis=... --source emotion6=... --source bass=... --size 150 (``python -m
-benchmarks`` does it for you).
+install tensorflow-cpu keras). Build the dataset first: picaffect build
+runs/data/oasis+emotion6+bass-150px-thesis $(python -m picaffect.data.rated_sets sources ../shared/data)
+--size 150 --split thesis (``python -m benchmarks`` does it for you, in data/rated_sets.py's folder scheme).
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ class Benchmark:
 
 
 def _relative(arg: str) -> str:
-    """A path argument as seen from the repository root (``out/bench/...``, ``../shared/data``)."""
+    """A path argument as seen from the repository root (``runs/data/...``, ``../shared/data``)."""
     if "/" not in arg:
         return arg
     path = Path(arg).absolute()
