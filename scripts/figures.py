@@ -375,6 +375,46 @@ def speed(records: Records, arg: str | None) -> tuple[list[str], str]:
                    + f"\n\nOn {m['cores']} CPU cores ({m['cpu'] or 'CPU'}), no GPU.")
 
 
+@block("bench-predict")
+def bench_predict(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """Each run of `benchmarks/bench_predict.py --json` kept under results/bench (predict-*.json)."""
+    paths = sorted((records.root / "results" / "bench").glob("predict-*.json"))
+    if not paths:
+        return ["results/bench/predict-*.json"], MissingRecord("results/bench/predict-*.json").line()
+    rows, rels = [], []
+    for path in paths:
+        rel = str(path.relative_to(records.root))
+        rels.append(rel)
+        r = records.json(rel)
+        b, walls = r.get("onnx_breakdown", {}), r["one_picture_wall_s"]
+        rows.append([f"`{path.name}`", f"{r['pictures']} pictures, `{r['model']}`", f(r["best"]["onnx"], 1),
+                     f(r["best"]["torch"], 1), f"{f(walls['onnx'])} / {f(walls['torch'])}",
+                     f(b.get("decode_ms_one_thread")), f(b.get("network_img_s"), 1), f(b.get("ceiling_img_s"), 1)])
+    return rels, table(["record", "what", "`predict_stream` onnx, img/s", "torch, img/s",
+                        "one picture wall, onnx / torch (s)", "decoding, ms a picture (one thread)",
+                        "network alone, img/s", "ceiling of the two, img/s"], rows)
+
+
+@block("int8")
+def int8(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """The int8 ONNX variant of the default against the float one (research/int8_onnx.py), the latest record."""
+    found = sorted((records.root / "results" / "bench").glob("int8-onnx-*.json"))
+    if not found:
+        return ["results/bench/int8-onnx-*.json"], MissingRecord("results/bench/int8-onnx-*.json").line()
+    rel = str(found[-1].relative_to(records.root))
+    r = records.json(rel)
+    fl, q = r["validation_r"]["float"], r["validation_r"]["int8"]
+    d = r["abs_diff"]
+    rows = [[f"network alone, batch {r['batch']}, img/s", f(r["images_per_s"]["float"], 1),
+             f"{f(r['images_per_s']['int8'], 1)} ({r['speedup']:.2f}x)"],
+            ["file size, MB", f(r["sizes_mb"]["float"], 1), f(r["sizes_mb"]["int8"], 1)],
+            [f"validation valence r / arousal r ({r['validation_rows']} rows)", f"{f(fl[0], 3)} / {f(fl[1], 3)}",
+             f"{f(q[0], 3)} / {f(q[1], 3)}"],
+            ["ratings moved, valence: mean / max", "", f"{f(d['valence']['mean'])} / {f(d['valence']['max'])}"],
+            ["ratings moved, arousal: mean / max", "", f"{f(d['arousal']['mean'])} / {f(d['arousal']['max'])}"]]
+    return [rel], table(["", f"float (`{r['model']}`)", "int8"], rows)
+
+
 # -- studies under results/ ---------------------------------------------------------------------------------------
 
 def _thesis(records: Records) -> tuple[str, dict[str, Any]]:
@@ -520,21 +560,22 @@ def loso(records: Records, arg: str | None) -> tuple[list[str], str]:
 @block("loso-headline")
 def loso_headline(records: Records, arg: str | None) -> tuple[list[str], str]:
     """One line per leave-one-source-out experiment: held-out valence r on each rated set."""
-    rels, lines = [], []
+    rels, lines, missing = [], [], []
     for folder in CROSS:
         rel = f"results/cross-dataset/{folder}/results.json"
         rels.append(rel)
         try:
             results = records.json(rel)
         except MissingRecord as e:
-            lines.append(e.line())
+            missing.append(e.line())
             continue
         runs = {name for source in SOURCES for name in (results.get(source) or {})}
         for name in sorted(runs, key=lambda n: (n != "probe", n)):  # a stage chain's first stage first
             held = " / ".join(f((results.get(s) or {}).get(name, {}).get("validation", {}).get("valence", {})
                                 .get("pcc")) for s in SOURCES)
             lines.append(f"- {cross_label(folder, name)}: {held}")
-    return rels, "Held-out valence r, OASIS / Emotion6 / BASS:\n\n" + "\n".join(lines)
+    parts = ["Held-out valence r, OASIS / Emotion6 / BASS:\n\n" + "\n".join(lines)] if lines else []
+    return rels, "\n\n".join(parts + missing)
 
 
 SEARCH = "results/accuracy/search.json"

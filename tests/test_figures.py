@@ -110,7 +110,8 @@ def test_accuracy_tables_come_from_the_model_file_and_name_what_is_missing(tmp_p
 
 def test_an_absent_record_is_named_not_invented(tmp_path):
     names = ["choice", "thesis-runs", "thesis-best", "loso/emosepar-thesis", "bench", "speed", "accuracy-search",
-             "intervals-search", "card-intervals", "card-files", "card-recipe"]
+             "intervals-search", "card-intervals", "card-files", "card-recipe", "bench-predict", "int8",
+             "accuracy-finetune", "accuracy-probes-lite0", "thesis-commands", "loso-headline"]
     doc = tmp_path / "docs" / "x.md"
     doc.parent.mkdir()
     doc.write_text("".join(f"<!-- figures:{n}:start -->\n<!-- figures:{n}:end -->\n" for n in names))
