@@ -10,7 +10,7 @@ import json
 import math
 from pathlib import Path
 
-from picaffect.workflows.experiments import run_label  # the report's own names, so the two tables agree
+from picaffect.workflows.run_names import run_label  # the report's own names, so the two tables agree
 
 
 def f(x, d: int = 2) -> str:

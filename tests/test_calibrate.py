@@ -287,7 +287,8 @@ def test_the_cross_dataset_experiment_reports_coverage_on_each_held_out_source(t
     """Held-out predictions as `experiment cross-dataset` writes them (each source scored by the run that left it
     out; the run's own training rows beside them): equal error levels give about 90 % on every held-out source."""
     from picaffect.workflows.calibrate import read_predictions
-    from picaffect.workflows.experiments import cross_dataset_intervals, intervals_markdown_section
+    from picaffect.workflows.experiment_reports import intervals_markdown_section
+    from picaffect.workflows.experiments import cross_dataset_intervals
 
     g = np.random.default_rng(0)
     for source in ("alpha", "beta", "gamma"):

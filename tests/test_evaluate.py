@@ -13,7 +13,8 @@ from picaffect.data.dataset import RatedImages
 from picaffect.evaluation.evaluate import evaluate, predict_dataset
 from picaffect.inference import Predictor
 from picaffect.core.metrics import rmse
-from picaffect.workflows.experiments import leave_one_out_view, thesis_reading
+from picaffect.workflows.experiment_reports import thesis_reading
+from picaffect.workflows.experiments import leave_one_out_view
 from picaffect.training.config import TrainConfig
 
 
