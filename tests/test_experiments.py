@@ -34,7 +34,7 @@ def test_a_run_is_named_and_labelled_from_its_config():
 
 def test_the_committed_runs_keep_their_names():
     """Known folders of results/thesis/ and results/cross-dataset/, spelled from their choices."""
-    assert RunIdentity("emosepar", "modern", "light", "bf16", 0.995, 224, 1).name == \
+    assert RunIdentity("emosepar", "modern", "light", "bf16", ema=0.995, size=224, seed=1).name == \
         "emosepar-modern-augment-light-bf16-ema0.995-224px-seed1"
     assert RunIdentity("inception_v3", "modern", "thesis", "bf16").name == "inception_v3-modern-augment-thesis-bf16"
     # leave-one-source-out folders name model, recipe and augmentation only (results/cross-dataset/*/)
@@ -50,7 +50,7 @@ def test_the_committed_runs_keep_their_names():
 
 def test_records_written_before_size_and_seed_were_recorded_read_as_the_defaults():
     old = {"model": "xception", "recipe": "thesis", "augment": "none", "precision": "bf16"}
-    assert RunIdentity.of_record(old) == RunIdentity("xception", "thesis", "none", "bf16", None, 150, 0)
+    assert RunIdentity.of_record(old) == RunIdentity("xception", "thesis", "none", "bf16", ema=None, seed=0, size=150)
     assert run_label(old) == "xception (thesis, bf16)"
 
 

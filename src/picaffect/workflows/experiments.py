@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
@@ -152,9 +152,7 @@ def collect_run(run: Path, *, device: str = "cpu", n_boot: int = 1000) -> dict |
     rates = [r["images_per_s"] for r in history if isinstance(r.get("images_per_s"), (int, float))]
     seconds = summary.get("seconds") or sum(r.get("seconds", 0.0) for r in history)
     return {
-        "name": run.name, "model": config.model, "recipe": config.recipe, "augment": config.augment,
-        "precision": config.precision, "ema": config.ema, "seed": config.seed,
-        "size": config.size or RatedImages(config.data, "all").image_size,
+        "name": run.name, **asdict(RunIdentity.of(config, config.size or RatedImages(config.data, "all").image_size)),
         "epochs_run": len(history), "max_epochs": config.epochs,
         "patience": config.patience, "budget_minutes": config.budget_minutes, "best_epoch": best.get("epoch"),
         "stopped": _stop_reason(run, history), "train_seconds": round(float(seconds), 1),

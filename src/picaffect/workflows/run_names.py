@@ -29,20 +29,20 @@ class RunIdentity:
     augment: str = "none"
     precision: str = "fp32"
     ema: float | None = None
-    size: int = THESIS_SIZE
     seed: int = 0
+    size: int = THESIS_SIZE  # fields in the order of a run's record in results.json
 
     @classmethod
     def of(cls, config: TrainConfig, size: int | None = None) -> "RunIdentity":
         """A run to train: ``config``'s choices; ``size`` is the dataset's side where the config leaves it open."""
-        return cls(config.model, config.recipe, config.augment, config.precision, config.ema,
-                   config.size or size or THESIS_SIZE, config.seed)
+        return cls(config.model, config.recipe, config.augment, config.precision, config.ema, config.seed,
+                   config.size or size or THESIS_SIZE)
 
     @classmethod
     def of_record(cls, run: Mapping[str, Any]) -> "RunIdentity":
         """A run in a ``results.json``; records written before a choice was recorded had its default."""
         return cls(run["model"], run["recipe"], run["augment"], run["precision"], run.get("ema"),
-                   run.get("size") or THESIS_SIZE, run.get("seed") or 0)
+                   run.get("seed") or 0, run.get("size") or THESIS_SIZE)
 
     def parts(self) -> list[tuple[str, str]]:
         """(in the folder name, in the label) for each choice, in order; defaults left out after the recipe."""
