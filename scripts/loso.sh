@@ -3,13 +3,15 @@
 #
 #   scripts/loso.sh KEEP SIZE OUT -- EXPERIMENT-ARGS...
 #
-# builds the thesis-split dataset at SIZE px if it is missing, runs `picaffect experiment cross-dataset
-# --data runs/data/jn{SIZE}t --out OUT EXPERIMENT-ARGS...` (it skips finished runs and continues an
-# interrupted one from its last.pt), then scores every finished run on all the pictures of the set it never
-# saw, with bootstrap intervals (`picaffect evaluate`), and copies into KEEP: the experiment's report.md and
-# results.json, and per held-out set its history, summary and evaluation (SOURCE-held-out/).
+# builds the rated sets (src/picaffect/data/rated_sets.py) with the thesis split at SIZE px if that dataset is
+# missing (runs/data/oasis+emotion6+bass-SIZEpx-thesis, the one folder scheme), runs `picaffect experiment
+# cross-dataset --data DATASET --out OUT EXPERIMENT-ARGS...` (it skips finished runs, continues an interrupted
+# one from its last.pt, and scores every run on all the pictures of the set it never saw, with bootstrap
+# intervals, in the run's evaluation/), then copies into KEEP: the experiment's report.md and results.json,
+# and per held-out set the run's history, summary and that evaluation (SOURCE-held-out/).
 #
-# Checkpoints are never committed: on a machine without OUT/runs, the runs train from the start.
+# A sitting's run folders do not always survive to the next sitting's machine: when OUT/runs is missing and
+# KEEP/resume/runs exists (checkpoints committed at the end of a sitting), those are copied back first.
 # Start it as a compute run: ../shared/tools/compute-run LOG -- scripts/loso.sh ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,24 +20,26 @@ KEEP=$1 SIZE=$2 OUT=$3
 shift 4
 SETS=${SETS:-../shared/data}
 PICAFFECT=${PICAFFECT:-.venv/bin/picaffect}
-DATA=runs/data/jn${SIZE}t
+PY=${PY:-.venv/bin/python}
+DATA=$($PY -m picaffect.data.rated_sets folder "$SIZE" thesis)
+mapfile -t SOURCES < <($PY -m picaffect.data.rated_sets sources "$SETS")
 
-[ -f "$DATA/report.json" ] || $PICAFFECT build "$DATA" --split thesis --size "$SIZE" \
-    --source oasis="$SETS/oasis" --source emotion6="$SETS/emotion6" --source bass="$SETS/bass"
+[ -f "$DATA/report.json" ] || $PICAFFECT build "$DATA" --split thesis --size "$SIZE" "${SOURCES[@]}"
+if [ ! -d "$OUT/runs" ] && [ -d "$KEEP/resume/runs" ]; then
+    mkdir -p "$OUT" && cp -r "$KEEP/resume/runs" "$OUT/"
+    echo "restored the runs of an earlier sitting from $KEEP/resume/"
+fi
 $PICAFFECT experiment cross-dataset --data "$DATA" --out "$OUT" "$@"
 
 mkdir -p "$KEEP"
 cp "$OUT/report.md" "$OUT/results.json" "$KEEP/"
 for run in "$OUT"/runs/*/*/; do
+    run=${run%/}
     source=$(basename "$(dirname "$run")")
     [ -f "$run/summary.json" ] || { echo "skipped $run: never stopped (no summary.json)"; continue; }
     held="$KEEP/$source-held-out"
-    if [ ! "$held/metrics.json" -nt "$run/summary.json" ]; then  # evaluated before this run last stopped
-        $PICAFFECT evaluate "$run" --data "$OUT/views/$source" --split validation --out "$OUT/eval/$source" \
-            --device cpu >/dev/null
-        mkdir -p "$held"
-        cp "$OUT/eval/$source/metrics.json" "$OUT/eval/$source/report.md" "$run/history.csv" \
-            "$run/summary.json" "$held/"
-    fi
+    mkdir -p "$held"
+    # the experiment's report scored the run on its held-out source already: its evaluation is copied, not redone
+    cp "$run/evaluation/metrics.json" "$run/evaluation/report.md" "$run/history.csv" "$run/summary.json" "$held/"
     echo "$held: $(grep -m1 '^| validation' "$held/report.md")"
 done

@@ -4,7 +4,7 @@ Replicates of one setting (other seeds) that make the same errors gain nothing f
 averaged; this prints how much averaging (and mirror-image averaging at test time, ``--tta``)
 moves each figure, on the splits named, so that a report can say whether an ensemble is worth it.
 
-    .venv/bin/python scripts/seed_ensemble.py --data runs/data/jn224t \\
+    .venv/bin/python scripts/seed_ensemble.py --data runs/data/oasis+emotion6+bass-224px-thesis \\
         runs/thesis/runs/emosepar-modern-augment-thesis-bf16-ema0.995-224px \\
         runs/thesis/runs/emosepar-modern-augment-thesis-bf16-ema0.995-224px-seed1
 """
