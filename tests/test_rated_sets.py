@@ -36,3 +36,14 @@ def test_the_makefile_builds_and_calibrates_from_the_named_sets_and_folders():
     assert f"build runs/data/oasis+emotion6+bass-224px-group {sources} --size 224 --split group" in made
     assert f"build runs/data/oasis+emotion6+bass-300px-group {sources} --size 300 --split group" in made
     assert "calibrate accurate --data runs/data/oasis+emotion6+bass-300px-group" in made
+
+
+def test_the_shipped_models_configurations_train_on_the_named_sets():
+    """A retrain configuration names its sets itself (the model file's provenance carries the configuration
+    as written): those of the shipped models are the project's."""
+    import yaml
+
+    configs = [p for p in sorted((ROOT / "configs").glob("*.yaml")) if "build" in yaml.safe_load(p.read_text())]
+    assert {p.name for p in configs} >= {"default.yaml", "accurate.yaml"}
+    for path in configs:
+        assert tuple(yaml.safe_load(path.read_text())["build"]["sources"]) == RATED_SETS, path.name
