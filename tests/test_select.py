@@ -130,7 +130,8 @@ def test_preferring_sure_pictures_narrows_the_chosen_intervals(tmp_path):
     (["--range", "1:arousal=..4.6", "--range", "2:arousal=5.4..", "--differ", "valence:3", "--match", "arousal:0.3"],
      "arousal: with the other constraints met, the sets' means cannot all lie within"),
     (["--range", "1:valence=9..1"], "--range 1:valence=9..1: the low end 9 is above the high end 1"),
-    (["--match", "happiness:0.3"], "--match happiness:0.3: the dimension is valence or arousal, not 'happiness'"),
+    (["--match", "happiness:0.3"], "--match happiness: the pool has no column 'happiness' (its columns: picture, "
+                                   "valence, arousal)"),
     (["--differ", "valence:3", "--match", "valence:0.3"], "valence cannot both differ and match"),
     (["--prefer-sure", "1"], "--prefer-sure needs prediction intervals"),
 ])
@@ -206,3 +207,180 @@ def test_the_command_as_one_call_from_python(tmp_path):
     with pytest.raises(SelectionError, match="--prefer-sure needs prediction intervals"):
         select(Pool(synthetic_pool().rename(columns={"path": "picture"}), "synthetic"),
                request_from_text(differ="valence:2", prefer_sure=1.0))
+
+
+def feature_pool(n: int = 900, seed: int = 0) -> pd.DataFrame:
+    """A pool as a dataset with picture features gives it: three sources whose pictures differ (the silhouettes of
+    one are bright, grey and simple), features that drift with valence, and a user's own columns."""
+    g = np.random.default_rng(seed)
+    table = synthetic_pool(n, seed)
+    source = g.choice(["oasis", "emotion6", "bass"], n, p=[0.45, 0.35, 0.2])
+    silhouette = source == "bass"
+    table["source"] = source
+    table["luminance"] = np.where(silhouette, g.normal(75, 8, n), g.normal(45, 14, n) + 2 * (table["valence"] - 5))
+    table["contrast"] = np.where(silhouette, g.normal(40, 5, n), g.normal(21, 6, n))
+    table["colourfulness"] = np.where(silhouette, 0.0, g.gamma(3, 12, n))
+    table["complexity"] = np.where(silhouette, g.normal(0.16, 0.03, n), g.normal(0.25, 0.06, n))
+    table["greyscale"] = silhouette
+    table["category"] = g.choice(["animal", "object", "person", "scene"], n)
+    table["dominance"] = np.clip(table["valence"] * 0.6 + g.normal(2, 1, n), 1, 9)
+    table["familiarity"] = np.clip(g.normal(4, 1.2, n), 1, 7)
+    return table.round(4)
+
+
+MATCHED = ("arousal", "luminance", "contrast", "colourfulness", "complexity")
+
+
+def test_three_sets_balanced_by_source_and_matched_on_picture_features(tmp_path):
+    """The issue's goal request on a synthetic pool: every constraint checked from the written files, the TOST by
+    scipy's own one-sided tests with the bound the report states (0.3 of the pool's SD for a bare feature)."""
+    pool = feature_pool()
+    scores = tmp_path / "scores.csv"
+    pool.to_csv(scores, index=False)
+    out = tmp_path / "stimuli"
+    args = ["select", str(scores), "--out", str(out), "--sets", "3", "--size", "30", "--differ", "valence:1.5",
+            "--balance", "source", "--time-limit", "60"]
+    for column in MATCHED:
+        args += ["--match", column]
+    assert main(args) == 0
+    sets = pd.read_csv(out / "sets.csv")
+    statistics = json.loads((out / "statistics.json").read_text())
+    by_set = [sets[sets.set == k] for k in (1, 2, 3)]
+    assert [len(s) for s in by_set] == [30, 30, 30] and sets["picture"].is_unique
+    for a, b in zip(by_set, by_set[1:]):
+        assert b["valence"].mean() - a["valence"].mean() >= 1.5 - 1e-9
+    per_source = pd.crosstab(sets["set"], sets["source"])
+    assert (per_source.max() - per_source.min()).max() <= 1
+    counted = statistics["counts"]["source"]
+    assert {lvl: [row[i] for row in counted["per_set"]] for i, lvl in enumerate(counted["levels"])} == \
+        {lvl: per_source[lvl].tolist() for lvl in per_source.columns}
+    bounds = dict(statistics["request"]["match"])
+    assert bounds["arousal"] == 0.3
+    assert bounds["luminance"] == pytest.approx(float(f"{0.3 * pool['luminance'].std():.3g}"))
+    for column in MATCHED:
+        for i in range(3):
+            for j in range(i + 1, 3):
+                assert tost_p(by_set[i][column].to_numpy(), by_set[j][column].to_numpy(), bounds[column]) < 0.05
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["dimension"]) == {"valence", *MATCHED}
+    row = summary[(summary.set == 2) & (summary.dimension == "colourfulness")].iloc[0]
+    assert row["sd"] == pytest.approx(by_set[1]["colourfulness"].std(ddof=1), abs=1e-3)
+    report = (out / "report.md").read_text()
+    assert "## Pictures per source (balanced)" in report and "| pool | complexity |" in report
+    methods = statistics["methods"]
+    for words in ("each set's mean valence at least 1.5 points above the previous set's",
+                  *(f"{c} equivalent between every pair of sets" for c in MATCHED),
+                  "the same number of pictures of each source in every set (within one)", "Pictures per source"):
+        assert words in methods
+    from PIL import Image
+
+    width, height = Image.open(out / "sets.png").size
+    assert width > 1.4 * height  # the plane and a panel per matched feature and balanced column: 3 columns, 2 rows
+
+
+def test_any_numeric_column_differs_matches_or_ranges_and_any_categorical_one_balances(tmp_path):
+    pool = feature_pool(seed=1)
+    scores = tmp_path / "scores.csv"
+    pool.to_csv(scores, index=False)
+    out = tmp_path / "own"
+    assert main(["select", str(scores), "--out", str(out), "--sets", "2", "--size", "25", "--differ", "dominance:1",
+                 "--match", "familiarity:0.3", "--match", "valence", "--balance", "category",
+                 "--range", "all:familiarity=2..6.5"]) == 0
+    sets = pd.read_csv(out / "sets.csv")
+    one, two = (sets[sets.set == k] for k in (1, 2))
+    assert two["dominance"].mean() - one["dominance"].mean() >= 1 - 1e-9
+    assert sets["familiarity"].between(2, 6.5).all()
+    assert tost_p(one["familiarity"].to_numpy(), two["familiarity"].to_numpy(), 0.3) < 0.05
+    assert tost_p(one["valence"].to_numpy(), two["valence"].to_numpy(), 0.3) < 0.05
+    counts = pd.crosstab(sets["set"], sets["category"])
+    assert (counts.max() - counts.min()).max() <= 1
+    assert list(sets.columns[:7]) == ["set", "picture", "valence", "arousal", "dominance", "familiarity", "category"]
+
+
+def test_matching_sds_keeps_the_spread_a_plain_match_collapses(tmp_path, capsys):
+    """A plain match pulls every picture to the centre (arousal SD a fraction of the pool's) and the report says
+    so; with :sd the sets' SDs are matched near the widest a TOST allows, and compared by Brown-Forsythe."""
+    scores = tmp_path / "scores.csv"
+    synthetic_pool(900, seed=2).to_csv(scores, index=False)
+    pool_sd = pd.read_csv(scores)["arousal"].std()
+    assert main(["select", str(scores), "--out", str(tmp_path / "band"), "--differ", "valence:3",
+                 "--match", "arousal:0.3"]) == 0
+    err = capsys.readouterr().err
+    assert "arousal: the SD inside the sets" in err and "--match arousal:0.3:sd" in err
+    band = json.loads((tmp_path / "band" / "statistics.json").read_text())
+    assert band["warnings"] and max(s["arousal"]["sd"] for s in band["sets"]) < pool_sd / 4
+    assert "under a quarter of the pool's" in (tmp_path / "band" / "report.md").read_text()
+    assert main(["select", str(scores), "--out", str(tmp_path / "spread"), "--differ", "valence:3",
+                 "--match", "arousal:0.3:sd"]) == 0
+    spread = json.loads((tmp_path / "spread" / "statistics.json").read_text())
+    sds = [s["arousal"]["sd"] for s in spread["sets"]]
+    assert not spread["warnings"] and min(sds) > pool_sd / 2 and max(sds) - min(sds) < 0.2
+    assert spread["pairs"][0]["arousal"]["spread"]["brown_forsythe_p"] > 0.05
+    sets = pd.read_csv(tmp_path / "spread" / "sets.csv")
+    assert tost_p(*(sets.loc[sets.set == k, "arousal"].to_numpy() for k in (1, 2)), 0.3) < 0.05
+    assert "SDs matched as well" in spread["methods"]
+
+
+def test_a_balance_the_levels_cannot_fill_names_the_levels_and_the_shortfall(tmp_path, capsys):
+    """Level b has no picture set 1 may take, so every set holds at most one b; level a has 60 pictures for two
+    sets, so at most 30 each: 31 pictures a set, 9 short of 40."""
+    g = np.random.default_rng(0)
+    valence = np.r_[g.uniform(1, 4, 45), g.uniform(6, 8, 15), g.uniform(6, 8, 100)]
+    table = pd.DataFrame({"picture": [f"p{i}.jpg" for i in range(160)], "valence": valence,
+                          "arousal": g.uniform(3, 7, 160), "kind": ["a"] * 60 + ["b"] * 100})
+    table.to_csv(tmp_path / "scores.csv", index=False)
+    assert main(["select", str(tmp_path / "scores.csv"), "--out", str(tmp_path / "o"), "--range", "1:valence=..4",
+                 "--balance", "kind"]) == 2
+    err = capsys.readouterr().err
+    assert ("--balance kind: with the same count of each level in every set (within one), a set can hold at most "
+            "31 pictures, 9 short of the 40 asked (b: at most 1 per set, since set 1 (1 <= valence <= 4) can take "
+            "only 0; a: at most 30 per set, 60 in the pool for 2 sets)") in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("arguments, says", [
+    (["--match", "brightness"], "--match brightness: the pool has no column 'brightness' (its columns: picture, "
+                                "valence, arousal, source, luminance, contrast"),
+    (["--differ", "valence:2", "--match", "source"], "--match source: source is categorical (levels: "),
+    (["--balance", "luminance"], "--balance luminance: luminance is numeric with"),
+    (["--range", "all:category=1..2"], "--range category: category is categorical"),
+    (["--match", "luminance:3", "--match", "luminance:5"], "each column may be matched once"),
+    (["--balance", "source", "--match", "source:1"], "source is already a numeric constraint"),
+    (["--match", "arousal:0.3:sd:x"], "write COLUMN, COLUMN:BOUND or COLUMN:BOUND:sd"),
+])
+def test_column_mistakes_are_refused_in_one_line_before_anything_is_written(tmp_path, capsys, arguments, says):
+    scores = tmp_path / "scores.csv"
+    feature_pool().to_csv(scores, index=False)
+    assert main(["select", str(scores), "--out", str(tmp_path / "out"), *arguments]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_select_help_documents_every_constraint(capsys):
+    with pytest.raises(SystemExit):
+        main(["select", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for words in ("--differ COLUMN:AMOUNT", "--match COLUMN[:BOUND][:sd]", "matches the sets' SDs as well",
+                  "--balance COLUMN", "within one when counts do not divide", "--range SET:COLUMN=LOW..HIGH",
+                  "--overwrite", "--decimal", "--time-limit", "for the whole selection", "--exclude", "--max-width",
+                  "--prefer-sure", "--alpha", "(at least 2; default 40)"):
+        assert words in text, words
+
+
+def test_balance_and_sd_from_python(tmp_path):
+    from picaffect.selection import parse_match, request_from_text
+
+    assert parse_match("arousal") == ("arousal", 0.3, False)
+    assert parse_match("luminance:sd") == ("luminance", None, True)
+    assert parse_match("luminance:4:sd") == ("luminance", 4.0, True)
+    request = request_from_text(sets=2, size=20, differ="valence:2", match=["arousal:0.4:sd", "luminance:6"],
+                                balance=["source", "greyscale"])
+    assert request.match_sd == ("arousal",) and request.balance == ("source", "greyscale")
+    table = feature_pool(600, seed=3).rename(columns={"path": "picture"})
+    result = select(Pool(table, "synthetic"), request)
+    chosen = [table.iloc[m] for m in result.selection.members]
+    for column in ("source", "greyscale"):
+        counts = pd.concat([c[column].value_counts().rename(k) for k, c in enumerate(chosen)], axis=1).fillna(0)
+        assert (counts.max(axis=1) - counts.min(axis=1)).max() <= 1
+    assert result.columns == ["valence", "arousal", "luminance"] and result.categorical == ["source", "greyscale"]

@@ -109,6 +109,28 @@ def positive_int(text: str) -> int:
     return value
 
 
+def at_least_two(text: str) -> int:
+    """argparse type: a whole number of at least 2 (a stimulus set's size: one picture has no SD to test)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2, not {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above 0 (time limits; 'nan' and -1 are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"give a positive, finite number of seconds, not {text}")
+    return value
+
+
 def model_list(text: str) -> tuple[str, ...]:
     """argparse type: comma-separated model names, each a registered architecture or ``hub:ORG/NAME``."""
     models = tuple(m.strip() for m in text.split(",") if m.strip())

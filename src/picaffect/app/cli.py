@@ -196,8 +196,9 @@ def _run_select(args: argparse.Namespace) -> int:
 
     request = request_from_text(sets=args.sets, size=args.size, ranges=args.ranges, differ=args.differ,
                                 match=args.match, alpha=args.alpha, prefer_sure=args.prefer_sure,
-                                max_width=args.max_width, time_limit_s=args.time_limit)
-    result, written = select_from_files(args.scores, args.out, request, exclude_files=args.exclude, note=_note)
+                                max_width=args.max_width, time_limit_s=args.time_limit, balance=args.balance)
+    result, written = select_from_files(args.scores, args.out, request, exclude_files=args.exclude, note=_note,
+                                        overwrite=args.overwrite, decimal=args.decimal)
     print(markdown(result))
     print(f"wrote {', '.join(str(p) for p in written)}")
     return EXIT_OK

@@ -16,7 +16,7 @@ from ..core.names import (AUGMENTS, BACKENDS, DEFAULT_INTERVAL_SCHEME, DEVICES, 
                           SPLITS_OR_ALL, THESIS_MODELS)
 from ..service.settings import ServeOptions
 from ..training.config import EXPERIMENT_DEFAULTS, TrainConfig
-from .arguments import add_dataclass_options, key_value, model_list, positive_int
+from .arguments import add_dataclass_options, at_least_two, key_value, model_list, positive_int, positive_seconds
 
 Subparsers = argparse._SubParsersAction  # what add_subparsers returns; each _add_* adds one command to it
 
@@ -204,30 +204,54 @@ def _add_info(sub: Subparsers) -> None:
 
 
 def _add_select(sub: Subparsers) -> None:
-    p = sub.add_parser("select", help="choose stimulus sets that differ on one dimension and match on the other",
-                       description="From a scores file (picaffect predict's output, or any table with picture, "
-                                   "valence, arousal on 1..9) or a built dataset's published ratings, choose SETS "
-                                   "sets of SIZE pictures by mixed-integer optimisation. Writes sets.csv, "
-                                   "summary.csv, statistics.json (Welch t, TOST), report.md and sets.png. A request "
-                                   "that cannot be met names the failing constraint and by how much (exit 2).")
+    p = sub.add_parser("select", help="choose stimulus sets that differ on one column, match on others, balance "
+                                      "categories",
+                       description="From a scores file (picaffect predict's output, with --describe for picture "
+                                   "features, or any table with picture, valence, arousal on 1..9 and the user's "
+                                   "own columns) or a built dataset (published ratings, source, picture features), "
+                                   "choose SETS sets of SIZE pictures. Constraints: --differ (consecutive sets' "
+                                   "means apart on a numeric column), --match (every pair of sets equivalent on a "
+                                   "numeric column by TOST; :sd matches the SDs too, for distributions rather than "
+                                   "one narrow band), --balance (the same count of each level of a categorical "
+                                   "column in every set, within one), --range (per-set limits on any numeric "
+                                   "column), --exclude, --max-width and --prefer-sure (prediction intervals). "
+                                   "Writes sets.csv, summary.csv, statistics.json (Welch t, TOST, SDs, counts per "
+                                   "set), report.md (with a methods paragraph naming every constraint and a warning "
+                                   "when a matched column collapses to a band) and sets.png, together, into --out. "
+                                   "A request that cannot be met names the failing constraint and by how much "
+                                   "(exit 2, nothing written). Guide: docs/selection.md.")
     p.add_argument("scores", type=Path, help="a scores file (.csv, .json, .jsonl, .parquet) or a dataset folder")
-    p.add_argument("--out", required=True, type=Path, help="folder for the five files")
+    p.add_argument("--out", required=True, type=Path,
+                   help="folder for the five files: new or empty (a previous selection with --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous selection in --out (a folder holding other files is still refused)")
     p.add_argument("--sets", type=positive_int, default=2)
-    p.add_argument("--size", type=positive_int, default=40, help="pictures per set")
-    p.add_argument("--differ", default=None, metavar="DIM:POINTS",
-                   help="consecutive sets' means differ by at least this much, set 1 lowest (e.g. valence:3)")
-    p.add_argument("--match", action="append", default=[], metavar="DIM[:BOUND]",
-                   help="sets equivalent on DIM within +-BOUND points by TOST (default bound 0.3), e.g. arousal:0.3")
-    p.add_argument("--range", action="append", default=[], dest="ranges", metavar="SET:DIM=LOW..HIGH",
-                   help="keep set SET (a number, or all) within a range, e.g. 1:valence=1..4; repeat")
+    p.add_argument("--size", type=at_least_two, default=40, help="pictures per set (at least 2; default 40)")
+    p.add_argument("--differ", default=None, metavar="COLUMN:AMOUNT",
+                   help="consecutive sets' means on a numeric column differ by at least AMOUNT, set 1 lowest "
+                        "(e.g. valence:1.5)")
+    p.add_argument("--match", action="append", default=[], metavar="COLUMN[:BOUND][:sd]",
+                   help="every pair of sets equivalent on a numeric column within +-BOUND by TOST (valence and "
+                        "arousal: default 0.3 points; other columns: 0.3 of the pool's SD); :sd matches the sets' "
+                        "SDs as well (e.g. arousal:0.3:sd, luminance:5); repeat for several columns")
+    p.add_argument("--balance", action="append", default=[], metavar="COLUMN",
+                   help="every set holds the same count of each level of a categorical column, within one when "
+                        "counts do not divide (e.g. source, category, greyscale); repeat")
+    p.add_argument("--range", action="append", default=[], dest="ranges", metavar="SET:COLUMN=LOW..HIGH",
+                   help="keep set SET (a number, or all) within a range of a numeric column, e.g. 1:valence=1..4 "
+                        "or all:luminance=20..80; repeat")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level of the tests (default 0.05)")
     p.add_argument("--exclude", action="append", default=[], type=Path, metavar="FILE",
-                   help="pictures to leave out: one name a line, or a CSV's picture/path/id column; repeat")
+                   help="pictures to leave out: one name a line, or a CSV's picture/path/id column (UTF-8); repeat")
     p.add_argument("--prefer-sure", type=float, default=0.0, metavar="WEIGHT",
                    help="prefer pictures with narrow prediction intervals (weight of the mean width; try 0.1)")
     p.add_argument("--max-width", type=float, default=None, metavar="POINTS",
                    help="leave out pictures whose mean interval width is larger")
-    p.add_argument("--time-limit", type=float, default=20.0, help="seconds for the optimiser (default 20)")
+    p.add_argument("--decimal", choices=(".", ","), default=".",
+                   help="the scores file's decimal mark: ',' reads 4,69 as 4.69 (cells that are not numbers are "
+                        "refused, naming their rows)")
+    p.add_argument("--time-limit", type=positive_seconds, default=20.0,
+                   help="seconds for the whole selection, a failure's diagnosis included (default 20)")
 
 
 def _add_demo(sub: Subparsers) -> None:
