@@ -300,3 +300,16 @@ def test_a_huge_difference_is_refused_in_a_short_line(tmp_path, capsys):
     code, _ = select(tmp_path / "big.csv", "--out", tmp_path / "o", "--size", "2", "--differ", "score:1e301")
     err = capsys.readouterr().err
     assert code == 2 and len(err) < 300 and "1e+301" in err, err
+
+
+def test_a_selection_killed_outright_leaves_a_folder_the_next_one_clears(tmp_path):
+    """SIGKILL cannot be caught: its temporary folder stays until the next selection into the same place."""
+    synthetic_pool().to_csv(tmp_path / "s.csv", index=False)
+    dead = 2 ** 22 + 12345  # above the default pid_max: no such process
+    stale = tmp_path / f".sets.selecting-{dead}-abcdef12"
+    stale.mkdir()
+    (stale / "sets.csv").write_text("half")
+    alive = tmp_path / ".sets.selecting-1-abcdef12"  # pid 1 lives: another selection may be at work
+    alive.mkdir()
+    assert select(tmp_path / "s.csv", "--out", tmp_path / "sets", "--size", "10", "--differ", "valence:2")[0] == 0
+    assert not stale.exists() and alive.exists()

@@ -17,6 +17,7 @@ when it holds files a selection does not write: a user's own files are never rep
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -230,6 +231,7 @@ def write_result(result: Result, out: str | Path, overwrite: bool = False) -> li
 
     out = check_out(out, overwrite).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out)
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     temp = out.parent / f".{out.name}.selecting-{tag}"
     temp.mkdir()
@@ -256,6 +258,27 @@ def write_result(result: Result, out: str | Path, overwrite: bool = False) -> li
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return [out / name for name in FILES]
+
+
+def _remove_stale(out: Path) -> None:
+    """Temporary folders beside ``out`` left by selections that were killed outright (SIGKILL), whose process is
+    gone."""
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.*-*"):
+        kind, _, tag = stale.name[len(out.name) + 2:].partition("-")
+        pid = tag.split("-")[0]
+        if kind not in ("selecting", "old") or not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager
