@@ -10,8 +10,7 @@
 # intervals, in the run's evaluation/), then copies into KEEP: the experiment's report.md and results.json,
 # and per held-out set the run's history, summary and that evaluation (SOURCE-held-out/).
 #
-# A sitting's run folders do not always survive to the next sitting's machine: when OUT/runs is missing and
-# KEEP/resume/runs exists (checkpoints committed at the end of a sitting), those are copied back first.
+# Checkpoints are never committed: on a machine without OUT/runs, the runs train from the start.
 # Start it as a compute run: ../shared/tools/compute-run LOG -- scripts/loso.sh ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,10 +24,6 @@ DATA=$($PY -m picaffect.data.rated_sets folder "$SIZE" thesis)
 mapfile -t SOURCES < <($PY -m picaffect.data.rated_sets sources "$SETS")
 
 [ -f "$DATA/report.json" ] || $PICAFFECT build "$DATA" --split thesis --size "$SIZE" "${SOURCES[@]}"
-if [ ! -d "$OUT/runs" ] && [ -d "$KEEP/resume/runs" ]; then
-    mkdir -p "$OUT" && cp -r "$KEEP/resume/runs" "$OUT/"
-    echo "restored the runs of an earlier sitting from $KEEP/resume/"
-fi
 $PICAFFECT experiment cross-dataset --data "$DATA" --out "$OUT" "$@"
 
 mkdir -p "$KEEP"
