@@ -155,3 +155,50 @@ def test_the_leave_one_source_out_check_sees_a_source_that_is_harder():
     coverage = {s: check[s]["levels"]["0.9"]["intervals"]["valence"]["coverage"] for s in "abc"}
     assert coverage["c"] < 0.6
     assert coverage["a"] > 0.95 and coverage["b"] > 0.95
+
+
+def test_jackknife_plus_bounds_are_its_order_statistics_of_the_leave_one_out_lines():
+    """Barber et al. 2021: low = the floor(a (k + 1))-th smallest of centre_i - |e_i|, high = the
+    ceil((1 - a)(k + 1))-th smallest of centre_i + |e_i|, centre_i = offset_i + slope_i * prediction; widened to
+    hold the prediction."""
+    from picaffect.inference.intervals import jackknife_plus_bounds, pilot_minimum
+
+    g = np.random.default_rng(0)
+    k = 19
+    offset, slope, errors = g.normal(0, 0.2, k), g.uniform(0.9, 1.1, k), g.normal(0, 1, k)
+    p = np.array([2.0, 5.0, 8.5])
+    low, high = jackknife_plus_bounds(p, offset, slope, errors, np.ones(3), 0.9)
+    for i, x in enumerate(p):
+        centres = offset + slope * x
+        assert low[i] == pytest.approx(min(np.sort(centres - np.abs(errors))[1], x))    # floor(0.1 * 20) = 2nd
+        assert high[i] == pytest.approx(max(np.sort(centres + np.abs(errors))[17], x))  # ceil(0.9 * 20) = 18th
+    assert pilot_minimum(0.9) == 9 and pilot_minimum(0.95) == 19 and pilot_minimum(0.8) == 4
+    low, high = jackknife_plus_bounds(p, offset[:8], slope[:8], errors[:8], np.ones(3), 0.9)
+    assert np.isinf(low).all() and np.isinf(high).all()
+
+
+def test_a_jackknife_plus_calibration_round_trips_and_refuses_incomplete_lines():
+    lines = {d: {"offset": (0.1, -0.1) * 5, "slope": (1.0,) * 10} for d in ("valence", "arousal")}
+    values = tuple(float(v) for v in np.linspace(-1, 1, 9).round(2)) + (0.5,)
+    errors = {"pilot": {d: values for d in ("valence", "arousal")}}
+    calibration = Calibration(errors=errors, adaptive=False, scheme="jackknife+", jackknife=lines)
+    again = Calibration.from_json(calibration.to_json())
+    assert again == calibration and again.n == 10
+    bounds = again.bounds(np.array([[5.0, 5.0]]), None, 0.9)
+    assert (bounds[0, [0, 2]] < 5).all() and (bounds[0, [1, 3]] > 5).all()
+    with pytest.raises(CheckpointError, match="offset and a slope for each of its 10"):
+        Calibration(errors=errors, adaptive=False, scheme="jackknife+",
+                    jackknife={d: {"offset": (0.0,), "slope": (1.0,)} for d in ("valence", "arousal")})
+    with pytest.raises(CheckpointError, match="needs its leave-one-out lines"):
+        Calibration(errors=errors, adaptive=False, scheme="jackknife+")
+
+
+def test_level_messages_say_what_was_meant():
+    with pytest.raises(UsageError) as e:
+        check_level(1.5)
+    assert "did you mean" not in str(e.value)
+    with pytest.raises(UsageError, match=r"did you mean 0\.95\?"):
+        check_level(95)
+    calibration = Calibration(errors={"a": {"valence": (0.5,) * 30, "arousal": (0.5,) * 30}}, adaptive=False)
+    with pytest.raises(UsageError, match=r"a 99\.9 % interval needs at least 999 calibration rows"):
+        calibration.quantiles(0.999)
