@@ -225,7 +225,7 @@ def _add_select(sub: Subparsers) -> None:
                    help="folder for the five files: new or empty (a previous selection with --overwrite)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous selection in --out (a folder holding other files is still refused)")
-    p.add_argument("--sets", type=positive_int, default=2)
+    p.add_argument("--sets", type=positive_int, default=2, help="how many sets (default 2)")
     p.add_argument("--size", type=at_least_two, default=40, help="pictures per set (at least 2; default 40)")
     p.add_argument("--differ", default=None, metavar="COLUMN:AMOUNT",
                    help="consecutive sets' means on a numeric column differ by at least AMOUNT, set 1 lowest "
@@ -247,10 +247,10 @@ def _add_select(sub: Subparsers) -> None:
                    help="prefer pictures with narrow prediction intervals (weight of the mean width; try 0.1)")
     p.add_argument("--max-width", type=float, default=None, metavar="POINTS",
                    help="leave out pictures whose mean interval width is larger")
-    p.add_argument("--decimal", choices=(".", ","), default=".",
-                   help="the scores file's decimal mark: ',' reads 4,69 as 4.69 (cells that are not numbers are "
-                        "refused, naming their rows)")
-    p.add_argument("--time-limit", type=positive_seconds, default=20.0,
+    p.add_argument("--decimal", choices=(".", ","), default=".", metavar="MARK",
+                   help="the scores file's decimal mark, . or , (',' reads 4,69 as 4.69; cells that are not "
+                        "numbers are refused, naming their rows)")
+    p.add_argument("--time-limit", type=positive_seconds, default=20.0, metavar="SECONDS",
                    help="seconds for the whole selection, a failure's diagnosis included (default 20)")
 
 

@@ -164,8 +164,8 @@ def check_feasible(values: np.ndarray, eligible: list[np.ndarray], request: Requ
     n = request.size
     for k, members in enumerate(eligible, 1):
         if len(members) < n:
-            raise SelectionError(f"{_describe_set(request, k)}: only {len(members)} pictures qualify, {n - len(members)} "
-                                 f"short of the {n} asked")
+            raise SelectionError(f"{_describe_set(request, k)}: only {len(members)} pictures qualify, "
+                                 f"{n - len(members)} short of the {n} asked")
     union = np.unique(np.concatenate(eligible))
     if len(union) < n * request.sets:
         raise SelectionError(f"{request.sets} sets of {n} need {n * request.sets} different pictures; only "
@@ -179,8 +179,8 @@ def check_feasible(values: np.ndarray, eligible: list[np.ndarray], request: Requ
             if high - low < delta:
                 unit = " points" if dim in DIMENSIONS else ""
                 raise SelectionError(f"{dim}: set {k + 2}'s mean can exceed set {k + 1}'s by at most "
-                                     f"{number(high - low)}{unit}, {number(delta - (high - low))} short of the {delta:g} "
-                                     f"asked (set {k + 1}'s {n} lowest average {number(low)}, set {k + 2}'s {n} "
+                                     f"{number(high - low)}{unit}, {number(delta - (high - low))} short of the "
+                                     f"{delta:g} asked (set {k + 1}'s {n} lowest average {number(low)}, set {k + 2}'s {n} "
                                      f"highest {number(high)})")
 
 

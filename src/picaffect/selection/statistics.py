@@ -106,7 +106,8 @@ def all_pairs_worst_tost(values: list[np.ndarray], match: dict[str, float], alph
         diff, va, vb = mean[k] - mean[i], var[i], var[k]
         se = np.sqrt(va + vb)
         with np.errstate(divide="ignore", invalid="ignore"):
-            df = (va + vb) ** 2 / (np.where(va > 0, va ** 2 / (n[i] - 1), 0) + np.where(vb > 0, vb ** 2 / (n[k] - 1), 0))
+            parts = np.where(va > 0, va ** 2 / (n[i] - 1), 0) + np.where(vb > 0, vb ** 2 / (n[k] - 1), 0)
+            df = (va + vb) ** 2 / parts
             p = np.maximum(stats.t.sf((diff + bound) / se, df), stats.t.cdf((diff - bound) / se, df))
         p = np.where(se > 0, p, np.where(np.abs(diff) < bound, 0.0, 1.0))
         worst = int(np.argmax(p))
