@@ -129,3 +129,15 @@ def test_shipped_weights_carry_no_imagenet_classifier():
     assert record["format"] == checkpoint.FORMAT and record["version"] == checkpoint.VERSION
     assert not any(k.startswith("_fc.") for k in record["weights"])
     assert record["metadata"]["made_by"]
+
+
+@pytest.mark.parametrize("name", ["default", "accurate"])
+def test_the_shipped_files_say_where_they_came_from(name):
+    from picaffect.inference import shipped_onnx_path
+    from picaffect.inference.provenance import KEYS, missing, read_provenance
+    meta = read_provenance(shipped_path(name))
+    assert missing(meta) == [] and all(meta[k] for k in KEYS)
+    loso = meta["evaluation"]["leave_one_source_out"]
+    assert set(loso["sources"]) == {"oasis", "emotion6", "bass"}
+    twin = read_provenance(shipped_onnx_path(name))
+    assert {k: v for k, v in twin.items() if k != "file"} == {k: v for k, v in meta.items() if k != "file"}

@@ -36,10 +36,11 @@ import numpy as np
 
 from ..core.atomic import write_bytes_atomically
 from ..core.metrics import pcc, rmse
+from ..data.rated_sets import RATED_SETS
 from ..training import kernel_probe
 from ..training.probe import fit_linear_readout
 
-SOURCES = ("oasis", "emotion6", "bass")
+SOURCES = RATED_SETS
 MEMBERS = ("lite0@224", "lite1@240", "lite1@280", "lite2@260", "lite2@300")
 DEFAULT_FEATURES = "default-lite0@224"
 LAST_STAGE = 1280        # the last 1,280 columns of Lite0's stage features are its ordinary pooled features
