@@ -32,13 +32,6 @@ def dataset_features(model: torch.nn.Module, dataset: RatedImages, spec: ModelSp
     return np.concatenate(out) if out else np.empty((0, 0), np.float32)
 
 
-def ridge_solve(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
-    """Weights (features, outputs) of ridge regression on centred ``x`` and ``y``."""
-    gram = x.T @ x
-    gram[np.diag_indices_from(gram)] += alpha
-    return np.linalg.solve(gram, x.T @ y)
-
-
 RIDGE_FITS = ("train", "train+test")
 
 
@@ -175,15 +168,13 @@ def _fit_on_test_choice(x_train: np.ndarray, y_train: np.ndarray, x_test: np.nda
                         spec: ModelSpec, result: dict) -> tuple[np.ndarray, np.ndarray, dict]:
     """One penalty for both outputs, the one with the lowest RMSE on the test split."""
     y_test = test.targets.numpy().astype(np.float64)
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
-    z_train, z_test = (x_train - mean) / std, (x_test - mean) / std
-    y_mean = y_train.mean(0)
+    ridge = Ridge(x_train, y_train)
     scores = {}
     for alpha in ALPHAS:
-        w = ridge_solve(z_train, y_train - y_mean, alpha)
-        predicted = spec.decode(torch.from_numpy(z_test @ w + y_mean)).numpy()
+        w, b = ridge.weights(np.full(y_train.shape[1], alpha))
+        predicted = spec.decode(torch.from_numpy(x_test @ w + b)).numpy()
         scores[float(alpha)] = float(np.sqrt(np.mean((predicted - y_test) ** 2)))
     best = min(scores, key=scores.get)
-    w = ridge_solve(z_train, y_train - y_mean, best) / std[:, None]
+    w, b = ridge.weights(np.full(y_train.shape[1], best))
     result.update(alpha=best, test_rmse=scores[best], rmse_by_alpha=scores)
-    return w, y_mean - mean @ w, result
+    return w, b, result
