@@ -59,6 +59,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate(args.model, args.data, split=args.split, out=args.out, by_source=args.by == "source",
                       batch_size=args.batch_size, device=args.device, level=args.level)
+    for text in result.get("notes", []):
+        _note(text)
     print(metrics_markdown(result))
     if args.out:
         print(f"wrote {args.out}/ (metrics.json, report.md, predictions.csv, predicted_vs_true.png, circumplex.png)")
@@ -164,8 +166,14 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_calibrate(args: argparse.Namespace) -> int:
+    from ..core.errors import UsageError
     from ..workflows.calibrate import accuracy_table, calibrate, coverage_table
 
+    if args.pilot is not None:
+        return _run_pilot_calibration(args)
+    if args.data is None:
+        raise UsageError("calibrate needs --data DATASET (held-out errors of a built dataset's sources) or --pilot "
+                         "FILE (your own rated pictures)")
     summary = calibrate(args.model, args.data, args.out, predictions=args.predictions or None, stage=args.stage,
                         device=args.device, batch_size=args.batch_size, onnx=args.onnx, adaptive=not args.constant,
                         features=args.features, scheme=args.scheme)
@@ -178,6 +186,24 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     print(accuracy_table(summary))
     print("\nCalibrated on the other sources, measured on each (90 % intervals):\n")
     print(coverage_table(summary))
+    for text in summary.get("notes", []):
+        _note(text)
+    print(f"wrote {', '.join(summary['written'])} in {summary['seconds']:.0f} s")
+    return EXIT_OK
+
+
+def _run_pilot_calibration(args: argparse.Namespace) -> int:
+    from ..core.errors import UsageError
+    from ..workflows.pilot import calibrate_with_pilot
+
+    ignored = [flag for flag, given in (("--predictions", args.predictions), ("--stage", args.stage),
+                                        ("--constant", args.constant)) if given]
+    if ignored:
+        raise UsageError(f"{', '.join(ignored)} calibrate(s) on a dataset's held-out errors, not with --pilot")
+    summary = calibrate_with_pilot(args.model, args.pilot, args.out, onnx=args.onnx, scale=args.pilot_scale,
+                                   skip_missing=args.skip_missing, adjust=args.pilot_adjust, data=args.data,
+                                   features=args.features, device=args.device, batch_size=args.batch_size)
+    print(summary["report"])
     print(f"wrote {', '.join(summary['written'])} in {summary['seconds']:.0f} s")
     return EXIT_OK
 

@@ -165,15 +165,20 @@ def _add_export(sub: Subparsers) -> None:
 
 
 def _add_calibrate(sub: Subparsers) -> None:
-    p = sub.add_parser("calibrate", help="add prediction intervals to a model file (conformal, leave one source out)",
+    p = sub.add_parser("calibrate", help="add prediction intervals to a model file (conformal: leave one source out, "
+                                         "or on your own rated pilot)",
                        description="Compute the model's errors on sources it was not fitted on, fit an error head "
                                    "that predicts each picture's difficulty, and write the conformal calibration "
                                    "into a copy of the model (and its ONNX twin with --onnx). Default protocol "
                                    "(refit-head): for each source, a ridge readout on the model's frozen features "
                                    "fitted on the other sources predicts it. --predictions takes held-out "
-                                   "predictions made by any protocol instead (e.g. `experiment cross-dataset`).")
+                                   "predictions made by any protocol instead (e.g. `experiment cross-dataset`). "
+                                   "--pilot FILE calibrates on a rated random pilot of your own picture set "
+                                   "instead: intervals that hold on that set (docs/calibration.md).")
     p.add_argument("model", help="a run folder, checkpoint file or shipped model name")
-    p.add_argument("--data", required=True, type=Path, help="a folder written by `picaffect build`, >= 2 sources")
+    p.add_argument("--data", default=None, type=Path,
+                   help="a folder written by `picaffect build`, >= 2 sources (needed without --pilot); with --pilot: "
+                        "the built dataset the model's readout was fitted on, to try refitting it with the pilot")
     p.add_argument("--out", required=True, type=Path, help="the calibrated checkpoint to write (.pt)")
     p.add_argument("--onnx", type=Path, default=None, help="also write the calibrated model as this .onnx file")
     p.add_argument("--predictions", action="append", default=[], metavar="TABLE_OR_FOLDER",
@@ -188,7 +193,21 @@ def _add_calibrate(sub: Subparsers) -> None:
                         "standardised (a new picture set as one more source, its bias and spread drawn like theirs)")
     p.add_argument("--features", type=Path, default=None, metavar="NPZ",
                    help="this model's features of DATA already extracted (picaffect features MODEL --data DATA "
-                        "--no-tta), instead of extracting them again")
+                        "--no-tta), instead of extracting them again; with --pilot: the features of its training "
+                        "rows (picaffect features MODEL --data DATA --split all, mirror-averaged), for the refit")
+    p.add_argument("--pilot", type=Path, default=None, metavar="FILE",
+                   help="calibrate on your own rated pictures instead: a CSV, TSV or XLSX with path (or picture), "
+                        "valence, arousal (optional valence_sd, arousal_sd, n); jackknife+ intervals valid on "
+                        "your set, a shrunk bias/scale correction or readout refit where the pilot says it helps, "
+                        "and a report with a methods paragraph (OUT.report.md; docs/calibration.md)")
+    p.add_argument("--pilot-scale", default=None, metavar="MIN,MAX",
+                   help="the pilot's rating scale (default 1,9), e.g. 1,7")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="with --pilot: leave out pilot pictures that are missing or unreadable (counted in the "
+                        "report) instead of stopping")
+    p.add_argument("--pilot-adjust", choices=("auto", "none", "correction", "refit"), default="auto",
+                   help="with --pilot: auto (the correction or the readout refit, whichever the pilot's "
+                        "leave-one-out prefers, per dimension), none (intervals only), correction, or refit")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--device", choices=DEVICES, default="auto")
 

@@ -53,6 +53,15 @@ def as_text(info: dict[str, Any]) -> str:
         rows = [[f"{float(level):.0%}", fmt(w["valence"]), fmt(w["arousal"])]
                 for level, w in (calibration.get("half_widths") or {}).items()]
         out += markdown_table(["interval level", "valence ±", "arousal ±"], rows) + "\n"
+    pilot = info.get("pilot")
+    if isinstance(pilot, dict):  # calibrate --pilot: the user's own rated pictures
+        out += f"Pilot calibration: {pilot.get('pictures')} pictures of {pilot.get('file')}\n\n"
+        rows = [[d, str((b.get("adjustment"))), fmt((b.get("after") or {}).get("r")),
+                 fmt((b.get("after") or {}).get("rmse")), str(b.get("method"))]
+                for d, b in (pilot.get("dimensions") or {}).items()]
+        out += markdown_table(["dimension", "adjustment", "pilot r (leave-one-out)", "pilot RMSE", "intervals"],
+                              rows) + "\n"
+        out += f"{pilot.get('guarantee')}\n\n"
     if info.get("config"):
         out += "Config:\n\n" + yaml.safe_dump(info["config"], sort_keys=False) + "\n"
     if info["missing"]:

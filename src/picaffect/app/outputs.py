@@ -67,14 +67,14 @@ def output_columns(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def output_meta(model: str, scaled: str | None = None, level: float | None = None,
-                described: bool = False) -> dict[str, Any]:
+                described: bool = False, calibrated_on: str | None = None) -> dict[str, Any]:
     """What every output states about itself: the model, the 1..9 scale, any extra scale, the coverage of
-    the prediction intervals (None: the model is not calibrated and rows have none), and whether rows carry
-    picture features (``described``)."""
+    the prediction intervals (None: the model is not calibrated and rows have none; ``calibrated_on``: how,
+    when not the shipped leave-one-source-out protocol), and whether rows carry picture features (``described``)."""
     text = f"picaffect {__version__}, model {model}: valence and arousal on the 1..9 SAM scale"
     if level is not None:
-        text += (f"; *_low / *_high: {level:.0%} prediction intervals (conformal, calibrated leaving one source out), "
-                 f"clipped to the scale")
+        text += (f"; *_low / *_high: {level:.0%} prediction intervals "
+                 f"({calibrated_on or 'conformal, calibrated leaving one source out'}), clipped to the scale")
     else:
         text += "; no prediction intervals (the model is not calibrated)"
     if scaled:

@@ -62,8 +62,17 @@ def predict_paths(paths: Sequence[str | Path], *, model: str | Path = "default",
         note(str(passed_over))
     if not run.rows:
         raise UsageError("no pictures to score")
-    meta = output_meta(str(model), str(scale) if scale else None, predictor.interval_level, described=describe)
+    meta = output_meta(str(model), str(scale) if scale else None, predictor.interval_level, described=describe,
+                       calibrated_on=_pilot_protocol(predictor.calibration))
     if out is None:
         return run, render(run.rows, fmt, meta)
     write_predictions(run.rows, out, meta)
     return run, ""
+
+
+def _pilot_protocol(calibration) -> str | None:
+    """How a pilot calibration's intervals were made, for the output's description (None for any other)."""
+    info = getattr(calibration, "info", None) or {}
+    if (info.get("protocol") or {}).get("name") != "pilot":
+        return None
+    return f"jackknife+ on a rated pilot of {(info.get('pilot') or {}).get('pictures', '?')} pictures of your set"

@@ -54,6 +54,36 @@ def predict_dataset_with_intervals(predictor: Predictor, dataset: RatedImages, b
     return np.concatenate(ratings), np.concatenate(bounds)
 
 
+def picture_size_note(data: str | Path, size: int, model_ref: str | Path) -> str | None:
+    """Why ``data``'s pictures do not fit the model (built at another size), or None.
+
+    A dataset built at 150 px and scored by a 224 px model is resized on the fly: it runs, and scores
+    worse than pictures built at 224, so its figures say little about the model as users meet it.
+    """
+    built = RatedImages(data, "all").image_size
+    if built == size:
+        return None
+    return (f"{data} holds pictures built at {built} px, but {model_ref} reads {size} px pictures: they are "
+            f"resized to {size} px on the fly, which costs accuracy (build the dataset with --size {size})")
+
+
+def promise_check(block: dict, level: float) -> dict:
+    """A coverage block with, per dimension, the 95 % (Wilson) interval of its coverage and how it stands against
+    the promised ``level``: a calibration promises that share of new pictures drawn like its calibration pictures
+    (a pilot's: the same set), so coverage on such rows whose interval lies below the level breaks the promise."""
+    from scipy.stats import binomtest
+
+    n = int(block.get("n") or 0)
+    for dim in ("valence", "arousal"):
+        d = block.get(dim)
+        if not n or not isinstance(d, dict) or d.get("coverage") is None or not np.isfinite(d["coverage"]):
+            continue
+        low, high = binomtest(int(round(d["coverage"] * n)), n).proportion_ci(0.95, method="wilson")
+        d["coverage_ci95"] = [float(low), float(high)]
+        d["versus_level"] = "below" if high < level else "above" if low > level else "consistent"
+    return block
+
+
 def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[str] = "validation",
              out: str | Path | None = None, by_source: bool = False, batch_size: int = 64, device: str = "cpu",
              n_boot: int = 1000, seed: int = 0, level: float = 0.9) -> dict:
@@ -70,11 +100,15 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
         check("split", name, SPLITS_OR_ALL)
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, not {batch_size}")
+    if Path(str(model_ref)).suffix.lower() == ".onnx":
+        raise UsageError(f"{model_ref} is an ONNX file; evaluate scores with torch, as training does: give the "
+                         f"checkpoint (.pt) or run folder it was exported from (predict reads the ONNX file)")
     # torch, as training scores its test split: the same numerics, and any dataset image size
     scorer = Predictor.from_pretrained(model_ref, device=device, backend="torch", level=level)
     calibrated = scorer.calibration is not None
     train_y = RatedImages(data, "train").targets.numpy()
     result: dict = {"model": str(model_ref), "dataset": str(data), "splits": {}}
+    result["notes"] = [n for n in [picture_size_note(data, scorer.size, model_ref)] if n]
     if calibrated:
         result["intervals"] = {"level": level, "calibration": _calibration_note(scorer.calibration), "splits": {},
                                "by_source": {}}
@@ -86,17 +120,19 @@ def evaluate(model_ref: str | Path, data: str | Path, *, split: str | Sequence[s
                                            seed=seed)
         frame = dataset.rows.assign(valence_pred=predictions[:, 0], arousal_pred=predictions[:, 1])
         if calibrated:
-            result["intervals"]["splits"][name] = coverage_block(dataset.targets.numpy(), predictions, bounds)
+            result["intervals"]["splits"][name] = promise_check(
+                coverage_block(dataset.targets.numpy(), predictions, bounds), level)
             frame = frame.assign(**{f"{c}": bounds[:, j] for j, c in enumerate(INTERVAL_COLUMNS)})
         frames.append(frame)
     rows = pd.concat(frames, ignore_index=True)
     if calibrated:
         y, yhat = rows[["valence", "arousal"]].to_numpy(), rows[["valence_pred", "arousal_pred"]].to_numpy()
         b = rows[list(INTERVAL_COLUMNS)].to_numpy()
-        result["intervals"]["pooled"] = coverage_block(y, yhat, b)
+        result["intervals"]["pooled"] = promise_check(coverage_block(y, yhat, b), level)
         for source in rows["source"].unique():
             mask = (rows["source"] == source).to_numpy()
-            result["intervals"]["by_source"][source] = coverage_block(y[mask], yhat[mask], b[mask])
+            result["intervals"]["by_source"][source] = promise_check(coverage_block(y[mask], yhat[mask], b[mask]),
+                                                                     level)
     if by_source:
         y = rows[["valence", "arousal"]].to_numpy()
         yhat = rows[["valence_pred", "arousal_pred"]].to_numpy()
@@ -128,6 +164,10 @@ def write_outputs(out: Path, result: dict, rows: pd.DataFrame) -> None:
 def _calibration_note(calibration) -> dict:
     """What the report says about where the intervals come from (never the scores themselves)."""
     info = calibration.info
-    return {"adaptive": calibration.adaptive, "scheme": calibration.scheme, "rows": calibration.n,
+    note = {"adaptive": calibration.adaptive, "scheme": calibration.scheme, "rows": calibration.n,
             "protocol": (info.get("protocol") or {}).get("name"), "dataset": info.get("dataset"),
             "sources": info.get("sources")}
+    pilot = info.get("pilot")
+    if isinstance(pilot, dict):  # a pilot calibration promises coverage on pictures drawn like its pilot
+        note.update(sources={"pilot": calibration.n}, pilot=pilot.get("file"), promise=pilot.get("guarantee"))
+    return note

@@ -117,16 +117,24 @@ def intervals_markdown(intervals: dict) -> str:
            f"to reach the same coverage (an oracle); *ratio* below 1: the adaptive intervals are narrower on average. "
            f"Rows whose source the calibration saw are not a test of coverage on new pictures: "
            f"`picaffect calibrate` reports coverage on each held-out source.\n"]
+    if note.get("promise"):  # a pilot calibration: what it promised, for rows drawn like its pilot
+        out.append(f"The file's promise (its pilot, {note.get('pilot')}): {note['promise']} *95 % CI*: Wilson "
+                   f"interval of the coverage on these rows; *vs level*: below where the whole interval lies under "
+                   f"{level:.0%} (the promise is broken on rows drawn like the pilot), consistent where it holds "
+                   f"{level:.0%}. Pilot pictures among the rows are not a fair test: leave them out.\n")
     rows = []
     blocks = [(f"split {k}", v) for k, v in intervals.get("splits", {}).items()]
     blocks += [(f"source {k}", v) for k, v in intervals.get("by_source", {}).items()]
     if "pooled" in intervals:
         blocks.append(("pooled", intervals["pooled"]))
+    checked = any("versus_level" in block.get(dim, {}) for _, block in blocks for dim in ("valence", "arousal"))
     for name, block in blocks:
         for dim in ("valence", "arousal"):
             d = block[dim]
             rows.append([name, str(block["n"]), dim, fmt(d["coverage"]), fmt(d["mean_width"]),
-                         fmt(d["constant_width_same_coverage"]), fmt(d.get("width_vs_constant"))])
+                         fmt(d["constant_width_same_coverage"]), fmt(d.get("width_vs_constant"))]
+                        + ([f"{fmt(d['coverage_ci95'][0])}-{fmt(d['coverage_ci95'][1])}" if "coverage_ci95" in d
+                            else "", d.get("versus_level", "")] if checked else []))
     out.append(markdown_table(["rows", "n", "dimension", "coverage", "mean width", "constant, same coverage",
-                               "ratio"], rows))
+                               "ratio"] + (["95 % CI", "vs level"] if checked else []), rows))
     return "\n".join(out)

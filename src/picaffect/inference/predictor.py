@@ -271,20 +271,29 @@ class Predictor:
             yield {"path": path, **(failed_row(array, self.calibration is not None) if isinstance(array, str) else next(scored))}
 
     def predict(self, pictures: PictureLike | Sequence[PictureLike], batch_size: int = 32, tta: bool = False,
-                scale: Scale | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+                scale: Scale | None = None, strict: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
         """Score one picture (a dict) or several (a list or tuple of them: a list of dicts, batched).
 
         Values are on 1..9; with ``scale`` the dicts also carry ``valence_scaled`` and
         ``arousal_scaled`` on that scale. A calibrated model's dicts carry ``valence_low``,
         ``valence_high``, ``arousal_low``, ``arousal_high``: the ``self.level`` prediction
-        interval, clipped to the scale (and scaled with ``scale`` too). A picture that cannot be read raises
-        ``ImageProblem`` here; ``predict_stream`` reports it in the row instead.
+        interval, clipped to the scale (and scaled with ``scale`` too). One picture that cannot be read
+        raises ``ImageProblem``; in a list, a bad item (a missing or broken file, ``None``, an array of
+        another type) gets a row of None values whose ``error`` names its index and why, as ``picaffect
+        predict`` gives it a row, and the others are scored; ``strict`` raises for the first bad item instead.
         """
         single = not isinstance(pictures, (list, tuple))
         rows = list(self.predict_stream([pictures] if single else pictures, batch_size, tta))
-        for row in rows:
+        for i, row in enumerate(rows):
             if row["error"]:
-                raise ImageProblem(f"{row['path'] or 'picture'}: {row['error']}")
+                item = pictures if single else pictures[i]
+                what = row["path"] or ("None" if item is None else "an array" if isinstance(item, np.ndarray)
+                                       else "a PIL image" if isinstance(item, Image.Image) else type(item).__name__)
+                if single:
+                    raise ImageProblem(f"{row['path'] or 'picture'}: {row['error']}")
+                row["error"] = f"item {i} ({what}): {row['error']}"
+                if strict:
+                    raise ImageProblem(row["error"])
             if scale is not None:
                 add_scaled(row, scale)
             if row["path"] is None:

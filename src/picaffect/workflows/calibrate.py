@@ -42,6 +42,7 @@ from ..core.errors import UsageError
 from ..core.jsonsafe import jsonable
 from ..core.metrics import calibration_slope, pcc, rmse
 from ..core.names import DEFAULT_INTERVAL_SCHEME, INTERVAL_SCHEMES, check as check_choice
+from ..evaluation.evaluate import picture_size_note
 from ..evaluation.conformal import ALPHAS, ridge_path, fit_calibration, leave_one_source_out_check, summary_rows
 from ..inference.checkpoint import build_model, read, save_atomic
 from ..inference.intervals import DIMENSIONS
@@ -204,6 +205,29 @@ def features_from_file(path: Path, data: Path) -> tuple[np.ndarray, pd.DataFrame
     return feats, rows
 
 
+def model_to_calibrate(model_ref: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint ``calibrate`` copies with a calibration written in, and its record.
+
+    ``calibrate`` rewrites a checkpoint (its weights, calibration and metadata), so an ONNX file or a table
+    given as MODEL is refused by what it is and what the command needs, before torch tries to unpickle it.
+    """
+    given = Path(str(model_ref))
+    needs = ("calibrate writes into a model checkpoint: give a .pt file, a training run folder or a shipped "
+             "model's name (default, accurate), and --onnx OUT.onnx for a calibrated ONNX twin")
+    if given.suffix.lower() == ".onnx":
+        raise UsageError(f"{model_ref} is an ONNX file: {needs} (calibrate the checkpoint it was exported from)")
+    source = resolve_model(model_ref)
+    if source.is_file():
+        with open(source, "rb") as f:
+            head = f.read(4)
+        if not head.startswith((b"PK", b"\x80")):  # torch.save's zip, or an old pickle
+            what = "an ONNX file" if head[:1] == b"\x08" else \
+                "a text file (a table?)" if head and all(32 <= c < 127 or c in (9, 10, 13) for c in head) \
+                else "not a checkpoint"
+            raise UsageError(f"{model_ref} is {what}: {needs}")
+    return source, read(source)
+
+
 def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predictions: list[str | Path] | None = None,
               stage: str | None = None, device: str = "auto", batch_size: int = 64, onnx: str | Path | None = None,
               adaptive: bool = True, features: str | Path | None = None,
@@ -222,13 +246,14 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
     start = time.perf_counter()
     if onnx is not None and Path(onnx).suffix.lower() != ".onnx":
         raise UsageError(f"--onnx {onnx}: give a file ending in .onnx")
-    source = resolve_model(model_ref)
+    source, record = model_to_calibrate(model_ref)
     out = Path(out)
     if out.suffix.lower() != ".pt":
         raise UsageError(f"--out {out}: give a checkpoint file ending in .pt (the ONNX twin with --onnx)")
     if not out.absolute().parent.is_dir():
         raise UsageError(f"--out {out}: {out.absolute().parent} is not an existing folder")
-    record = read(source)
+    notes = [f"--data {problem}" for problem in [picture_size_note(data, int(record["spec"]["size"]), model_ref)]
+             if problem]
     if features is not None:
         feats, rows = features_from_file(Path(features), Path(data))
         weights = record["weights"]
@@ -295,7 +320,7 @@ def calibrate(model_ref: str | Path, data: str | Path, out: str | Path, *, predi
 
         written.append(str(export_onnx(out, onnx, name=Path(str(model_ref)).stem)))
     return {"written": written, "adaptive": calibration.adaptive, "scheme": scheme, "n": calibration.n, "info": info,
-            "seconds": round(time.perf_counter() - start, 1)}
+            "seconds": round(time.perf_counter() - start, 1), "notes": notes}
 
 
 def accuracy_table(summary: dict[str, Any]) -> str:
