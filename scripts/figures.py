@@ -335,6 +335,19 @@ def choice(records: Records, arg: str | None) -> tuple[list[str], str]:
                          "valence r, OASIS / Emotion6 / BASS held out", "arousal r, same"], rows)
 
 
+@block("choice-candidates")
+def choice_candidates(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """Every candidate of the choice with its held-out figures, as the choice's own renderer writes them."""
+    rel = "results/choice/choice.json"
+    try:
+        record = records.json(rel)
+    except MissingRecord as e:
+        return [rel], e.line()
+    from picaffect.workflows.choice import candidates_table
+
+    return [rel], candidates_table(record)
+
+
 # -- speed ---------------------------------------------------------------------------------------------------------
 
 def _bench(records: Records) -> tuple[Any, dict[str, Any], str]:

@@ -310,7 +310,9 @@ def test_health_model_page_docs_and_card(client):
     health = client.get("/v1/health").json()
     assert health["status"] == "ok" and health["limits"]["max_files"] == 64
     model = client.get("/v1/model").json()
-    assert model["input_size"] == [224, 224] and model["architecture"] == "efficientnet_lite0"
+    from picaffect.inference import checkpoint, shipped_path
+    spec = checkpoint.read(shipped_path("default"))["spec"]  # the shipped file's own architecture and side
+    assert model["input_size"] == [spec["size"]] * 2 and model["architecture"] == spec["architecture"]
     assert model["model_card"] == "/model-card"
     # what the loaded file (the shipped ONNX twin) records, not figures written into the code
     shipped = read_provenance(ROOT / "src" / "picaffect" / "weights" / "default.onnx")
