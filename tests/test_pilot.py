@@ -279,6 +279,10 @@ def test_calibrate_with_a_pilot_writes_a_file_every_command_reads(readout_model,
     meta = json.loads(scores.with_name("norms.csv.meta.json").read_text())
     assert "jackknife+ on a rated pilot of 30 pictures" in meta["description"]
     assert {"valence_low", "arousal_high"} <= set(pd.read_csv(scores).columns)
+    # select reads those intervals like any others
+    assert main(["select", str(scores), "--out", str(tmp_path / "sets"), "--sets", "2", "--size", "4",
+                 "--prefer-sure", "0.1", "--max-width", "9"]) == 0
+    assert len(pd.read_csv(tmp_path / "sets" / "sets.csv")) == 8
 
 
 def test_the_readout_is_refitted_with_the_pilot_where_its_training_rows_are_given(readout_model, pilot_csv,
@@ -290,7 +294,7 @@ def test_the_readout_is_refitted_with_the_pilot_where_its_training_rows_are_give
     assert "linear ridge readout refitted on" in printed and "reproduces the model" in printed
     summary = _read(out).calibration.info["pilot"]
     assert all(summary["dimensions"][d]["kept"] == "refit" for d in ("valence", "arousal"))
-    assert "the jackknife: its leave-one-out errors around the file's prediction" in summary["guarantee"]
+    assert "leave-one-out runs refitted the readout" in summary["guarantee"]
     # the refitted file predicts its pilot better than the model did (it was fitted on them)
     table = pd.read_csv(pilot_csv)
     paths = [str(pilot_csv.parent / p) for p in table["path"]]

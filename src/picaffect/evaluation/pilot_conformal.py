@@ -297,9 +297,11 @@ def guarantee(fits: dict[str, DimensionFit], k: int, level: float = LEVEL) -> st
             parts.append(f"{d}: at least {percent(1 - 2 * (1 - level))} whatever the ratings, and close to "
                          f"{percent(level)} for a stable fit such as this shrunk line (jackknife+, Barber et al. 2021)")
         else:
-            parts.append(f"{d}: close to {percent(level)} when one pilot picture barely moves the refitted readout "
-                         f"(the jackknife: its leave-one-out errors around the file's prediction, Barber et al. "
-                         f"2021; no finite-sample bound)")
+            refits = k if f.exact is None else int(np.sum(~f.exact))
+            parts.append(f"{d}: close to {percent(level)} when one pilot picture barely moves the fit (the jackknife, "
+                         f"Barber et al. 2021: {refits} of the {k} leave-one-out runs refitted the readout or differ "
+                         f"from the file's own fit in kind, so their errors stand around the file's prediction; no "
+                         f"finite-sample bound)")
     return (f"For a picture drawn at random from the same set as the {k} pilot pictures, the {percent(level)} "
             f"interval holds its rating with probability " + "; ".join(parts) + ".")
 
