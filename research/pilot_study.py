@@ -24,7 +24,7 @@ Per held-out source, dimension and k: the mean coverage of 90 % intervals over d
 95th percentiles, the mean width, the oracle width (the constant width that covers exactly 90 % of the
 same rest around the same predictions, known only here), and RMSE and r on the rest as shipped, with
 the correction, with the refit and with what the pilot kept. ``OUT/study.json`` holds them;
-``OUT/README.md`` is generated from it (``--report-only`` rewrites it without rerunning).
+``make figures`` renders it into ``OUT/README.md``.
 
 The features are the lead's cached mirror-averaged stage features of every picture (the default's
 backbone); ``predict`` does not mirror by default, so predictions here are a little smoother than a
@@ -211,10 +211,13 @@ def _cell(s: dict) -> str:
     return f"{fmt(s['mean'])} [{fmt(s['p5'])}, {fmt(s['p95'])}]"
 
 
+TITLE = "# Calibrating on a rated pilot of a new picture set: simulation study"
+
+
 def markdown(record: dict) -> str:
-    """README.md of results/pilot/, every figure from the record."""
-    out = ["# Calibrating on a rated pilot of a new picture set: simulation study\n",
-           f"Made by `{record['command']}` in {record['seconds']:.0f} s (nice 19 beside other jobs: not a speed "
+    """The study's report, every figure from the record: what ``make figures`` puts in the study's README
+    (``scripts/figures.py``, block ``pilot-study/FOLDER``)."""
+    out = [f"Made by `{record['command']}` in {record['seconds']:.0f} s (nice 19 beside other jobs: not a speed "
            f"figure). Features: `{record['features']}` (mirror-averaged, {record['features_meta'].get('model')} "
            f"{record['features_meta'].get('arguments')}, {record['features_meta'].get('size')} px). Readout: "
            f"{record['readout']}{' with its recalibration line' if record['recalibrate'] else ''}, refitted on the "
@@ -258,7 +261,11 @@ def markdown(record: dict) -> str:
 def write(record: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomically(out / "study.json", (json.dumps(record, indent=1, allow_nan=False) + "\n").encode())
-    write_bytes_atomically(out / "README.md", markdown(record).encode())
+    readme = out / "README.md"
+    if not readme.is_file():  # a page with the study's block, which `make figures` fills from study.json
+        marker = f"figures:pilot-study/{out.name}"
+        readme_text = f"{TITLE}\n\n<!-- {marker}:start -->\n<!-- {marker}:end -->\n"
+        write_bytes_atomically(readme, readme_text.encode())
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -278,7 +285,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="where study.json and README.md go (default "
                                                               "results/pilot/READOUT)")
-    p.add_argument("--report-only", action="store_true", help="rewrite README.md from OUT/study.json")
+    p.add_argument("--report-only", action="store_true", help="print the report of OUT/study.json without rerunning (make figures puts it in README.md)")
     args = p.parse_args(argv)
     args.out = args.out or Path("results/pilot") / args.readout
     args.command = "python -m research.pilot_study " + " ".join(map(shlex.quote, argv if argv is not None

@@ -348,6 +348,17 @@ def choice_candidates(records: Records, arg: str | None) -> tuple[list[str], str
     return [rel], candidates_table(record)
 
 
+@block("pilot-study")
+def pilot_study(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """A pilot-calibration study (results/pilot/FOLDER), rendered by the study's own report."""
+    rel = f"results/pilot/{arg}/study.json"
+    try:
+        record = records.json(rel)
+    except MissingRecord as e:
+        return [rel], e.line()
+    return [rel], records.script("research/pilot_study.py").markdown(record).strip("\n")
+
+
 # -- speed ---------------------------------------------------------------------------------------------------------
 
 def _bench(records: Records) -> tuple[Any, dict[str, Any], str]:

@@ -45,13 +45,14 @@ def test_the_study_runs_and_its_readme_comes_from_its_record(tmp_path, readout, 
                 assert c["coverage"]["p5"] <= c["coverage"]["mean"] <= c["coverage"]["p95"] <= 1
                 assert c["width"]["mean"] > 0 and c["oracle"]["mean"] > 0 and 0 <= c["refit_kept"]["mean"] <= 1
                 assert 0 <= c["no_pilot_coverage"]["mean"] <= 1 and c["rmse_shipped"]["mean"] > 0
-    readme = (out / "README.md").read_text()
-    assert "## Goals (issue 33)" in readme and "### beta held out (90 pictures" in readme
+    assert f"figures:pilot-study/{out.name}:start" in (out / "README.md").read_text()  # make figures fills it
+    report = pilot_study.markdown(record)
+    assert "## Goals (issue 33)" in report and "### beta held out (90 pictures" in report
     beta = record["sources"]["beta"]["by_k"]["20"]["valence"]
-    assert f"| 20 | valence | {beta['coverage']['mean']:.2f} [" in readme
+    assert f"| 20 | valence | {beta['coverage']['mean']:.2f} [" in report
     capsys.readouterr()
     assert pilot_study.main(["--report-only", "--out", str(out)]) == 0
-    assert (out / "README.md").read_text() == readme
+    assert capsys.readouterr().out.strip() == report.strip()
 
 
 def test_a_pilot_removes_a_new_sources_bias_in_the_study(tmp_path):
