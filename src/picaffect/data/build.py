@@ -3,23 +3,18 @@
 The output folder holds ``manifest.parquet`` (one row per input row, kept or
 not), ``images.npy`` (the kept pictures, decoded once, in manifest ``index``
 order), ``report.json`` and ``plots/``; the manifest and the cache carry the same
-build id, and the folder appears only when complete (see ``staging``). Pictures are decoded on a small pool of
+build id, and the folder appears only when complete (see ``core.atomic.staged_folder``). Pictures are decoded on a small pool of
 threads (Pillow releases the GIL while it decodes and resizes) and streamed to the
 cache in input order, so memory stays flat and the output is the same whatever
 the number of workers.
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
-import signal
-import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +27,7 @@ from .build_report import make_report, plot_dataset
 from .cache import CacheWriter
 from .images import ImageProblem, load_square
 from .picture_features import FEATURE_COLUMNS, WORKING_SIDE, decode_with_features
-from ..core.atomic import folder_problem
+from ..core.atomic import folder_problem, staged_folder
 from .layout import BUILD_ID_ATTR, CACHE, CONTENTS, MANIFEST, PLOTS, REPORT
 from .parallel import ordered_map
 from .records import Record
@@ -132,7 +127,7 @@ def build(out_dir: str | Path, sources: list[SourceSpec], *, size: int = 150, sp
     if not records:
         raise BuildError("the sources hold no rows: nothing to build")
 
-    with staging(out) as folder:
+    with staged_folder(out) as folder:
         report = _write_dataset(folder, records, sources, size=size, split=split, seed=seed, workers=workers,
                                 strict=strict, plots=plots, progress=progress, features=features)
     return report
@@ -225,74 +220,6 @@ def check_target(out: Path) -> None:
                              "whole folder, so choose an empty or new folder")
 
 
-@contextmanager
-def staging(out: Path) -> Iterator[Path]:
-    """A temporary folder beside ``out`` that becomes ``out`` when the block ends without error.
-
-    On any error or interrupt the temporary folder is removed and ``out`` is untouched.
-    The swap is two renames (old out aside, new in place) with interrupts held back
-    between them, then the old folder is deleted.
-    """
-    out = out.absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(out)
-    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    temp = out.parent / f".{out.name}.building-{tag}"
-    temp.mkdir()
-    try:
-        yield temp
-        old = out.parent / f".{out.name}.old-{tag}"
-        with _interrupts_held():
-            if out.exists():
-                os.replace(out, old)
-            try:
-                os.replace(temp, out)
-            except BaseException:
-                if old.exists():
-                    os.replace(old, out)
-                raise
-        if old.is_symlink():  # the target was a link to a dataset folder: the link is replaced, its folder kept
-            old.unlink()
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
-
-
-def _remove_stale(out: Path) -> None:
-    """Temporary folders of builds that were killed outright (SIGKILL), whose process is gone."""
-    for stale in out.parent.glob(f".{glob.escape(out.name)}.*-*"):
-        kind, _, tag = stale.name[len(out.name) + 2:].partition("-")
-        pid = tag.split("-")[0]
-        if kind not in ("building", "old") or not pid.isdigit() or _alive(int(pid)):
-            continue
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back for a few microseconds of renames (main thread only; elsewhere a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for s in held:
-            signal.raise_signal(s)
 
 
 def _stop_at_first_problem(records: list[Record]) -> None:

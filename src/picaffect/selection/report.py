@@ -17,21 +17,14 @@ when it holds files a selection does not write: a user's own files are never rep
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
-import signal
-import threading
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
-from ..core.atomic import file_in_the_way, folder_problem
+from ..core.atomic import file_in_the_way, folder_problem, staged_folder
 from ..core.errors import UsageError
 from ..core.jsonsafe import jsonable
 from .choose import Result
@@ -230,12 +223,7 @@ def write_result(result: Result, out: str | Path, overwrite: bool = False) -> li
     from .figure import selection_figure
 
     out = check_out(out, overwrite).absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(out)
-    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    temp = out.parent / f".{out.name}.selecting-{tag}"
-    temp.mkdir()
-    try:
+    with staged_folder(out, "selecting") as temp:
         sets_table(result).to_csv(temp / "sets.csv", index=False, float_format="%.4f")
         summary_table(result).to_csv(temp / "summary.csv", index=False, float_format="%.4f")
         (temp / "statistics.json").write_text(json.dumps(payload(result), indent=1, allow_nan=False) + "\n")
@@ -244,55 +232,4 @@ def write_result(result: Result, out: str | Path, overwrite: bool = False) -> li
         for name in FILES:
             with open(temp / name, "rb") as f:
                 os.fsync(f.fileno())
-        old = out.parent / f".{out.name}.old-{tag}"
-        with _interrupts_held():
-            if out.exists():
-                os.replace(out, old)
-            try:
-                os.replace(temp, out)
-            except BaseException:
-                if old.exists():
-                    os.replace(old, out)
-                raise
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
     return [out / name for name in FILES]
-
-
-def _remove_stale(out: Path) -> None:
-    """Temporary folders beside ``out`` left by selections that were killed outright (SIGKILL), whose process is
-    gone."""
-    for stale in out.parent.glob(f".{glob.escape(out.name)}.*-*"):
-        kind, _, tag = stale.name[len(out.name) + 2:].partition("-")
-        pid = tag.split("-")[0]
-        if kind not in ("selecting", "old") or not pid.isdigit() or _alive(int(pid)):
-            continue
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back for the two renames (main thread only; elsewhere a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for s in held:
-            signal.raise_signal(s)
