@@ -98,26 +98,24 @@ def key_value(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"{text!r}: the value is not valid YAML") from None
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (batch sizes, epochs, sizes)."""
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (batch sizes, epochs, sizes)."""
+    return _whole_number(text, 1)
 
 
 def at_least_two(text: str) -> int:
     """argparse type: a whole number of at least 2 (a stimulus set's size: one picture has no SD to test)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"must be at least 2, not {value}")
-    return value
+    return _whole_number(text, 2)
 
 
 def positive_seconds(text: str) -> float:
