@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.names import DEFAULT_INTERVAL_SCHEME
+from ..core.ridge import Ridge, StandardisedSVD, drop_constant
 from ..inference.intervals import DIMENSIONS, Calibration, clip_to_scale
 
 ALPHAS = np.logspace(0, 6, 13)
@@ -58,31 +59,25 @@ def ridge_path(x: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.nda
     """Ridge on standardised ``x`` for every penalty at once (one SVD): weights (alphas, width) in the
     original units, intercepts (alphas,), and the standardisation (mean, std) used.
 
-    Features that vary by less than 1e-4 of their size get weight 0: standardising them would blow float32
-    rounding up into large, meaningless weights that the ONNX graph and torch then disagree on."""
-    mean, std, u, s, vt = _standardised_svd(x)
-    uty = u.T @ (y - y.mean())
-    shrink = s[None, :] / (s[None, :] ** 2 + alphas[:, None])          # (alphas, rank)
-    w = (shrink * uty[None, :]) @ vt / std[None, :]                     # (alphas, width)
-    b = y.mean() - w @ mean
-    return w, b, np.stack([mean, std])
+    Features that vary by less than 1e-4 of their size get weight 0 (``core.ridge.drop_constant``):
+    standardising them would blow float32 rounding up into large, meaningless weights that the ONNX graph
+    and torch then disagree on."""
+    svd = _standardised_svd(x)
+    w, b = Ridge.on(svd, y).path(alphas)
+    return w, b, np.stack([svd.mean, svd.std])
 
 
-_SVDS: dict[bytes, tuple] = {}
+_SVDS: dict[bytes, StandardisedSVD] = {}
 
 
-def _standardised_svd(x: np.ndarray) -> tuple:
-    """(mean, std, U, S, Vt) of the standardised features, cached by content: the leave-one-source-out fits
-    solve several targets (two dimensions, residuals and ratings) on the same rows, and the SVD is the cost."""
+def _standardised_svd(x: np.ndarray) -> StandardisedSVD:
+    """The standardised SVD of the features, cached by content: the leave-one-source-out fits solve several
+    targets (two dimensions, residuals and ratings) on the same rows, and the SVD is the cost."""
     key = hashlib.blake2b(np.ascontiguousarray(x).view(np.uint8), digest_size=16).digest() + repr(x.shape).encode()
     if key not in _SVDS:
-        mean, spread = x.mean(0), x.std(0)
-        keep = spread > 1e-4 * np.abs(mean) + 1e-9  # variation well above float32 rounding (1e-7 relative)
-        std = np.where(keep, spread, 1.0)
-        z = np.where(keep, (x - mean) / std, 0.0)
         if len(_SVDS) >= 8:
             _SVDS.pop(next(iter(_SVDS)))
-        _SVDS[key] = (mean, std, *np.linalg.svd(z, full_matrices=False))
+        _SVDS[key] = StandardisedSVD.of(x, drop_constant)
     return _SVDS[key]
 
 

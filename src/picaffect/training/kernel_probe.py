@@ -23,6 +23,7 @@ import torch
 
 from ..core.errors import UsageError
 from ..core.names import check
+from ..core.ridge import offset_scale
 from ..data.dataset import RatedImages
 from ..inference.checkpoint import ModelSpec
 from ..models.kernel_head import KernelRidgeHead
@@ -38,8 +39,7 @@ class KernelRidge:
     fit, one eigendecomposition of the kernel per bandwidth, every penalty from it."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, components: int = COMPONENTS) -> None:
-        self.mean, self.std = x.mean(0), x.std(0) + 1e-6
-        z = (x - self.mean) / self.std
+        self.mean, self.std, z = offset_scale(x)   # the linear probe's standardisation
         self.basis = np.linalg.svd(z, full_matrices=False)[2][:components].T
         self.z = z @ self.basis
         self.scale = 1.0 / (self.basis.shape[1] * self.z.var(0).mean())

@@ -17,6 +17,7 @@ import torch
 from ..data.dataset import RatedImages, make_loader
 from ..core.errors import UsageError
 from ..core.names import check
+from ..core.ridge import Ridge  # standardised by std + 1e-6 (its default), as the shipped models were
 from ..inference.checkpoint import ModelSpec
 from ..inference.forward import pooled_features
 
@@ -41,22 +42,6 @@ def group_folds(groups: np.ndarray, k: int = 5, seed: int = 0) -> np.ndarray:
     np.random.default_rng(seed).shuffle(unique)
     fold = {g: i % k for i, g in enumerate(unique)}
     return np.array([fold[g] for g in groups])
-
-
-class Ridge:
-    """Ridge on standardised features, every penalty and output column from one SVD."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.mean, self.std = x.mean(0), x.std(0) + 1e-6
-        self.y_mean = y.mean(0)
-        u, self.s, self.vt = np.linalg.svd((x - self.mean) / self.std, full_matrices=False)
-        self.uty = u.T @ (y - self.y_mean)
-
-    def weights(self, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(features, outputs) weights on raw features and the intercepts, one penalty per output."""
-        w = np.stack([self.vt.T @ (self.s / (self.s ** 2 + a) * self.uty[:, j]) for j, a in enumerate(alphas)], 1)
-        w = w / self.std[:, None]
-        return w, self.y_mean - self.mean @ w
 
 
 def _out_of_fold(x: np.ndarray, y: np.ndarray, folds: np.ndarray, penalties: list[np.ndarray]) -> np.ndarray:
