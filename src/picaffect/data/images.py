@@ -59,6 +59,16 @@ def load_rgb(path: str | Path, size: int | None = None) -> Image.Image:
     warnings about a file (corrupt EXIF data, odd chunks) are re-issued with the
     file's name, since "Corrupt EXIF data" alone does not say which of 10,000 files.
     """
+    return load_rgb_sized(path, size)[0]
+
+
+def load_rgb_sized(path: str | Path, size: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """``load_rgb``, and the picture's own (width, height) after EXIF rotation.
+
+    A reduced-scale decode no longer shows the picture's own size, which its features
+    report; reading it here, from the header already open, spares opening the file again
+    (that second open cost a third of the features' time in a build).
+    """
     path = Path(path)
     problem = file_problem(path)
     if problem == "no such file":
@@ -66,7 +76,17 @@ def load_rgb(path: str | Path, size: int | None = None) -> Image.Image:
     if problem is not None:
         raise ImageProblem(problem)
     with pillow_problems(lambda: _head_of(path)), _open(path, path) as im:
-        return to_rgb(im, size, path)
+        stored = im.size
+        rgb = to_rgb(im, size, path)
+        return rgb, (stored[1], stored[0]) if _quarter_turned(im) else stored
+
+
+def _quarter_turned(im: Image.Image) -> bool:
+    """Whether ``im``'s EXIF orientation (parsed by ``to_rgb``, so cached) turns it a quarter."""
+    try:
+        return im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except Exception:  # a damaged EXIF block: to_rgb kept the picture as stored
+        return False
 
 
 def decode_bytes(data: bytes | bytearray, size: int, max_pixels: int | None = None) -> np.ndarray:

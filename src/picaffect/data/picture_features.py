@@ -66,14 +66,12 @@ from __future__ import annotations
 import io
 import math
 import os
-import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from .images import _WARNINGS_LOCK, ACCEPTED_FORMATS, ImageProblem, array_to_rgb, load_rgb, pil_to_rgb, square
+from .images import ImageProblem, array_to_rgb, load_rgb, load_rgb_sized, pil_to_rgb, square
 
 WORKING_SIDE = 128      # pixels on the longer side of the picture the features are computed from
 EDGE_THRESHOLD = 5.0    # L* per pixel (Sobel magnitude / 8) above which a pixel counts as an edge
@@ -85,19 +83,43 @@ FEATURE_COLUMNS = ("width", "height", "aspect", "greyscale", "luminance", "contr
                    "colourfulness", "complexity", "edge_density")
 NUMERIC_FEATURES = tuple(c for c in FEATURE_COLUMNS if c != "greyscale")
 
-# sRGB code value (0..255) -> linear light (0..1), IEC 61966-2-1.
+# sRGB code value (0..255) -> linear light (0..1), IEC 61966-2-1, and each channel's share of Y (one table per
+# channel: three lookups on contiguous planes cost less than a lookup of every value and a product with the weights).
 _CODES = np.arange(256) / 255.0
-_LINEAR = np.where(_CODES <= 0.04045, _CODES / 12.92, ((_CODES + 0.055) / 1.055) ** 2.4).astype(np.float32)
-_Y_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], np.float32)
+_LINEAR = np.where(_CODES <= 0.04045, _CODES / 12.92, ((_CODES + 0.055) / 1.055) ** 2.4)
+_Y_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])
+_Y_SHARES = (_Y_WEIGHTS[:, None] * _LINEAR[None, :]).astype(np.float32)  # float32: half the memory traffic
 _EPSILON = (6 / 29) ** 3
 _KAPPA = 116 / (3 * (6 / 29) ** 2)   # 903.3: L* per unit of Y below _EPSILON
 
 
+def channel_planes(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (3, H, W) uint8, each channel contiguous: every feature reads the channels apart."""
+    return np.ascontiguousarray(np.moveaxis(np.asarray(rgb, dtype=np.uint8), -1, 0))
+
+
 def lightness(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(H, W, 3) uint8 sRGB -> (relative luminance Y on 0..1, CIELAB L* on 0..100), each (H, W) float32."""
-    y = _LINEAR[rgb] @ _Y_WEIGHTS
-    lstar = np.where(y > _EPSILON, 116 * np.cbrt(y) - 16, _KAPPA * y).astype(np.float32)
+    return _lightness(channel_planes(rgb))
+
+
+def _lightness(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.take(_Y_SHARES[0], planes[0])
+    y += np.take(_Y_SHARES[1], planes[1])
+    y += np.take(_Y_SHARES[2], planes[2])
+    lstar = np.where(y > _EPSILON, 116 * np.cbrt(y) - 16, _KAPPA * y).astype(np.float32, copy=False)
     return y, lstar
+
+
+def mean_sd(values: np.ndarray) -> tuple[float, float]:
+    """The mean and population SD (ddof 0) of an array (summed pairwise, as numpy does), centred before squaring so that a flat picture
+    gives 0. Fewer passes than numpy's ``mean`` and ``std``, and no BLAS call (``np.dot`` starts BLAS threads,
+    which spin on a busy machine and cost more than the sum itself at these sizes)."""
+    flat = values.ravel()
+    mean = float(flat.sum()) / flat.size
+    centred = flat - mean
+    centred *= centred
+    return mean, math.sqrt(float(centred.sum()) / flat.size)
 
 
 def _sobel(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,10 +150,14 @@ def edge_share(lstar: np.ndarray) -> float:
 
 def colourfulness(rgb: np.ndarray) -> float:
     """Hasler & Süsstrunk's (2003) M on (H, W, 3) uint8 sRGB values."""
-    c = rgb.astype(np.float32)
-    rg = c[..., 0] - c[..., 1]
-    yb = 0.5 * (c[..., 0] + c[..., 1]) - c[..., 2]
-    return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
+    return _colourfulness(channel_planes(rgb))
+
+
+def _colourfulness(planes: np.ndarray) -> float:
+    r, g, b = planes.astype(np.float32)
+    mean_rg, sd_rg = mean_sd(r - g)
+    mean_yb, sd_yb = mean_sd(0.5 * (r + g) - b)
+    return math.hypot(sd_rg, sd_yb) + 0.3 * math.hypot(mean_rg, mean_yb)
 
 
 def jpeg_bytes_per_pixel(rgb: np.ndarray) -> float:
@@ -143,7 +169,11 @@ def jpeg_bytes_per_pixel(rgb: np.ndarray) -> float:
 
 def is_greyscale(rgb: np.ndarray) -> bool:
     """Whether no more than ``GREY_SHARE`` of the pixels have channels more than ``GREY_SPREAD`` levels apart."""
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return _is_greyscale(channel_planes(rgb))
+
+
+def _is_greyscale(planes: np.ndarray) -> bool:
+    r, g, b = planes
     spread = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)  # uint8, max >= min: no wrap
     return bool(np.count_nonzero(spread > GREY_SPREAD) <= GREY_SHARE * spread.size)
 
@@ -151,14 +181,16 @@ def is_greyscale(rgb: np.ndarray) -> bool:
 def pixel_features(rgb: np.ndarray) -> dict[str, Any]:
     """The features of a (H, W, 3) uint8 picture as it is (no resizing): every column but the size ones."""
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    y, lstar = lightness(rgb)
-    mean_y = float(y.mean())
+    planes = channel_planes(rgb)
+    y, lstar = _lightness(planes)
+    mean_y, sd_y = mean_sd(y)
+    mean_l, sd_l = mean_sd(lstar)
     return {
-        "greyscale": is_greyscale(rgb),
-        "luminance": float(lstar.mean()),
-        "contrast": float(lstar.std()),
-        "rms_contrast": float(y.std()) / mean_y if mean_y > 0 else 0.0,
-        "colourfulness": colourfulness(rgb),
+        "greyscale": _is_greyscale(planes),
+        "luminance": mean_l,
+        "contrast": sd_l,
+        "rms_contrast": sd_y / mean_y if mean_y > 0 else 0.0,
+        "colourfulness": _colourfulness(planes),
         "complexity": jpeg_bytes_per_pixel(rgb),
         "edge_density": edge_share(lstar),
     }
@@ -199,40 +231,16 @@ def empty_features() -> dict[str, Any]:
 
 # -- files ------------------------------------------------------------------------------------------------------------
 
-def file_header(path: str | os.PathLike) -> tuple[str | None, tuple[int, int], bool]:
-    """(format, (width, height) as stored, whether EXIF orientation turns it a quarter) from the header alone:
-    the picture's own size, which a reduced-scale decode no longer shows.
-
-    Read after the picture decoded, so the file is one Pillow accepts; Pillow's warnings about
-    it were already given (with the file's name) by the decode, and are not repeated.
-    """
-    with _WARNINGS_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with Image.open(path, formats=ACCEPTED_FORMATS) as im:
-            try:
-                orientation = im.getexif().get(0x0112, 1)
-            except Exception:  # a damaged EXIF block: the decode kept the picture as stored
-                orientation = 1
-            return im.format, im.size, orientation in (5, 6, 7, 8)
+def file_features(path: str | os.PathLike, side: int = WORKING_SIDE) -> dict[str, Any]:
+    """The features of the picture file ``path``, decoded as for a model of ``side`` pixels."""
+    return _decoded_features(path, *load_rgb_sized(path, side))
 
 
-def file_features(path: str | os.PathLike, decoded: Image.Image | None = None,
-                  side: int = WORKING_SIDE) -> dict[str, Any]:
-    """The features of the picture file ``path``.
-
-    ``decoded``: the file already decoded by ``load_rgb`` for the model or a dataset (used
-    unless it came out smaller than the working size while the file is larger: then the
-    file is decoded again at the working size); without it the file is decoded for a
-    model of ``side`` pixels.
-    """
-    path = Path(path)
-    image = decoded if decoded is not None else load_rgb(path, side)
-    try:
-        fmt, stored, turned = file_header(path)
-        size = (stored[1], stored[0]) if turned else stored
-    except Exception:  # decodable by load_rgb but not re-openable (replaced meanwhile): measure what was decoded
-        size = image.size
-    if max(image.size) < min(max(size), WORKING_SIDE):  # JPEG reduced-scale decoding went below the working size
+def _decoded_features(path: str | os.PathLike, image: Image.Image, size: tuple[int, int]) -> dict[str, Any]:
+    """The features of ``path`` from its decode ``image`` (``load_rgb_sized``) and its own ``size``: the decode is
+    used unless JPEG's reduced-scale decoding took it below the working size while the file is larger (then the
+    file is decoded again at the working size)."""
+    if max(image.size) < min(max(size), WORKING_SIDE):
         image = load_rgb(path, WORKING_SIDE)
     return image_features(image, size)
 
@@ -240,8 +248,8 @@ def file_features(path: str | os.PathLike, decoded: Image.Image | None = None,
 def decode_with_features(path: str | os.PathLike, size: int) -> tuple[np.ndarray, dict[str, Any]]:
     """One decode of ``path`` for two uses: the (size, size, 3) uint8 square the model or a dataset cache takes
     (exactly ``images.load_square(path, size)``) and the picture's features."""
-    image = load_rgb(path, size)
-    return square(image, size), file_features(path, image)
+    image, own = load_rgb_sized(path, size)
+    return square(image, size), _decoded_features(path, image, own)
 
 
 def picture_features(picture: Any, side: int = WORKING_SIDE) -> dict[str, Any]:
@@ -254,7 +262,7 @@ def picture_features(picture: Any, side: int = WORKING_SIDE) -> dict[str, Any]:
     if picture is None:
         raise ImageProblem("no picture (None)")
     if isinstance(picture, (str, os.PathLike)):
-        return file_features(picture, side=side)
+        return file_features(picture, side)
     if isinstance(picture, Image.Image):
         return image_features(pil_to_rgb(picture))
     if isinstance(picture, np.ndarray):
