@@ -10,6 +10,7 @@ import json
 import math
 from pathlib import Path
 
+from picaffect.evaluation.markdown import THESIS_8_1
 from picaffect.workflows.run_names import run_label  # the report's own names, so the two tables agree
 
 
@@ -26,6 +27,62 @@ def thesis_table(results: dict) -> str:
                      f"({f(b['rmse_mean']['pooled'])}) | {f(v['pooled']['pcc'])} | {f(v['pooled']['sagr'])} "
                      f"({f(b['sagr_majority']['pooled'])}) | {f(v['valence']['pcc'])} | {f(v['arousal']['pcc'])} |")
     return "\n".join(lines)
+
+
+def thesis_recipe_runs(results: dict) -> dict[str, dict]:
+    """Each thesis model's run under the thesis's recipe as written (no augmentation, 150 px, seed 0), by model:
+    the rows of table 8.1 as the thesis defines it."""
+    return {model: r for model in THESIS_8_1 for r in results["runs"] if r["name"] == f"{model}-thesis-bf16"}
+
+
+def _order(values: dict[str, float]) -> str:
+    return ", ".join(sorted(values, key=values.get))
+
+
+def thesis_recipe_table(results: dict) -> str:
+    """Table 8.1 under the thesis's recipe: our four runs beside the thesis's published figures, pooled."""
+    lines = ["| model | epochs | stopped | train RMSE | val. RMSE [95 % CI] | val. valence r [95 % CI] | "
+             "val. arousal r [95 % CI] | thesis: train / val. RMSE |", "|---|---|---|---|---|---|---|---|"]
+    for model, r in thesis_recipe_runs(results).items():
+        v, train, published = r["validation"], r["splits"]["train"]["overall"], THESIS_8_1[model]
+
+        def ci(block: dict, key: str) -> str:
+            lo, hi = block["ci95"][key]
+            return f"{f(block[key])} [{f(lo)}, {f(hi)}]"
+        lines.append(f"| {model} | {r['epochs_run']} | {r['stopped']} | {f(train['rmse'])} | {ci(v['pooled'], 'rmse')} "
+                     f"| {ci(v['valence'], 'pcc')} | {ci(v['arousal'], 'pcc')} | "
+                     f"{f(published['train'][0])} / {f(published['validation'][0])} |")
+    return "\n".join(lines)
+
+
+def thesis_recipe_reading(results: dict) -> str:
+    """Whether the thesis's ranking of its four CNNs (table 8.1, by pooled RMSE) holds under its recipe on our
+    data, judged by whether the best run's bootstrap interval of validation RMSE overlaps the others'."""
+    runs = thesis_recipe_runs(results)
+    if len(runs) < len(THESIS_8_1):
+        return f"Only {', '.join(runs)} of the four models have a run under the thesis's recipe: no ranking yet."
+    val = {m: r["validation"]["pooled"]["rmse"] for m, r in runs.items()}
+    train = {m: r["splits"]["train"]["overall"]["rmse"] for m, r in runs.items()}
+    interval = {m: r["validation"]["pooled"]["ci95"]["rmse"] for m, r in runs.items()}
+    best = min(val, key=val.get)
+    tied = [m for m in val if m != best and interval[m][0] <= interval[best][1]]
+    thesis_val = {m: t["validation"][0] for m, t in THESIS_8_1.items()}
+    thesis_train = {m: t["train"][0] for m, t in THESIS_8_1.items()}
+    unconverged = [m for m, r in runs.items() if r["stopped"] not in ("patience", "epochs")]
+    text = [f"By pooled validation RMSE the thesis ranks {_order(thesis_val)} (best first, its table 8.1); under "
+            f"its recipe on our data the order is {_order(val)}."]
+    if tied:
+        text.append(f"The best here, {best}, has an interval that overlaps those of {', '.join(tied)}: within the "
+                    f"bootstrap intervals {'these models are' if len(tied) > 1 else 'the two are'} not told apart.")
+    else:
+        text.append(f"The best here, {best}, has an interval that overlaps no other model's.")
+    text.append(f"On the training rows the thesis's lowest RMSE is {min(thesis_train, key=thesis_train.get)}'s and "
+                f"its highest {max(thesis_train, key=thesis_train.get)}'s; here they are "
+                f"{min(train, key=train.get)}'s and {max(train, key=train.get)}'s.")
+    if unconverged:
+        text.append(f"Not converged yet (stopped on a wall-clock budget): {', '.join(unconverged)}; "
+                    f"{'their places' if len(unconverged) > 1 else 'its place'} may change.")
+    return " ".join(text)
 
 
 def cross_table(results: dict) -> str:

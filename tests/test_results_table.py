@@ -1,0 +1,56 @@
+"""scripts/results_table.py: table 8.1 under the thesis's recipe and the reading of its ranking, from the record."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def table():
+    spec = importlib.util.spec_from_file_location("results_table", ROOT / "scripts" / "results_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(model: str, val: float, half_width: float, train: float, stopped: str = "patience",
+        name: str | None = None) -> dict:
+    """A results.json row with the fields the thesis-recipe table reads."""
+    def block(value: float) -> dict:
+        return {"rmse": value, "pcc": 0.3, "ci95": {"rmse": [value - half_width, value + half_width],
+                                                     "pcc": [0.2, 0.4]}}
+    return {"name": name or f"{model}-thesis-bf16", "model": model, "epochs_run": 40, "stopped": stopped,
+            "validation": {"pooled": block(val), "valence": block(val), "arousal": block(val)},
+            "splits": {"train": {"overall": {"rmse": train}}}}
+
+
+def test_table_has_one_row_per_thesis_model_and_skips_other_recipes(table):
+    results = {"runs": [run("emosepar", 1.25, 0.05, 1.2), run("vgg16", 1.4, 0.05, 1.3),
+                        run("emosepar", 1.10, 0.05, 1.0, name="emosepar-modern-bf16")]}
+    text = table.thesis_recipe_table(results)
+    rows = text.splitlines()[2:]
+    assert [r.split(" | ")[0] for r in rows] == ["| emosepar", "| vgg16"]
+    assert "1.25 [1.20, 1.30]" in rows[0] and "1.65 / 1.66" in rows[0]  # ours, then the thesis's table 8.1
+    assert "1.10" not in text  # the modern run is not a thesis-recipe row
+    assert "no ranking yet" in table.thesis_recipe_reading(results)
+
+
+def test_reading_names_the_orders_and_whether_the_intervals_separate_the_best(table):
+    apart = {"runs": [run("emosepar", 1.20, 0.02, 1.30), run("vgg16", 1.50, 0.02, 1.10),
+                      run("inception_v3", 1.40, 0.02, 1.25), run("xception", 1.30, 0.02, 1.28)]}
+    text = table.thesis_recipe_reading(apart)
+    assert "the order is emosepar, xception, inception_v3, vgg16" in text
+    assert "ranks emosepar, xception, vgg16, inception_v3" in text  # table 8.1's validation RMSEs
+    assert "overlaps no other model's" in text
+    assert "here they are vgg16's and emosepar's" in text  # lowest and highest training RMSE
+    assert "Not converged" not in text
+
+    close = {"runs": [run("emosepar", 1.20, 0.2, 1.3), run("vgg16", 1.5, 0.02, 1.1),
+                      run("inception_v3", 1.30, 0.05, 1.2, stopped="budget"), run("xception", 1.25, 0.05, 1.2)]}
+    text = table.thesis_recipe_reading(close)
+    assert "overlaps those of inception_v3, xception: within the bootstrap intervals these models" in text
+    assert "Not converged yet (stopped on a wall-clock budget): inception_v3; its place may change." in text
