@@ -156,6 +156,7 @@ def test_a_rebuild_from_the_config_matches_the_file_it_made(tmp_path, monkeypatc
     """What make <model>-model then make check-shipped do, on a tiny Lite0 probe: the second build equals the first."""
     from picaffect.workflows.shipped import rebuild
 
+    monkeypatch.chdir(tmp_path)  # retrain builds into runs/data/<sets>-<size>px-<split> under the working folder
     _write_sets(tmp_path / "sets")
     config = {"data": str(tmp_path / "sets"), "out": "unused", "export": "unused",
               "build": {"sources": ["oasis", "bass"], "size": 48, "split": "group", "seed": 0},

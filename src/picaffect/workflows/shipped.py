@@ -3,7 +3,8 @@
 ``check_shipped(name)`` (``make check-shipped MODEL=default|accurate``) does what
 ``make <name>-model`` does, in a temporary folder: ``retrain configs/<name>.yaml
 --force``, then ``calibrate`` with the shipped file's own scheme and widths, on the
-dataset the retrain built. It then compares the rebuilt file with the shipped one:
+dataset the retrain built or reused (``runs/data/<sets>-<size>px-<split>``, shared with
+the make targets). It then compares the rebuilt file with the shipped one:
 
 - predictions on every validation row within ``TOLERANCE`` (0.01 on 1..9), and the
   shipped ONNX twin's predictions beside the shipped checkpoint's;
@@ -159,9 +160,9 @@ def rebuild(config_path: Path, work: Path, calibration: dict[str, Any], *, devic
     work.mkdir(parents=True, exist_ok=True)
     moved = work / config_path.name
     moved.write_text(yaml.safe_dump(config, sort_keys=False))
-    retrain(moved, device=device, force=True)
+    data = Path(retrain(moved, device=device, force=True)["dataset"])
     target = Path(config["export"])
-    calibrate(target, work / "run" / "data", target, onnx=target.with_suffix(".onnx"), device=device,
+    calibrate(target, data, target, onnx=target.with_suffix(".onnx"), device=device,
               adaptive=bool(calibration.get("adaptive")), scheme=str(calibration.get("scheme") or "pooled"))
     return target
 
@@ -170,6 +171,8 @@ def check_files(name: str, shipped: Path, config_path: Path, *, shipped_onnx: Pa
                 work: Path | None = None, device: str = "cpu") -> dict[str, Any]:
     """Rebuild ``shipped`` from ``config_path`` in ``work`` (a temporary folder, removed after, by default) and
     compare; the record ``check_shipped`` writes."""
+    from .retrain import RetrainConfig
+
     meta = read_provenance(shipped)
     if not meta.get("calibration"):
         raise UsageError(f"{shipped}: not calibrated, so `make {name}-model` did not make it; nothing to compare")
@@ -179,7 +182,8 @@ def check_files(name: str, shipped: Path, config_path: Path, *, shipped_onnx: Pa
     work.mkdir(parents=True, exist_ok=True)
     try:
         rebuilt = rebuild(config_path, work, meta["calibration"], device=device, name=name)
-        result = compare_files(shipped, rebuilt, work / "run" / "data", shipped_onnx=shipped_onnx, device=device)
+        data = RetrainConfig.load(config_path).dataset_folder()  # where the rebuild's retrain found its dataset
+        result = compare_files(shipped, rebuilt, data, shipped_onnx=shipped_onnx, device=device)
         hashes = {"shipped_sha256": sha256_of(shipped), "rebuilt_sha256": sha256_of(rebuilt)}
     finally:
         if own:
