@@ -64,12 +64,24 @@ class Records:
     root: Path
     _cache: dict[str, Any] = field(default_factory=dict)
 
+    def file(self, rel: str) -> Path:
+        """The record's path under ``root``; ``MissingRecord`` when it is absent, which ``render`` turns into
+        the block's record-missing line (so a block's function only says what it renders)."""
+        path = self.root / rel
+        if not path.is_file():
+            raise MissingRecord(rel)
+        return path
+
+    def matching(self, pattern: str) -> list[str]:
+        """The records matching a glob ``pattern`` under ``root``, sorted, relative; ``MissingRecord`` when none."""
+        found = sorted(self.root.glob(pattern))
+        if not found:
+            raise MissingRecord(pattern)
+        return [str(path.relative_to(self.root)) for path in found]
+
     def json(self, rel: str) -> Any:
         if rel not in self._cache:
-            path = self.root / rel
-            if not path.is_file():
-                raise MissingRecord(rel)
-            self._cache[rel] = json.loads(path.read_text())
+            self._cache[rel] = json.loads(self.file(rel).read_text())
         return self._cache[rel]
 
     def model(self, name: str) -> dict[str, Any]:
@@ -77,9 +89,7 @@ class Records:
         rel = MODELS[name]
         key = "model:" + rel
         if key not in self._cache:
-            path = self.root / rel
-            if not path.is_file():
-                raise MissingRecord(rel)
+            path = self.file(rel)
             from picaffect.inference.checkpoint import read
 
             record = read(path)
@@ -100,6 +110,7 @@ class Records:
 
 
 # A generator: (records, argument or None) -> (the records it read, for the marker line; the block's text).
+# Where its one record is absent it lets ``MissingRecord`` through: ``render`` writes the record-missing line.
 Generator = Callable[[Records, "str | None"], "tuple[list[str], str]"]
 BLOCKS: dict[str, Generator] = {}
 
@@ -319,10 +330,7 @@ def card_intervals(records: Records, arg: str | None) -> tuple[list[str], str]:
 def choice(records: Records, arg: str | None) -> tuple[list[str], str]:
     """The chosen candidates and their held-out figures on the training and test rows (results/choice)."""
     rel = "results/choice/choice.json"
-    try:
-        record = records.json(rel)
-    except MissingRecord as e:
-        return [rel], e.line()
+    record = records.json(rel)
     by_name = {c["name"]: c for c in record.get("candidates", [])}
     rows = []
     for model, chosen in record["chosen"].items():
@@ -339,10 +347,7 @@ def choice(records: Records, arg: str | None) -> tuple[list[str], str]:
 def choice_candidates(records: Records, arg: str | None) -> tuple[list[str], str]:
     """Every candidate of the choice with its held-out figures, as the choice's own renderer writes them."""
     rel = "results/choice/choice.json"
-    try:
-        record = records.json(rel)
-    except MissingRecord as e:
-        return [rel], e.line()
+    record = records.json(rel)
     from picaffect.workflows.choice import candidates_table
 
     return [rel], candidates_table(record)
@@ -352,10 +357,7 @@ def choice_candidates(records: Records, arg: str | None) -> tuple[list[str], str
 def pilot_study(records: Records, arg: str | None) -> tuple[list[str], str]:
     """A pilot-calibration study (results/pilot/FOLDER), rendered by the study's own report."""
     rel = f"results/pilot/{arg}/study.json"
-    try:
-        record = records.json(rel)
-    except MissingRecord as e:
-        return [rel], e.line()
+    record = records.json(rel)
     return [rel], records.script("research/pilot_study.py").markdown(record).strip("\n")
 
 
@@ -375,24 +377,18 @@ def _bench(records: Records) -> tuple[Any, dict[str, Any], str]:
 def bench_full(records: Records, arg: str | None) -> tuple[list[str], str]:
     """Every speed benchmark of the latest full `make bench` run, or of the run ``bench/DATE`` names
     (scripts/bench_table.py renders it)."""
-    try:
-        if arg:
-            bench, rel = records.script("scripts/bench_table.py"), f"results/bench/{arg}.json"
-            results = records.json(rel)
-        else:
-            bench, results, rel = _bench(records)
-    except MissingRecord as e:
-        return [e.path], e.line()
+    if arg:
+        bench, rel = records.script("scripts/bench_table.py"), f"results/bench/{arg}.json"
+        results = records.json(rel)
+    else:
+        bench, results, rel = _bench(records)
     return [rel], bench.table(results, rel)
 
 
 @block("speed")
 def speed(records: Records, arg: str | None) -> tuple[list[str], str]:
     """README: the rows of the latest bench run a user of the shipped default meets (predict, serve)."""
-    try:
-        bench, results, rel = _bench(records)
-    except MissingRecord as e:
-        return [e.path], e.line()
+    bench, results, rel = _bench(records)
     rows = [r[:4] for r in bench.rows(results, names=("predict", "serve"))]
     m = results["machine"]
     return [rel], (table(["what", "figure", "against, same run", "measured"], rows)
@@ -402,16 +398,12 @@ def speed(records: Records, arg: str | None) -> tuple[list[str], str]:
 @block("bench-predict")
 def bench_predict(records: Records, arg: str | None) -> tuple[list[str], str]:
     """Each run of `benchmarks/bench_predict.py --json` kept under results/bench (predict-*.json)."""
-    paths = sorted((records.root / "results" / "bench").glob("predict-*.json"))
-    if not paths:
-        return ["results/bench/predict-*.json"], MissingRecord("results/bench/predict-*.json").line()
-    rows, rels = [], []
-    for path in paths:
-        rel = str(path.relative_to(records.root))
-        rels.append(rel)
+    rels = records.matching("results/bench/predict-*.json")
+    rows = []
+    for rel in rels:
         r = records.json(rel)
         b, walls = r.get("onnx_breakdown", {}), r["one_picture_wall_s"]
-        rows.append([f"`{path.name}`", f"{r['pictures']} pictures, `{r['model']}`", f(r["best"]["onnx"], 1),
+        rows.append([f"`{Path(rel).name}`", f"{r['pictures']} pictures, `{r['model']}`", f(r["best"]["onnx"], 1),
                      f(r["best"]["torch"], 1), f"{f(walls['onnx'])} / {f(walls['torch'])}",
                      f(b.get("decode_ms_one_thread")), f(b.get("network_img_s"), 1), f(b.get("ceiling_img_s"), 1)])
     return rels, table(["record", "what", "`predict_stream` onnx, img/s", "torch, img/s",
@@ -422,10 +414,7 @@ def bench_predict(records: Records, arg: str | None) -> tuple[list[str], str]:
 @block("int8")
 def int8(records: Records, arg: str | None) -> tuple[list[str], str]:
     """The int8 ONNX variant of the default against the float one (research/int8_onnx.py), the latest record."""
-    found = sorted((records.root / "results" / "bench").glob("int8-onnx-*.json"))
-    if not found:
-        return ["results/bench/int8-onnx-*.json"], MissingRecord("results/bench/int8-onnx-*.json").line()
-    rel = str(found[-1].relative_to(records.root))
+    rel = records.matching("results/bench/int8-onnx-*.json")[-1]
     r = records.json(rel)
     fl, q = r["validation_r"]["float"], r["validation_r"]["int8"]
     d = r["abs_diff"]
@@ -449,20 +438,14 @@ def _thesis(records: Records) -> tuple[str, dict[str, Any]]:
 @block("thesis-runs")
 def thesis_runs(records: Records, arg: str | None) -> tuple[list[str], str]:
     """Every run of the thesis rerun, validation rows (scripts/results_table.py renders it)."""
-    try:
-        rel, results = _thesis(records)
-    except MissingRecord as e:
-        return [e.path], e.line()
+    rel, results = _thesis(records)
     return [rel], records.script("scripts/results_table.py").thesis_table(results)
 
 
 @block("thesis-best")
 def thesis_best(records: Records, arg: str | None) -> tuple[list[str], str]:
     """The run with the highest validation valence r, with its interval and the training mean's RMSE."""
-    try:
-        rel, results = _thesis(records)
-    except MissingRecord as e:
-        return [e.path], e.line()
+    rel, results = _thesis(records)
     label = records.script("scripts/results_table.py").run_label
     best = max(results["runs"], key=lambda r: r["validation"]["valence"]["pcc"])
     v, b = best["validation"], best["baselines"]
@@ -476,10 +459,7 @@ def thesis_best(records: Records, arg: str | None) -> tuple[list[str], str]:
 @block("thesis-augmentation")
 def thesis_augmentation(records: Records, arg: str | None) -> tuple[list[str], str]:
     """Emosepar's runs with a weight average, by augmentation, side and seed: the test and validation splits."""
-    try:
-        rel, results = _thesis(records)
-    except MissingRecord as e:
-        return [e.path], e.line()
+    rel, results = _thesis(records)
     label = records.script("scripts/results_table.py").run_label
     runs = [r for r in results["runs"] if r["model"] == "emosepar" and r.get("ema") is not None]
     runs.sort(key=lambda r: (r.get("size") or 150, r["augment"], r.get("seed") or 0))
@@ -499,10 +479,7 @@ THESIS_EXTRA = {"vgg16-modern-augment-thesis-bf16": "--lr 1e-4"}
 @block("thesis-commands")
 def thesis_commands(records: Records, arg: str | None) -> tuple[list[str], str]:
     """The `picaffect experiment thesis` command of every run, from the settings its record keeps."""
-    try:
-        rel, results = _thesis(records)
-    except MissingRecord as e:
-        return [e.path], e.line()
+    rel, results = _thesis(records)
     from picaffect.data.rated_sets import dataset_folder
 
     lines = []
@@ -619,10 +596,7 @@ SEARCH_HEADER = ["candidate", "valence r", "arousal r", "RMSE", "slope V / A",
 @block("accuracy-search")
 def accuracy_search(records: Records, arg: str | None) -> tuple[list[str], str]:
     """The frozen-feature search: every candidate with its leave-one-source-out figures (mirror, CV), best first."""
-    try:
-        s = records.json(SEARCH)
-    except MissingRecord as e:
-        return [e.path], e.line()
+    s = records.json(SEARCH)
     held = s.get("leave_one_source_out", {})
     rows = [_search_row(name, v, held.get(name)) for name, v in s["validation"].items() if name in held]
     rows.sort(key=lambda row: -float(row[1]))
@@ -632,10 +606,10 @@ def accuracy_search(records: Records, arg: str | None) -> tuple[list[str], str]:
 @block("accuracy-readouts")
 def accuracy_readouts(records: Records, arg: str | None) -> tuple[list[str], str]:
     """The readouts tried over `accurate`'s former members, with their leave-one-source-out figures."""
-    try:
-        s = records.json(SEARCH)["readouts"]
-    except (MissingRecord, KeyError) as e:
-        return [SEARCH], (e.line() if isinstance(e, MissingRecord) else f"record missing: {SEARCH} (readouts)")
+    s = records.json(SEARCH)
+    if "readouts" not in s:
+        raise MissingRecord(SEARCH, "readouts")
+    s = s["readouts"]
     held = s.get("leave_one_source_out", {})
     rows = [_search_row(name, v, held.get(name)) for name, v in s["validation"].items()]
     rows.sort(key=lambda row: -float(row[1]))
@@ -648,10 +622,7 @@ PROBES = "results/accuracy/probes_lite0.json"
 @block("accuracy-probes-lite0")
 def accuracy_probes_lite0(records: Records, arg: str | None) -> tuple[list[str], str]:
     """The first frozen-Lite0 probes (issue 13): validation rows pooled, then each set held out."""
-    try:
-        s = records.json(PROBES)
-    except MissingRecord as e:
-        return [e.path], e.line()
+    s = records.json(PROBES)
     rows = [[name, f(v["pooled"].get("valence_r"), 3), f(v["pooled"].get("arousal_r"), 3), f(v["pooled"]["rmse"], 3),
              f"{f(v['pooled'].get('valence_slope'))} / {f(v['pooled'].get('arousal_slope'))}"]
             for name, v in s["validation"].items()]
@@ -670,10 +641,7 @@ def accuracy_finetune(records: Records, arg: str | None) -> tuple[list[str], str
     """Fine-tuning Lite0 from its ridge probe: the test split's figures after each epoch."""
     import csv
 
-    path = records.root / FINETUNE
-    if not path.is_file():
-        return [FINETUNE], MissingRecord(FINETUNE).line()
-    with path.open() as fh:
+    with records.file(FINETUNE).open() as fh:
         rows = [[r["epoch"], f(float(r["test_rmse"]), 3), f(float(r["test_pcc"]), 3), f(float(r["images_per_s"]), 1)]
                 for r in csv.DictReader(fh)]
     return [FINETUNE], table(["epoch", "test RMSE", "test r (pooled)", "images/s"], rows)
@@ -682,10 +650,7 @@ def accuracy_finetune(records: Records, arg: str | None) -> tuple[list[str], str
 @block("accuracy-headline")
 def accuracy_headline(records: Records, arg: str | None) -> tuple[list[str], str]:
     """The search's best candidate on the validation rows and on held-out sets (search.json, readouts included)."""
-    try:
-        s = records.json(SEARCH)
-    except MissingRecord as e:
-        return [e.path], e.line()
+    s = records.json(SEARCH)
     valid = {**s["validation"], **s.get("readouts", {}).get("validation", {})}
     held = {**s.get("leave_one_source_out", {}), **s.get("readouts", {}).get("leave_one_source_out", {})}
     scored = {n: v for n, v in valid.items() if n in held}
@@ -700,10 +665,7 @@ def accuracy_headline(records: Records, arg: str | None) -> tuple[list[str], str
 def intervals_headline(records: Records, arg: str | None) -> tuple[list[str], str]:
     """The scheme whose held-out coverages came closest to the level, with their range and its mean width."""
     rel = "results/intervals/search.json"
-    try:
-        s = records.json(rel)
-    except MissingRecord as e:
-        return [rel], e.line()
+    s = records.json(rel)
     best = min(s["candidates"], key=lambda c: (c["mean_abs_gap"], c["mean_width"]))
     return [rel], (f"Closest to {s['level']:.0%} on the held-out sets: scheme {best['scheme']}, "
                    f"{'adaptive' if best['adaptive'] else 'constant'} widths: coverage from {f(best['min_coverage'])} "
@@ -715,10 +677,7 @@ def intervals_headline(records: Records, arg: str | None) -> tuple[list[str], st
 def intervals_search(records: Records, arg: str | None) -> tuple[list[str], str]:
     """Each interval scheme's coverage on the three held-out sources (results/intervals/search.json)."""
     rel = "results/intervals/search.json"
-    try:
-        s = records.json(rel)
-    except MissingRecord as e:
-        return [rel], e.line()
+    s = records.json(rel)
     rows = []
     for c in s["candidates"]:
         cover = " / ".join(f"{f(c['by_source'][src]['valence']['coverage'])}, {f(c['by_source'][src]['arousal']['coverage'])}"
