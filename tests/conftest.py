@@ -94,6 +94,39 @@ def build_three_sources(root: Path, n: int = 48) -> Path:
     return root / "data"
 
 
+@pytest.fixture(scope="module")
+def three_sources(tmp_path_factory) -> Path:
+    """``build_three_sources`` with 48 pictures a source, built once per test module (calibration writes beside it)."""
+    return build_three_sources(tmp_path_factory.mktemp("three"), n=48)
+
+
+def write_tiny_emosepar(path: Path, metadata: dict | None = None) -> Path:
+    """A small Emosepar with random weights read at 80 px (its smallest comfortable input), its BatchNorm running
+    statistics made to look trained so that features differ between pictures; ``metadata`` goes into the file."""
+    import torch
+
+    from picaffect import models
+    from picaffect.inference import ModelSpec, model_record, save_atomic
+
+    torch.manual_seed(0)
+    model = models.create("emosepar").eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    spec = ModelSpec(architecture="emosepar", size=80, output_scale=4.0, output_offset=5.0)
+    return save_atomic(model_record(model, spec, metadata=metadata), path)
+
+
+@pytest.fixture(scope="module")
+def tiny_emosepar(tmp_path_factory) -> Path:
+    """``write_tiny_emosepar`` with the metadata ``retrain`` writes (config, dataset, version, commit, maker) and
+    nothing ``calibrate`` adds: the model the calibration, provenance and interval tests start from."""
+    metadata = {"config": {"stages": [{"name": "probe"}]}, "dataset_sha256": "ab" * 32, "version": "0.1.0",
+                "commit": "c0ffee", "made_by": "picaffect retrain tiny.yaml"}
+    return write_tiny_emosepar(tmp_path_factory.mktemp("ckpt") / "tiny.pt", metadata)
+
+
 @pytest.fixture(scope="session")
 def learnable_dataset(tmp_path_factory) -> Path:
     return build_learnable_dataset(tmp_path_factory.mktemp("data") / "learnable")

@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import build_three_sources
 from picaffect.app.cli import main
-from picaffect.inference import ModelSpec, Predictor
+from picaffect.inference import Predictor
 from picaffect.inference.intervals import INTERVAL_COLUMNS, Calibration, conformal_quantile
 from picaffect.core.scale import SAM, Scale, rescale
 
@@ -20,33 +19,11 @@ torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
-def three_sources(tmp_path_factory) -> Path:
-    """A built dataset of three learnable sources (brightness sets valence, redness arousal), 48 pictures each."""
-    return build_three_sources(tmp_path_factory.mktemp("three"), n=48)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """A small Emosepar with random weights, 80 px (its smallest comfortable input)."""
-    from picaffect import models
-    from picaffect.inference import model_record, save_atomic
-
-    torch.manual_seed(0)
-    model = models.create("emosepar").eval()
-    for m in model.modules():  # running statistics of a trained network, so that features differ between pictures
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
-    spec = ModelSpec(architecture="emosepar", size=80, output_scale=4.0, output_offset=5.0)
-    return save_atomic(model_record(model, spec), tmp_path_factory.mktemp("ckpt") / "tiny.pt")
-
-
-@pytest.fixture(scope="module")
-def adaptive(checkpoint, tmp_path_factory) -> Path:
-    """The checkpoint with an adaptive calibration written in by hand: known scores and a random error head."""
+def adaptive(tiny_emosepar, tmp_path_factory) -> Path:
+    """The tiny Emosepar with an adaptive calibration written in by hand: known scores and a random error head."""
     from picaffect.inference import read, save_atomic
 
-    record = read(checkpoint)
+    record = read(tiny_emosepar)
     width = record["weights"]["head.fc.weight"].shape[1]
     g = torch.Generator().manual_seed(1)
     calibration = Calibration(errors={"by hand": {"valence": tuple(np.linspace(0.05, 2.0, 199)),
@@ -125,9 +102,9 @@ def test_files_and_rows_carry_intervals_and_scale_them(adaptive, tmp_path, capsy
     assert "no calibration" not in err
 
 
-def test_an_uncalibrated_model_predicts_without_intervals_and_says_so(checkpoint, tmp_path, capsys):
+def test_an_uncalibrated_model_predicts_without_intervals_and_says_so(tiny_emosepar, tmp_path, capsys):
     onnx_path = tmp_path / "plain.onnx"
-    assert main(["export", str(checkpoint), str(onnx_path)]) == 0
+    assert main(["export", str(tiny_emosepar), str(onnx_path)]) == 0
     capsys.readouterr()
     plain = Predictor.from_pretrained(onnx_path, backend="onnx")
     assert plain.calibration is None and plain.backend.run_with_difficulty(
@@ -142,9 +119,9 @@ def test_an_uncalibrated_model_predicts_without_intervals_and_says_so(checkpoint
     assert "has no calibration" in err and "picaffect calibrate" in err
 
 
-def test_calibrate_end_to_end_with_coverage_on_each_held_out_source(checkpoint, three_sources, tmp_path, capsys):
+def test_calibrate_end_to_end_with_coverage_on_each_held_out_source(tiny_emosepar, three_sources, tmp_path, capsys):
     out, onnx_path = tmp_path / "calibrated.pt", tmp_path / "calibrated.onnx"
-    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(out), "--onnx",
+    assert main(["calibrate", str(tiny_emosepar), "--data", str(three_sources), "--out", str(out), "--onnx",
                  str(onnx_path), "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert "protocol refit-head: 144 held-out rows (alpha 48, beta 48, gamma 48)" in printed
@@ -159,17 +136,17 @@ def test_calibrate_end_to_end_with_coverage_on_each_held_out_source(checkpoint, 
     assert onnx_model.calibration == model.calibration
     # features extracted beforehand (picaffect features --no-tta) give the same calibration; mirrored ones are refused
     feats = tmp_path / "feats.npz"
-    assert main(["features", str(checkpoint), "--data", str(three_sources), "--out", str(feats), "--no-tta",
+    assert main(["features", str(tiny_emosepar), "--data", str(three_sources), "--out", str(feats), "--no-tta",
                  "--device", "cpu"]) == 0
     again = tmp_path / "again.pt"
-    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(again), "--features",
+    assert main(["calibrate", str(tiny_emosepar), "--data", str(three_sources), "--out", str(again), "--features",
                  str(feats)]) == 0
     assert Predictor.from_pretrained(again, device="cpu", backend="torch").calibration.errors == \
         model.calibration.errors
     capsys.readouterr()
-    assert main(["features", str(checkpoint), "--data", str(three_sources), "--out", str(feats), "--device",
+    assert main(["features", str(tiny_emosepar), "--data", str(three_sources), "--out", str(feats), "--device",
                  "cpu"]) == 0
-    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(again), "--features",
+    assert main(["calibrate", str(tiny_emosepar), "--data", str(three_sources), "--out", str(again), "--features",
                  str(feats)]) == 2
     assert "made with mirror averaging" in capsys.readouterr().err
     x = pictures(4)
@@ -193,7 +170,7 @@ def test_calibrate_end_to_end_with_coverage_on_each_held_out_source(checkpoint, 
     assert "Prediction intervals (90%)" in (result_dir / "report.md").read_text()
 
 
-def test_calibrate_from_held_out_predictions_of_any_protocol(checkpoint, three_sources, tmp_path, capsys):
+def test_calibrate_from_held_out_predictions_of_any_protocol(tiny_emosepar, three_sources, tmp_path, capsys):
     rows = pd.read_parquet(three_sources / "manifest.parquet")
     rows = rows[rows["status"] == "ok"]
     g = np.random.default_rng(0)
@@ -204,7 +181,7 @@ def test_calibrate_from_held_out_predictions_of_any_protocol(checkpoint, three_s
     held_out = tmp_path / "held_out.csv"
     table.to_csv(held_out, index=False)
     out = tmp_path / "from_table.pt"
-    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(out), "--predictions",
+    assert main(["calibrate", str(tiny_emosepar), "--data", str(three_sources), "--out", str(out), "--predictions",
                  str(held_out), "--device", "cpu", "--constant"]) == 0
     calibration = Predictor.from_pretrained(out, device="cpu", backend="torch").calibration
     assert calibration.info["protocol"]["name"] == "predictions" and not calibration.adaptive
@@ -233,7 +210,7 @@ def test_calibrate_from_held_out_predictions_of_any_protocol(checkpoint, three_s
         [conformal_quantile(np.abs(residuals[:, j]), 0.9) for j in (0, 1)], abs=1e-4)
     # --scheme worst-source: the largest source's own quantile, here gamma's (errors three times the others')
     worst = tmp_path / "worst.pt"
-    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(worst), "--predictions",
+    assert main(["calibrate", str(tiny_emosepar), "--data", str(three_sources), "--out", str(worst), "--predictions",
                  str(held_out), "--device", "cpu", "--constant", "--scheme", "worst-source"]) == 0
     widest = Predictor.from_pretrained(worst, device="cpu", backend="torch").calibration
     assert widest.scheme == "worst-source" and widest.info["scheme"] == "worst-source"
@@ -245,12 +222,12 @@ def test_calibrate_from_held_out_predictions_of_any_protocol(checkpoint, three_s
     # bad tables: one line naming the file and the reason, exit 2
     broken = tmp_path / "broken.csv"
     table.drop(columns=["valence_pred"]).to_csv(broken, index=False)
-    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(out), "--predictions",
+    assert main(["calibrate", str(tiny_emosepar), "--data", str(three_sources), "--out", str(out), "--predictions",
                  str(broken), "--device", "cpu"]) == 2
     assert f"{broken}: held-out predictions need the columns valence_pred" in capsys.readouterr().err
     stranger = tmp_path / "stranger.csv"
     table.assign(id="nope").head(3).to_csv(stranger, index=False)
-    assert main(["calibrate", str(checkpoint), "--data", str(three_sources), "--out", str(out), "--predictions",
+    assert main(["calibrate", str(tiny_emosepar), "--data", str(three_sources), "--out", str(out), "--predictions",
                  str(stranger), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "more than once" in err or "does not hold" in err

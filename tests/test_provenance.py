@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import build_three_sources, write_learnable_set
+from conftest import write_learnable_set
 from picaffect.app.cli import main
 from picaffect.core.metrics import pcc, rmse
 from picaffect.evaluation import record
@@ -96,35 +96,12 @@ torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
-def three_sources(tmp_path_factory) -> Path:
-    return build_three_sources(tmp_path_factory.mktemp("three"), n=48)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    """A small Emosepar with random weights (80 px), with the metadata retrain writes."""
-    from picaffect import models
-    from picaffect.inference import ModelSpec, model_record, save_atomic
-
-    torch.manual_seed(0)
-    model = models.create("emosepar").eval()
-    for m in model.modules():  # running statistics of a trained network, so that features differ between pictures
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
-    spec = ModelSpec(architecture="emosepar", size=80, output_scale=4.0, output_offset=5.0)
-    metadata = {"config": {"stages": [{"name": "probe"}]}, "dataset_sha256": "ab" * 32, "version": "0.1.0",
-                "commit": "c0ffee", "made_by": "picaffect retrain tiny.yaml"}
-    return save_atomic(model_record(model, spec, metadata=metadata), tmp_path_factory.mktemp("ckpt") / "tiny.pt")
-
-
-@pytest.fixture(scope="module")
-def calibrated(tiny, three_sources, tmp_path_factory) -> tuple[Path, Path, dict]:
+def calibrated(tiny_emosepar, three_sources, tmp_path_factory) -> tuple[Path, Path, dict]:
     pytest.importorskip("onnx")
     from picaffect.workflows.calibrate import calibrate
 
     folder = tmp_path_factory.mktemp("calibrated")
-    summary = calibrate(tiny, three_sources, folder / "tiny.pt", onnx=folder / "tiny.onnx", device="cpu",
+    summary = calibrate(tiny_emosepar, three_sources, folder / "tiny.pt", onnx=folder / "tiny.onnx", device="cpu",
                         adaptive=False, scheme="pooled")
     return folder / "tiny.pt", folder / "tiny.onnx", summary
 
@@ -165,7 +142,7 @@ def test_calibrate_writes_the_evaluation_record_and_the_onnx_twin_carries_it(cal
     assert {k: v for k, v in twin.items() if k != "file"} == {k: v for k, v in meta.items() if k != "file"}
 
 
-def test_info_prints_the_tables_and_json_and_names_what_an_older_file_lacks(calibrated, tiny, capsys):
+def test_info_prints_the_tables_and_json_and_names_what_an_older_file_lacks(calibrated, tiny_emosepar, capsys):
     pt, onnx_file, _ = calibrated
     assert main(["info", str(pt), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -175,11 +152,11 @@ def test_info_prints_the_tables_and_json_and_names_what_an_older_file_lacks(cali
     text = capsys.readouterr().out
     assert text.index("Leave one source out") < text.index("Validation rows") < text.index("Calibration: scheme pooled")
     assert "| gamma | 48 |" in text and "commit c0ffee" in text and "| 90% |" in text and "lacks" not in text
-    assert main(["info", str(tiny)]) == 0  # made before calibration: no evaluation, no calibration
+    assert main(["info", str(tiny_emosepar)]) == 0  # made before calibration: no evaluation, no calibration
     assert "This file lacks evaluation, calibration" in capsys.readouterr().out
-    assert main(["info", str(tiny), "--json"]) == 0
+    assert main(["info", str(tiny_emosepar), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["missing"] == ["evaluation", "calibration"]
-    assert main(["info", str(tiny.parent / "nothing.pt")]) == 2
+    assert main(["info", str(tiny_emosepar.parent / "nothing.pt")]) == 2
     assert "nothing.pt is neither a training run folder" in capsys.readouterr().err
 
 
