@@ -118,9 +118,11 @@ def main() -> None:
             folders, label = [args.data / name for name in present], ", ".join(present)
         pictures = pictures_folder(folders, args.pictures, work)
         count = len(list(pictures.iterdir()))
+        load = os.getloadavg()[0]
         print(f"picture features: {label} built at {args.size} px, {count} pictures scored; {os.cpu_count()} cores, "
-              f"load average {os.getloadavg()[0]:.2f} at the start")
+              f"load average {load:.2f} at the start")
         figures = {"sets": label, "size": args.size, "pictures": count, "cores": os.cpu_count(),
+                   "measured": time.strftime("%Y-%m-%d %H:%M"), "load_average_start": load,
                    "build": summary("build", alternate(lambda f: build_seconds(sources, args.size, f, work),
                                                         args.repeats)),
                    "predict": summary("predict", alternate(lambda f: predict_seconds(pictures, f, work),

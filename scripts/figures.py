@@ -395,6 +395,25 @@ def speed(records: Records, arg: str | None) -> tuple[list[str], str]:
                    + f"\n\nOn {m['cores']} CPU cores ({m['cpu'] or 'CPU'}), no GPU.")
 
 
+@block("bench-features")
+def bench_features(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """Each run of `benchmarks/bench_features.py --json` kept under results/bench (features-*.json): what the
+    picture features add to build and to predict, against the same command without them in the same run."""
+    rels = records.matching("results/bench/features-*.json")
+    rows = []
+    for rel in rels:
+        r = records.json(rel)
+        when = r.get("measured") or Path(rel).stem.removeprefix("features-")
+        load = f", load {f(r['load_average_start'])} at the start" if "load_average_start" in r else ""
+        for step in ("build", "predict"):
+            m = r[step]
+            rows.append([f"`{step}`" + (f" {count(r['pictures'])} pictures" if step == "predict" else
+                                        f" of {r['sets']} at {r['size']} px"),
+                         f"{f(m['median_with_s'])} s", f"{f(m['median_without_s'])} s",
+                         f"{m['overhead']:+.0%}", f"{when}{load}, {r['cores']} cores", f"`{rel}`"])
+    return rels, table(["what", "with the features", "without, same run", "added", "measured", "record"], rows)
+
+
 @block("bench-predict")
 def bench_predict(records: Records, arg: str | None) -> tuple[list[str], str]:
     """Each run of `benchmarks/bench_predict.py --json` kept under results/bench (predict-*.json)."""
@@ -440,6 +459,20 @@ def thesis_runs(records: Records, arg: str | None) -> tuple[list[str], str]:
     """Every run of the thesis rerun, validation rows (scripts/results_table.py renders it)."""
     rel, results = _thesis(records)
     return [rel], records.script("scripts/results_table.py").thesis_table(results)
+
+
+@block("thesis-recipe")
+def thesis_recipe(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """Table 8.1 under the thesis's recipe: each thesis CNN's run beside the thesis's published RMSEs."""
+    rel, results = _thesis(records)
+    return [rel], records.script("scripts/results_table.py").thesis_recipe_table(results)
+
+
+@block("thesis-recipe-reading")
+def thesis_recipe_reading(records: Records, arg: str | None) -> tuple[list[str], str]:
+    """Whether the thesis's ranking of its CNNs holds under its recipe, within the bootstrap intervals."""
+    rel, results = _thesis(records)
+    return [rel], records.script("scripts/results_table.py").thesis_recipe_reading(results)
 
 
 @block("thesis-best")
