@@ -33,6 +33,7 @@ from pathlib import Path
 
 from benchmarks.datasets import present_sets, synthetic_oasis
 from picaffect.data.pictures import is_picture_name
+from picaffect.data.rated_sets import RATED_SETS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,7 +97,7 @@ def summary(name: str, times: dict[bool, list[float]]) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    p.add_argument("--sets", default="oasis,emotion6,bass", help="which shared sets to build and score")
+    p.add_argument("--sets", default=",".join(RATED_SETS), help="which shared sets to build and score")
     p.add_argument("--size", type=int, default=224, help="the build's side in pixels (the default model's is 224)")
     p.add_argument("--pictures", type=int, default=600, help="pictures predict scores in each run")
     p.add_argument("--repeats", type=int, default=2, help="runs of each condition (alternating)")

@@ -30,6 +30,9 @@ if [ ! -f "$OUT/results.json" ]; then  # carry the committed rows: a report of t
     mkdir -p "$OUT/curves" && cp "$KEEP"/curves/*.png "$OUT/curves/"
 fi
 for model in "${MODELS[@]}"; do
+    # A finished run is not evaluated and copied again: a copy now would carry the unfinished run of the next
+    # model (its folder is here) into results/thesis in place of its committed row.
+    if [ -f "$OUT/runs/$model-thesis-bf16/summary.json" ]; then echo "== $model: finished earlier"; continue; fi
     echo "== $model, thesis recipe, from $(date -u +%FT%TZ)"
     $PICAFFECT experiment thesis --data "$DATA" --out "$OUT" --models "$model" --recipe thesis --augment none \
         --epochs 200 --patience 20 --precision bf16 2>&1 | tee -a "$OUT/logs/$model-thesis.txt"
