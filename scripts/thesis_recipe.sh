@@ -10,7 +10,7 @@
 # are skipped, an interrupted one continues from its last.pt. The first sitting on a machine seeds runs/thesis/
 # with the committed results/thesis/results.json, so the report keeps every earlier row (carried, see
 # workflows/experiments.py) until a run here replaces it. After each model the report, results.json, curves and
-# that model's log are copied into results/thesis/: commit them then.
+# that model's log are copied into results/thesis/ and the generated blocks rewritten: commit them then.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SETS=${SETS:-../shared/data}
@@ -39,5 +39,6 @@ for model in "${MODELS[@]}"; do
     cp "$OUT/report.md" "$OUT/results.json" "$KEEP/"
     cp "$OUT"/curves/*.png "$KEEP/curves/"
     cp "$OUT/logs/$model-thesis.txt" "$KEEP/log-$model-thesis.txt"
+    $PY scripts/figures.py  # the READMEs' generated blocks follow the new record (tests/test_figures.py checks)
     echo "== $model done at $(date -u +%FT%TZ); commit $KEEP"
 done
