@@ -104,6 +104,7 @@ def lightness(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _lightness(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``lightness`` of (3, H, W) channel planes (``channel_planes``)."""
     y = np.take(_Y_SHARES[0], planes[0])
     y += np.take(_Y_SHARES[1], planes[1])
     y += np.take(_Y_SHARES[2], planes[2])
@@ -112,9 +113,9 @@ def _lightness(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mean_sd(values: np.ndarray) -> tuple[float, float]:
-    """The mean and population SD (ddof 0) of an array (summed pairwise, as numpy does), centred before squaring so that a flat picture
-    gives 0. Fewer passes than numpy's ``mean`` and ``std``, and no BLAS call (``np.dot`` starts BLAS threads,
-    which spin on a busy machine and cost more than the sum itself at these sizes)."""
+    """The mean and population SD (ddof 0) of an array, summed pairwise (as numpy does) and centred before
+    squaring, so that a flat picture gives 0. Fewer passes than numpy's ``mean`` and ``std``, and no BLAS call
+    (``np.dot`` starts BLAS threads, which spin on a busy machine and cost more than the sum at these sizes)."""
     flat = values.ravel()
     mean = float(flat.sum()) / flat.size
     centred = flat - mean
