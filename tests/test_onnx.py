@@ -15,6 +15,8 @@ from picaffect.core.errors import CheckpointError, UsageError
 from picaffect.inference import ModelSpec, OnnxBackend, Predictor, shipped_onnx_path
 from picaffect.inference.backends import choose
 
+from conftest import write_tiny_emosepar
+
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
@@ -30,20 +32,7 @@ def photos(tmp_path_factory) -> list[Path]:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """A small Emosepar checkpoint with random weights and non-trivial running statistics."""
-    import torch
-
-    from picaffect import models
-    from picaffect.inference import model_record, save_atomic
-
-    torch.manual_seed(0)
-    model = models.create("emosepar")
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
-    spec = ModelSpec(architecture="emosepar", size=80, output_scale=4.0, output_offset=5.0)
-    return save_atomic(model_record(model.eval(), spec, metadata={"note": "test"}),
-                       tmp_path_factory.mktemp("ckpt") / "tiny.pt")
+    return write_tiny_emosepar(tmp_path_factory.mktemp("ckpt") / "tiny.pt", {"note": "test"})
 
 
 def arrays(predictor: Predictor, photos: list[Path]) -> np.ndarray:

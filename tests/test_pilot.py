@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import build_three_sources, write_learnable_set
+from conftest import write_learnable_set
 from picaffect.app.cli import main
 from picaffect.core.errors import UsageError
 from picaffect.evaluation.pilot_conformal import (PENALTIES, WEIGHTS, choose, correction_line, dimension_bounds,
@@ -180,11 +180,6 @@ def test_a_pilot_calibration_round_trips_and_gives_the_jackknife_plus_interval()
 
 
 # -- the workflow ---------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def three_sources(tmp_path_factory) -> Path:
-    return build_three_sources(tmp_path_factory.mktemp("three"), n=48)
-
-
 @pytest.fixture(scope="module")
 def readout_model(three_sources, tmp_path_factory) -> Path:
     """A ridge readout on a frozen random Emosepar, fitted by the linear recipe on the train and test rows of
