@@ -165,7 +165,7 @@ def test_a_rebuild_from_the_config_matches_the_file_it_made(tmp_path, monkeypatc
                           "ridge_recalibrate": True}]}
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
-    shipped = rebuild(path, tmp_path / "first", {"scheme": "pooled", "adaptive": False}, name="tiny")
+    shipped, _ = rebuild(path, tmp_path / "first", {"scheme": "pooled", "adaptive": False}, name="tiny")
     result = check_files("tiny", shipped, path, shipped_onnx=shipped.with_suffix(".onnx"), work=tmp_path / "again")
     assert result["ok"], check_table(result)
     assert result["predictions"]["rows"] > 0 and result["predictions"]["max_abs_diff"] < 1e-4

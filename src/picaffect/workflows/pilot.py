@@ -25,7 +25,6 @@ must reproduce the model's own head on the pilot pictures, else the refit is not
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -54,7 +53,7 @@ from ..inference.provenance import calibration_summary
 from ..core.runtime import pick_device
 from ..training.pilot_refit import ReadoutPrior, kernel_head_solution, kernel_prior, linear_prior
 from .calibrate import model_to_calibrate
-from .provenance import source_commit
+from .provenance import sha256_of, source_commit
 
 PICTURE_COLUMNS = ("path", "picture")
 ADJUSTMENTS = ("auto", "none", "correction", "refit")
@@ -354,10 +353,6 @@ def adjusted_weights(record: dict[str, Any], spec, fits: dict[str, DimensionFit]
                      "be written into it (use --pilot-adjust none for intervals alone)")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def calibrate_with_pilot(model_ref: str | Path, pilot: str | Path, out: str | Path, *, onnx: str | Path | None = None,
                          scale: Scale | str | None = None, skip_missing: bool = False, adjust: str = "auto",
                          data: str | Path | None = None, features: str | Path | None = None, device: str = "auto",
@@ -465,7 +460,7 @@ def calibrate_with_pilot(model_ref: str | Path, pilot: str | Path, out: str | Pa
     metadata["calibration"] = calibration_summary(calibration)
     metadata["pilot"] = summary
     metadata["calibrated_by"] = {"command": command, "version": __version__, "commit": source_commit(),
-                                 "pilot_sha256": _sha256(table.file), "made_at": info["made_at"]}
+                                 "pilot_sha256": sha256_of(table.file), "made_at": info["made_at"]}
     new["metadata"] = jsonable(metadata)
     name = Path(str(model_ref)).stem
     report = pilot_report(summary, name, out)

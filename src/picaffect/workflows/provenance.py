@@ -32,6 +32,15 @@ PREDICTIONS_PROTOCOL = ("each source predicted by a model retrained without it (
                         "picaffect calibrate)")
 
 
+def sha256_of(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read a megabyte at a time (model files run to tens of megabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def dataset_sha256(data: str | Path) -> str | None:
     """SHA-256 of a built dataset's manifest (every row read, its rating, status, split and picture path), or None.
 

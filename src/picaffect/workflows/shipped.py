@@ -20,7 +20,6 @@ writes it after the weights, so that the test follows the file it ships.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -37,6 +36,7 @@ from ..core.errors import UsageError
 from ..core.jsonsafe import jsonable
 from ..inference.locate import shipped_onnx_path, shipped_path
 from ..inference.provenance import read_provenance
+from .provenance import sha256_of
 
 TOLERANCE = 0.01
 # Metadata that names a date or a path of the folder a file was made in: never compared.
@@ -45,14 +45,6 @@ IGNORED = ("file", "made_at", "made_by", "trained_from", "exported_by", "config.
 # Shown, not compared: the commit a file was made at precedes the commit that ships it.
 INFORMATIONAL = ("commit", "calibrated_by.commit")
 CHECKS_FOLDER = Path("results") / "shipped"
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # -- comparing two model files ------------------------------------------------------------------------------------
@@ -146,10 +138,10 @@ def compare_files(shipped: Path, rebuilt: Path, data: Path, *, shipped_onnx: Pat
 # -- rebuilding ---------------------------------------------------------------------------------------------------
 
 def rebuild(config_path: Path, work: Path, calibration: dict[str, Any], *, device: str = "cpu",
-            name: str = "model") -> Path:
+            name: str = "model") -> tuple[Path, Path]:
     """What ``make <name>-model`` does, inside ``work``: retrain (``--force``) from ``config_path`` with its
     ``out`` and ``export`` moved into ``work``, then calibrate with ``calibration``'s scheme and widths on the
-    dataset the retrain built; the rebuilt checkpoint (its ONNX twin beside it)."""
+    dataset the retrain built or reused; the rebuilt checkpoint (its ONNX twin beside it) and that dataset."""
     import yaml
 
     from .calibrate import calibrate
@@ -164,15 +156,13 @@ def rebuild(config_path: Path, work: Path, calibration: dict[str, Any], *, devic
     target = Path(config["export"])
     calibrate(target, data, target, onnx=target.with_suffix(".onnx"), device=device,
               adaptive=bool(calibration.get("adaptive")), scheme=str(calibration.get("scheme") or "pooled"))
-    return target
+    return target, data
 
 
 def check_files(name: str, shipped: Path, config_path: Path, *, shipped_onnx: Path | None = None,
                 work: Path | None = None, device: str = "cpu") -> dict[str, Any]:
     """Rebuild ``shipped`` from ``config_path`` in ``work`` (a temporary folder, removed after, by default) and
     compare; the record ``check_shipped`` writes."""
-    from .retrain import RetrainConfig
-
     meta = read_provenance(shipped)
     if not meta.get("calibration"):
         raise UsageError(f"{shipped}: not calibrated, so `make {name}-model` did not make it; nothing to compare")
@@ -181,8 +171,7 @@ def check_files(name: str, shipped: Path, config_path: Path, *, shipped_onnx: Pa
     work = Path(tempfile.mkdtemp(prefix=f"check-{name}-")) if own else Path(work)
     work.mkdir(parents=True, exist_ok=True)
     try:
-        rebuilt = rebuild(config_path, work, meta["calibration"], device=device, name=name)
-        data = RetrainConfig.load(config_path).dataset_folder()  # where the rebuild's retrain found its dataset
+        rebuilt, data = rebuild(config_path, work, meta["calibration"], device=device, name=name)
         result = compare_files(shipped, rebuilt, data, shipped_onnx=shipped_onnx, device=device)
         hashes = {"shipped_sha256": sha256_of(shipped), "rebuilt_sha256": sha256_of(rebuilt)}
     finally:
