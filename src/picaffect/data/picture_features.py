@@ -98,13 +98,9 @@ def channel_planes(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(np.asarray(rgb, dtype=np.uint8), -1, 0))
 
 
-def lightness(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W, 3) uint8 sRGB -> (relative luminance Y on 0..1, CIELAB L* on 0..100), each (H, W) float32."""
-    return _lightness(channel_planes(rgb))
-
-
-def _lightness(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``lightness`` of (3, H, W) channel planes (``channel_planes``)."""
+def lightness(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sRGB channel planes (``channel_planes``) -> (relative luminance Y on 0..1, CIELAB L* on 0..100), each
+    (H, W) float32."""
     y = np.take(_Y_SHARES[0], planes[0])
     y += np.take(_Y_SHARES[1], planes[1])
     y += np.take(_Y_SHARES[2], planes[2])
@@ -136,25 +132,14 @@ def _sobel(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return down[:, 2:] - down[:, :-2], across[2:] - across[:-2]
 
 
-def sobel_magnitude(image: np.ndarray) -> np.ndarray:
-    """The Sobel gradient magnitude of a (H, W) array, divided by 8 (units of the array per pixel), with the
-    border extended by repeating its pixels."""
-    gx, gy = _sobel(image)
-    return np.hypot(gx, gy) / 8
-
-
 def edge_share(lstar: np.ndarray) -> float:
     """The share of pixels whose Sobel magnitude / 8 exceeds ``EDGE_THRESHOLD`` (compared squared: no root)."""
     gx, gy = _sobel(lstar)
     return float(np.count_nonzero(gx * gx + gy * gy > (8 * EDGE_THRESHOLD) ** 2)) / lstar.size
 
 
-def colourfulness(rgb: np.ndarray) -> float:
-    """Hasler & Süsstrunk's (2003) M on (H, W, 3) uint8 sRGB values."""
-    return _colourfulness(channel_planes(rgb))
-
-
-def _colourfulness(planes: np.ndarray) -> float:
+def colourfulness(planes: np.ndarray) -> float:
+    """Hasler & Süsstrunk's (2003) M on sRGB channel planes (``channel_planes``), values 0..255."""
     r, g, b = planes.astype(np.float32)
     mean_rg, sd_rg = mean_sd(r - g)
     mean_yb, sd_yb = mean_sd(0.5 * (r + g) - b)
@@ -168,12 +153,9 @@ def jpeg_bytes_per_pixel(rgb: np.ndarray) -> float:
     return buffer.tell() / (rgb.shape[0] * rgb.shape[1])
 
 
-def is_greyscale(rgb: np.ndarray) -> bool:
-    """Whether no more than ``GREY_SHARE`` of the pixels have channels more than ``GREY_SPREAD`` levels apart."""
-    return _is_greyscale(channel_planes(rgb))
-
-
-def _is_greyscale(planes: np.ndarray) -> bool:
+def is_greyscale(planes: np.ndarray) -> bool:
+    """Whether no more than ``GREY_SHARE`` of the pixels have channels more than ``GREY_SPREAD`` levels apart
+    (on channel planes, ``channel_planes``)."""
     r, g, b = planes
     spread = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)  # uint8, max >= min: no wrap
     return bool(np.count_nonzero(spread > GREY_SPREAD) <= GREY_SHARE * spread.size)
@@ -183,15 +165,15 @@ def pixel_features(rgb: np.ndarray) -> dict[str, Any]:
     """The features of a (H, W, 3) uint8 picture as it is (no resizing): every column but the size ones."""
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     planes = channel_planes(rgb)
-    y, lstar = _lightness(planes)
+    y, lstar = lightness(planes)
     mean_y, sd_y = mean_sd(y)
     mean_l, sd_l = mean_sd(lstar)
     return {
-        "greyscale": _is_greyscale(planes),
+        "greyscale": is_greyscale(planes),
         "luminance": mean_l,
         "contrast": sd_l,
         "rms_contrast": sd_y / mean_y if mean_y > 0 else 0.0,
-        "colourfulness": _colourfulness(planes),
+        "colourfulness": colourfulness(planes),
         "complexity": jpeg_bytes_per_pixel(rgb),
         "edge_density": edge_share(lstar),
     }
