@@ -66,8 +66,9 @@ def staged_folder(out: str | os.PathLike, kind: str = "building") -> Iterator[Pa
 
     On any error or interrupt the temporary folder is removed and ``out`` is untouched.
     The swap is two renames (old out aside, new in place) with interrupts held back
-    between them, then the old folder is deleted. ``kind`` names the temporary folder (``.OUT.KIND-PID-TAG``), so that a killed run's leftover is
-    recognised and removed by the next run into the same place once its process is gone.
+    between them, then the old folder is deleted. ``kind`` names the temporary folder
+    (``.OUT.KIND-PID-TAG``), so that a killed run's leftover is recognised and removed by
+    the next run into the same place once its process is gone.
     """
     out = Path(out).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,10 @@
 The output folder holds ``manifest.parquet`` (one row per input row, kept or
 not), ``images.npy`` (the kept pictures, decoded once, in manifest ``index``
 order), ``report.json`` and ``plots/``; the manifest and the cache carry the same
-build id, and the folder appears only when complete (see ``core.atomic.staged_folder``). Pictures are decoded on a small pool of
-threads (Pillow releases the GIL while it decodes and resizes) and streamed to the
-cache in input order, so memory stays flat and the output is the same whatever
-the number of workers.
+build id, and the folder appears only when complete (see ``core.atomic.staged_folder``).
+Pictures are decoded on a small pool of threads (Pillow releases the GIL while it
+decodes and resizes) and streamed to the cache in input order, so memory stays flat
+and the output is the same whatever the number of workers.
 """
 from __future__ import annotations
 
@@ -218,8 +218,6 @@ def check_target(out: Path) -> None:
             shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
             raise BuildError(f"{out} holds files that are not part of a dataset ({shown}); a rebuild replaces the "
                              "whole folder, so choose an empty or new folder")
-
-
 
 
 def _stop_at_first_problem(records: list[Record]) -> None:

@@ -286,11 +286,11 @@ class Predictor:
         rows = list(self.predict_stream([pictures] if single else pictures, batch_size, tta))
         for i, row in enumerate(rows):
             if row["error"]:
-                item = pictures if single else pictures[i]
-                what = row["path"] or ("None" if item is None else "an array" if isinstance(item, np.ndarray)
-                                       else "a PIL image" if isinstance(item, Image.Image) else type(item).__name__)
                 if single:
                     raise ImageProblem(f"{row['path'] or 'picture'}: {row['error']}")
+                item = pictures[i]
+                what = row["path"] or ("None" if item is None else "an array" if isinstance(item, np.ndarray)
+                                       else "a PIL image" if isinstance(item, Image.Image) else type(item).__name__)
                 row["error"] = f"item {i} ({what}): {row['error']}"
                 if strict:
                     raise ImageProblem(row["error"])
