@@ -18,14 +18,14 @@ def table():
 
 
 def run(model: str, val: float, half_width: float, train: float, stopped: str = "patience",
-        name: str | None = None) -> dict:
+        name: str | None = None, mean_rmse: float = 1.6) -> dict:
     """A results.json row with the fields the thesis-recipe table reads."""
     def block(value: float) -> dict:
         return {"rmse": value, "pcc": 0.3, "ci95": {"rmse": [value - half_width, value + half_width],
                                                      "pcc": [0.2, 0.4]}}
     return {"name": name or f"{model}-thesis-bf16", "model": model, "epochs_run": 40, "stopped": stopped,
             "validation": {"pooled": block(val), "valence": block(val), "arousal": block(val)},
-            "splits": {"train": {"overall": {"rmse": train}}}}
+            "splits": {"train": {"overall": {"rmse": train}}}, "baselines": {"rmse_mean": {"pooled": mean_rmse}}}
 
 
 def test_table_has_one_row_per_thesis_model_and_skips_other_recipes(table):
@@ -48,9 +48,14 @@ def test_reading_names_the_orders_and_whether_the_intervals_separate_the_best(ta
     assert "overlaps no other model's" in text
     assert "here they are vgg16's and emosepar's" in text  # lowest and highest training RMSE
     assert "Not converged" not in text
+    assert "is vgg16's here (+0.40) and inception_v3's in the thesis (+0.08)" in text  # 1.50 - 1.10; 1.80 - 1.72
+    assert "No better than predicting the training mean" not in text
 
     close = {"runs": [run("emosepar", 1.20, 0.2, 1.3), run("vgg16", 1.5, 0.02, 1.1),
-                      run("inception_v3", 1.30, 0.05, 1.2, stopped="budget"), run("xception", 1.25, 0.05, 1.2)]}
+                      run("inception_v3", 1.30, 0.05, 1.2, stopped="budget", mean_rmse=1.3),
+                      run("xception", 1.25, 0.05, 1.2, mean_rmse=1.3)]}
     text = table.thesis_recipe_reading(close)
     assert "overlaps those of inception_v3, xception: within the bootstrap intervals these models" in text
     assert "Not converged yet (stopped on a wall-clock budget): inception_v3; its place may change." in text
+    # the intervals of inception_v3 (to 1.35) and xception (to 1.30) reach the mean's 1.30; the others end below 1.6
+    assert "(validation interval reaching its RMSE, 1.30): inception_v3, xception." in text
