@@ -87,11 +87,17 @@ def thesis_recipe_reading(results: dict) -> str:
     text.append(f"The widest gap from training to validation RMSE, the over-fitting the thesis saw in xception, is "
                 f"{widest}'s here ({gap[widest]:+.2f}) and {thesis_widest}'s in the thesis "
                 f"({thesis_gap[thesis_widest]:+.2f}).")
+    # Beating the training mean needs the whole interval below its RMSE; a run whose whole interval lies above it
+    # is worse than that constant, which says more than "not better" and is kept apart.
     mean_rmse = {m: r["baselines"]["rmse_mean"]["pooled"] for m, r in runs.items()}
-    no_better = [m for m in runs if interval[m][1] >= mean_rmse[m]]
-    if no_better:
-        text.append(f"No better than predicting the training mean (validation interval reaching its RMSE, "
-                    f"{f(mean_rmse[no_better[0]])}): {', '.join(no_better)}.")
+    worse = [m for m in runs if interval[m][0] > mean_rmse[m]]
+    level = [m for m in runs if interval[m][0] <= mean_rmse[m] <= interval[m][1]]
+    if worse:
+        text.append(f"Worse than predicting the training mean (validation interval wholly above its RMSE, "
+                    f"{f(mean_rmse[worse[0]])}): {', '.join(worse)}.")
+    if level:
+        text.append(f"Not told apart from predicting the training mean (validation interval holding its RMSE, "
+                    f"{f(mean_rmse[level[0]])}): {', '.join(level)}.")
     if unconverged:
         text.append(f"Not converged yet (stopped on a wall-clock budget): {', '.join(unconverged)}; "
                     f"{'their places' if len(unconverged) > 1 else 'its place'} may change.")
