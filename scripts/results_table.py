@@ -101,6 +101,13 @@ def thesis_recipe_reading(results: dict) -> str:
     if unconverged:
         text.append(f"Not converged yet (stopped on a wall-clock budget): {', '.join(unconverged)}; "
                     f"{'their places' if len(unconverged) > 1 else 'its place'} may change.")
+    # The epoch limit is a stop the issue accepts, but a run that hit it within its patience of its best epoch was
+    # still improving: the reader should know its figure is an upper bound on what the recipe reaches.
+    at_limit = [f"{m} (best epoch {r['best_epoch']} of {r['epochs_run']})" for m, r in runs.items()
+                if r["stopped"] == "epochs" and r["epochs_run"] - r["best_epoch"] < r["patience"]]
+    if at_limit:
+        text.append(f"Stopped at the epoch limit while its test loss still improved: {', '.join(at_limit)}; "
+                    f"more epochs might lower {'their' if len(at_limit) > 1 else 'its'} RMSE.")
     return " ".join(text)
 
 

@@ -18,12 +18,13 @@ def table():
 
 
 def run(model: str, val: float, half_width: float, train: float, stopped: str = "patience",
-        name: str | None = None, mean_rmse: float = 1.6) -> dict:
+        name: str | None = None, mean_rmse: float = 1.6, epochs: int = 40, best_epoch: int = 20) -> dict:
     """A results.json row with the fields the thesis-recipe table reads."""
     def block(value: float) -> dict:
         return {"rmse": value, "pcc": 0.3, "ci95": {"rmse": [value - half_width, value + half_width],
                                                      "pcc": [0.2, 0.4]}}
-    return {"name": name or f"{model}-thesis-bf16", "model": model, "epochs_run": 40, "stopped": stopped,
+    return {"name": name or f"{model}-thesis-bf16", "model": model, "epochs_run": epochs, "stopped": stopped,
+            "best_epoch": best_epoch, "patience": 20,
             "validation": {"pooled": block(val), "valence": block(val), "arousal": block(val)},
             "splits": {"train": {"overall": {"rmse": train}}}, "baselines": {"rmse_mean": {"pooled": mean_rmse}}}
 
@@ -69,3 +70,17 @@ def test_reading_names_the_orders_and_whether_the_intervals_separate_the_best(ta
     assert "(validation interval wholly above its RMSE, 1.33): vgg16." in text
     assert "(validation interval holding its RMSE, 1.33): inception_v3." in text  # [1.27, 1.39]
     assert "xception" not in text.split("training mean")[-1]  # [1.21, 1.31] ends below 1.33
+
+
+def test_reading_says_which_runs_hit_the_epoch_limit_still_improving(table):
+    rows = [run("emosepar", 1.20, 0.02, 1.3), run("inception_v3", 1.40, 0.02, 1.25),
+            run("xception", 1.30, 0.02, 1.28, stopped="epochs", epochs=200, best_epoch=150)]
+    limit = {"runs": rows + [run("vgg16", 1.42, 0.02, 1.4, stopped="epochs", epochs=200, best_epoch=197)]}
+    text = table.thesis_recipe_reading(limit)
+    # vgg16's best epoch is within patience (20) of the limit; xception's (50 epochs before it) is not
+    assert "still improved: vgg16 (best epoch 197 of 200); more epochs might lower its RMSE." in text
+    assert "xception (best" not in text
+    assert "Not converged" not in text  # the epoch limit is a stop the issue accepts, unlike a budget
+
+    plateau = {"runs": rows + [run("vgg16", 1.42, 0.02, 1.4, stopped="epochs", epochs=200, best_epoch=180)]}
+    assert "epoch limit" not in table.thesis_recipe_reading(plateau)
