@@ -106,8 +106,9 @@ def thesis_recipe_reading(results: dict) -> str:
     at_limit = [f"{m} (best epoch {r['best_epoch']} of {r['epochs_run']})" for m, r in runs.items()
                 if r["stopped"] == "epochs" and r["epochs_run"] - r["best_epoch"] < r["patience"]]
     if at_limit:
-        text.append(f"Stopped at the epoch limit while its test loss still improved: {', '.join(at_limit)}; "
-                    f"more epochs might lower {'their' if len(at_limit) > 1 else 'its'} RMSE.")
+        several = len(at_limit) > 1
+        text.append(f"Stopped at the epoch limit while {'their test losses' if several else 'its test loss'} still "
+                    f"improved: {', '.join(at_limit)}; more epochs might lower {'their' if several else 'its'} RMSE.")
     return " ".join(text)
 
 

@@ -78,9 +78,15 @@ def test_reading_says_which_runs_hit_the_epoch_limit_still_improving(table):
     limit = {"runs": rows + [run("vgg16", 1.42, 0.02, 1.4, stopped="epochs", epochs=200, best_epoch=197)]}
     text = table.thesis_recipe_reading(limit)
     # vgg16's best epoch is within patience (20) of the limit; xception's (50 epochs before it) is not
-    assert "still improved: vgg16 (best epoch 197 of 200); more epochs might lower its RMSE." in text
+    assert "while its test loss still improved: vgg16 (best epoch 197 of 200); more epochs might lower its RMSE." \
+        in text
     assert "xception (best" not in text
     assert "Not converged" not in text  # the epoch limit is a stop the issue accepts, unlike a budget
 
     plateau = {"runs": rows + [run("vgg16", 1.42, 0.02, 1.4, stopped="epochs", epochs=200, best_epoch=180)]}
     assert "epoch limit" not in table.thesis_recipe_reading(plateau)
+
+    both = {"runs": rows[:2] + [run("xception", 1.30, 0.02, 1.28, stopped="epochs", epochs=200, best_epoch=190),
+                                run("vgg16", 1.42, 0.02, 1.4, stopped="epochs", epochs=200, best_epoch=197)]}
+    assert ("while their test losses still improved: vgg16 (best epoch 197 of 200), xception (best epoch 190 of 200); "
+            "more epochs might lower their RMSE.") in table.thesis_recipe_reading(both)
