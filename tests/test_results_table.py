@@ -18,24 +18,27 @@ def table():
 
 
 def run(model: str, val: float, half_width: float, train: float, stopped: str = "patience",
-        name: str | None = None, mean_rmse: float = 1.6, epochs: int = 40, best_epoch: int = 20) -> dict:
+        name: str | None = None, mean_rmse: float = 1.6, epochs: int = 40, best_epoch: int = 20,
+        train_seconds: float | None = 600.0) -> dict:
     """A results.json row with the fields the thesis-recipe table reads."""
     def block(value: float) -> dict:
         return {"rmse": value, "pcc": 0.3, "ci95": {"rmse": [value - half_width, value + half_width],
                                                      "pcc": [0.2, 0.4]}}
     return {"name": name or f"{model}-thesis-bf16", "model": model, "epochs_run": epochs, "stopped": stopped,
-            "best_epoch": best_epoch, "patience": 20,
+            "best_epoch": best_epoch, "patience": 20, "train_seconds": train_seconds,
             "validation": {"pooled": block(val), "valence": block(val), "arousal": block(val)},
             "splits": {"train": {"overall": {"rmse": train}}}, "baselines": {"rmse_mean": {"pooled": mean_rmse}}}
 
 
 def test_table_has_one_row_per_thesis_model_and_skips_other_recipes(table):
-    results = {"runs": [run("emosepar", 1.25, 0.05, 1.2), run("vgg16", 1.4, 0.05, 1.3),
+    results = {"runs": [run("emosepar", 1.25, 0.05, 1.2), run("vgg16", 1.4, 0.05, 1.3, train_seconds=None),
                         run("emosepar", 1.10, 0.05, 1.0, name="emosepar-modern-bf16")]}
     text = table.thesis_recipe_table(results)
     rows = text.splitlines()[2:]
     assert [r.split(" | ")[0] for r in rows] == ["| emosepar", "| vgg16"]
     assert "1.25 [1.20, 1.30]" in rows[0] and "1.65 / 1.66" in rows[0]  # ours, then the thesis's table 8.1
+    assert rows[0].split(" | ")[3] == "10"  # 600 s of training, in minutes
+    assert rows[1].split(" | ")[3] == "–"  # a record without the figure shows none, not zero
     assert "1.10" not in text  # the modern run is not a thesis-recipe row
     assert "no ranking yet" in table.thesis_recipe_reading(results)
 
