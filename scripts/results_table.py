@@ -75,16 +75,21 @@ def thesis_recipe_reading(results: dict) -> str:
     thesis_val = {m: t["validation"][0] for m, t in THESIS_8_1.items()}
     thesis_train = {m: t["train"][0] for m, t in THESIS_8_1.items()}
     unconverged = [m for m, r in runs.items() if r["stopped"] not in ("patience", "epochs")]
+    same = _order(val) == _order(thesis_val)
     text = [f"By pooled validation RMSE the thesis ranks {_order(thesis_val)} (best first, its table 8.1); under "
-            f"its recipe on our data the order is {_order(val)}."]
+            f"its recipe on our data the order is {'the same' if same else _order(val)}."]
     if tied:
         text.append(f"The best here, {best}, has an interval that overlaps those of {', '.join(tied)}: within the "
                     f"bootstrap intervals {'these models are' if len(tied) > 1 else 'the two are'} not told apart.")
     else:
         text.append(f"The best here, {best}, has an interval that overlaps no other model's.")
-    text.append(f"On the training rows the thesis's lowest RMSE is {min(thesis_train, key=thesis_train.get)}'s and "
-                f"its highest {max(thesis_train, key=thesis_train.get)}'s; here they are "
-                f"{min(train, key=train.get)}'s and {max(train, key=train.get)}'s.")
+    # The figures go beside the names: two runs level at two decimals must not read as a clear highest.
+    def ends(rmse: dict[str, float]) -> tuple[str, str]:
+        lo, hi = min(rmse, key=rmse.get), max(rmse, key=rmse.get)
+        return f"{lo}'s ({f(rmse[lo])})", f"{hi}'s ({f(rmse[hi])})"
+    (t_lo, t_hi), (lo, hi) = ends(thesis_train), ends(train)
+    text.append(f"On the training rows the thesis's lowest RMSE is {t_lo} and its highest {t_hi}; here they are "
+                f"{lo} and {hi}.")
     gap = {m: val[m] - train[m] for m in runs}
     thesis_gap = {m: thesis_val[m] - thesis_train[m] for m in THESIS_8_1}
     widest, thesis_widest = max(gap, key=gap.get), max(thesis_gap, key=thesis_gap.get)

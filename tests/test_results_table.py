@@ -50,7 +50,8 @@ def test_reading_names_the_orders_and_whether_the_intervals_separate_the_best(ta
     assert "the order is emosepar, xception, inception_v3, vgg16" in text
     assert "ranks emosepar, xception, vgg16, inception_v3" in text  # table 8.1's validation RMSEs
     assert "overlaps no other model's" in text
-    assert "here they are vgg16's and emosepar's" in text  # lowest and highest training RMSE
+    assert "here they are vgg16's (1.10) and emosepar's (1.30)" in text  # lowest and highest training RMSE
+    assert "its highest vgg16's (1.75)" in text  # the thesis's, from its table 8.1
     assert "Not converged" not in text
     assert "is vgg16's here (+0.40) and inception_v3's in the thesis (+0.08)" in text  # 1.50 - 1.10; 1.80 - 1.72
     assert "predicting the training mean" not in text
@@ -93,3 +94,14 @@ def test_reading_says_which_runs_hit_the_epoch_limit_still_improving(table):
                                 run("vgg16", 1.42, 0.02, 1.4, stopped="epochs", epochs=200, best_epoch=197)]}
     assert ("while their test losses still improved: vgg16 (best epoch 197 of 200), xception (best epoch 190 of 200); "
             "more epochs might lower their RMSE.") in table.thesis_recipe_reading(both)
+
+
+def test_reading_says_when_the_thesiss_order_holds(table):
+    # validation RMSE in table 8.1's order: emosepar, xception, vgg16, inception_v3
+    held = {"runs": [run("emosepar", 1.20, 0.02, 1.3), run("xception", 1.25, 0.02, 1.1),
+                     run("vgg16", 1.30, 0.02, 1.4), run("inception_v3", 1.35, 0.02, 1.4)]}
+    assert "on our data the order is the same." in table.thesis_recipe_reading(held)
+    swapped = {"runs": [dict(r, validation=held["runs"][3]["validation"]) if r["model"] == "vgg16"
+                        else dict(r, validation=held["runs"][2]["validation"]) if r["model"] == "inception_v3"
+                        else r for r in held["runs"]]}
+    assert "the order is emosepar, xception, inception_v3, vgg16." in table.thesis_recipe_reading(swapped)
