@@ -75,9 +75,9 @@ def thesis_recipe_reading(results: dict) -> str:
     thesis_val = {m: t["validation"][0] for m, t in THESIS_8_1.items()}
     thesis_train = {m: t["train"][0] for m, t in THESIS_8_1.items()}
     unconverged = [m for m, r in runs.items() if r["stopped"] not in ("patience", "epochs")]
-    same = _order(val) == _order(thesis_val)
-    text = [f"By pooled validation RMSE the thesis ranks {_order(thesis_val)} (best first, its table 8.1); under "
-            f"its recipe on our data the order is {'the same' if same else _order(val)}."]
+    ours, theirs = _order(val), _order(thesis_val)
+    text = [f"By pooled validation RMSE the thesis ranks {theirs} (best first, its table 8.1); under "
+            f"its recipe on our data the order is {'the same' if ours == theirs else ours}."]
     if tied:
         text.append(f"The best here, {best}, has an interval that overlaps those of {', '.join(tied)}: within the "
                     f"bootstrap intervals {'these models are' if len(tied) > 1 else 'the two are'} not told apart.")

@@ -101,7 +101,5 @@ def test_reading_says_when_the_thesiss_order_holds(table):
     held = {"runs": [run("emosepar", 1.20, 0.02, 1.3), run("xception", 1.25, 0.02, 1.1),
                      run("vgg16", 1.30, 0.02, 1.4), run("inception_v3", 1.35, 0.02, 1.4)]}
     assert "on our data the order is the same." in table.thesis_recipe_reading(held)
-    swapped = {"runs": [dict(r, validation=held["runs"][3]["validation"]) if r["model"] == "vgg16"
-                        else dict(r, validation=held["runs"][2]["validation"]) if r["model"] == "inception_v3"
-                        else r for r in held["runs"]]}
+    swapped = {"runs": held["runs"][:2] + [run("vgg16", 1.35, 0.02, 1.4), run("inception_v3", 1.30, 0.02, 1.4)]}
     assert "the order is emosepar, xception, inception_v3, vgg16." in table.thesis_recipe_reading(swapped)
